@@ -1,0 +1,2 @@
+//! Pure PDF/A-1b renderer for the structured child-protection documents
+#![forbid(unsafe_code)]

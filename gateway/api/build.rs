@@ -1,0 +1,32 @@
+//! Generates the prost/tonic code and the pbjson (canonical proto3 JSON) impls from proto/.
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "passerelle/v1/common.proto",
+        "passerelle/v1/child.proto",
+        "passerelle/v1/documents.proto",
+        "passerelle/v1/decision.proto",
+        "passerelle/v1/transmission.proto",
+        "passerelle/v1/inbox.proto",
+        "passerelle/v1/admin.proto",
+    ];
+    let protos: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    for p in &protos {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptor = out.join("passerelle_descriptor.bin");
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(&descriptor)
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .bytes(".")
+        .compile_protos(&protos, &[root])?;
+    let set = std::fs::read(&descriptor)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&set)?
+        .build(&[".passerelle"])?;
+    Ok(())
+}

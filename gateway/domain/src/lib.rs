@@ -1,0 +1,2 @@
+//! Pure domain types: identifiers (INS, FINESS, RPPS), document catalogue, delivery state machine, request validation, the boundary error type
+#![forbid(unsafe_code)]

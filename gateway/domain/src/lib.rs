@@ -1,2 +1,5 @@
-//! Pure domain types: identifiers (INS, FINESS, RPPS), document catalogue, delivery state machine, request validation, the boundary error type
+//! Pure domain types: identifiers (INS, FINESS, RPPS), document catalogue, delivery state machine,
+//! request validation, the boundary error type.
 #![forbid(unsafe_code)]
+
+pub mod delivery;

@@ -1,0 +1,1 @@
+//! Delivery state machine (one model for both channels, specs README §2). Owned by the outbox work.

@@ -1,0 +1,2 @@
+//! TLS identities, trust anchors and rustls configurations for Passerelle.
+#![forbid(unsafe_code)]

@@ -430,7 +430,7 @@ fn write_request(
         }
     }
     let ids = object_ids(set, entries, signature, style);
-    let mut gen = IdGen {
+    let mut idg = IdGen {
         style,
         seed: set.unique_id.clone(),
         n: 0,
@@ -452,13 +452,13 @@ fn write_request(
     if !recips.is_empty() {
         slot(x, "intendedRecipient", &recips);
     }
-    author_classification(x, &mut gen, xds::SS_AUTHOR, ss, &set.author);
-    code_classification(x, &mut gen, xds::SS_CONTENT_TYPE, ss, &set.content_type);
-    external_id(x, &mut gen, xds::SS_UNIQUE_ID, ss, &set.unique_id, "XDSSubmissionSet.uniqueId");
-    external_id(x, &mut gen, xds::SS_SOURCE_ID, ss, &set.source_id, "XDSSubmissionSet.sourceId");
-    external_id(x, &mut gen, xds::SS_PATIENT_ID, ss, &set.patient_id, "XDSSubmissionSet.patientId");
+    author_classification(x, &mut idg, xds::SS_AUTHOR, ss, &set.author);
+    code_classification(x, &mut idg, xds::SS_CONTENT_TYPE, ss, &set.content_type);
+    external_id(x, &mut idg, xds::SS_UNIQUE_ID, ss, &set.unique_id, "XDSSubmissionSet.uniqueId");
+    external_id(x, &mut idg, xds::SS_SOURCE_ID, ss, &set.source_id, "XDSSubmissionSet.sourceId");
+    external_id(x, &mut idg, xds::SS_PATIENT_ID, ss, &set.patient_id, "XDSSubmissionSet.patientId");
     x.close("rim:RegistryPackage");
-    let node_id = gen.next("cl");
+    let node_id = idg.next("cl");
     x.empty(
         "rim:Classification",
         &[
@@ -470,13 +470,13 @@ fn write_request(
     );
 
     for (e, id) in entries.iter().zip(&ids.documents) {
-        extrinsic_object(x, &mut gen, id, e);
+        extrinsic_object(x, &mut idg, id, e);
     }
     if let (Some(s), Some(id)) = (signature, &ids.signature) {
-        extrinsic_object(x, &mut gen, id, s);
+        extrinsic_object(x, &mut idg, id, s);
     }
     for (e, id) in entries.iter().zip(&ids.documents) {
-        let a = gen.next("as");
+        let a = idg.next("as");
         x.open(
             "rim:Association",
             &[
@@ -489,7 +489,7 @@ fn write_request(
         slot(x, "SubmissionSetStatus", &["Original"]);
         x.close("rim:Association");
         if let Some(old) = &e.replaces_entry_uuid {
-            let a = gen.next("as");
+            let a = idg.next("as");
             x.empty(
                 "rim:Association",
                 &[
@@ -502,7 +502,7 @@ fn write_request(
         }
     }
     if let Some(sig) = &ids.signature {
-        let a = gen.next("as");
+        let a = idg.next("as");
         x.open(
             "rim:Association",
             &[
@@ -514,7 +514,7 @@ fn write_request(
         );
         slot(x, "SubmissionSetStatus", &["Original"]);
         x.close("rim:Association");
-        let a = gen.next("as");
+        let a = idg.next("as");
         x.empty(
             "rim:Association",
             &[
@@ -530,7 +530,7 @@ fn write_request(
     Ok(())
 }
 
-fn extrinsic_object(x: &mut Xml, gen: &mut IdGen, id: &str, e: &DocumentEntry) {
+fn extrinsic_object(x: &mut Xml, idg: &mut IdGen, id: &str, e: &DocumentEntry) {
     x.open(
         "rim:ExtrinsicObject",
         &[
@@ -564,20 +564,20 @@ fn extrinsic_object(x: &mut Xml, gen: &mut IdGen, id: &str, e: &DocumentEntry) {
     x.open("rim:Name", &[]);
     x.empty("rim:LocalizedString", &[("value", &e.title)]);
     x.close("rim:Name");
-    author_classification(x, gen, xds::DE_AUTHOR, id, &e.author);
-    code_classification(x, gen, xds::DE_CLASS, id, &e.class_code);
+    author_classification(x, idg, xds::DE_AUTHOR, id, &e.author);
+    code_classification(x, idg, xds::DE_CLASS, id, &e.class_code);
     for c in &e.confidentiality {
-        code_classification(x, gen, xds::DE_CONFIDENTIALITY, id, c);
+        code_classification(x, idg, xds::DE_CONFIDENTIALITY, id, c);
     }
     for c in &e.event_codes {
-        code_classification(x, gen, xds::DE_EVENT, id, c);
+        code_classification(x, idg, xds::DE_EVENT, id, c);
     }
-    code_classification(x, gen, xds::DE_FORMAT, id, &e.format_code);
-    code_classification(x, gen, xds::DE_FACILITY, id, &e.facility_type);
-    code_classification(x, gen, xds::DE_PRACTICE, id, &e.practice_setting);
-    code_classification(x, gen, xds::DE_TYPE, id, &e.type_code);
-    external_id(x, gen, xds::DE_PATIENT_ID, id, &e.patient_id, "XDSDocumentEntry.patientId");
-    external_id(x, gen, xds::DE_UNIQUE_ID, id, &e.unique_id, "XDSDocumentEntry.uniqueId");
+    code_classification(x, idg, xds::DE_FORMAT, id, &e.format_code);
+    code_classification(x, idg, xds::DE_FACILITY, id, &e.facility_type);
+    code_classification(x, idg, xds::DE_PRACTICE, id, &e.practice_setting);
+    code_classification(x, idg, xds::DE_TYPE, id, &e.type_code);
+    external_id(x, idg, xds::DE_PATIENT_ID, id, &e.patient_id, "XDSDocumentEntry.patientId");
+    external_id(x, idg, xds::DE_UNIQUE_ID, id, &e.unique_id, "XDSDocumentEntry.uniqueId");
     x.close("rim:ExtrinsicObject");
 }
 
@@ -591,8 +591,8 @@ fn slot(x: &mut Xml, name: &str, values: &[&str]) {
     x.close("rim:Slot");
 }
 
-fn code_classification(x: &mut Xml, gen: &mut IdGen, scheme: &str, obj: &str, c: &XdsCode) {
-    let id = gen.next("cl");
+fn code_classification(x: &mut Xml, idg: &mut IdGen, scheme: &str, obj: &str, c: &XdsCode) {
+    let id = idg.next("cl");
     x.open(
         "rim:Classification",
         &[
@@ -610,8 +610,8 @@ fn code_classification(x: &mut Xml, gen: &mut IdGen, scheme: &str, obj: &str, c:
     x.close("rim:Classification");
 }
 
-fn author_classification(x: &mut Xml, gen: &mut IdGen, scheme: &str, obj: &str, a: &XdsAuthor) {
-    let id = gen.next("cl");
+fn author_classification(x: &mut Xml, idg: &mut IdGen, scheme: &str, obj: &str, a: &XdsAuthor) {
+    let id = idg.next("cl");
     x.open(
         "rim:Classification",
         &[
@@ -634,8 +634,8 @@ fn author_classification(x: &mut Xml, gen: &mut IdGen, scheme: &str, obj: &str, 
     x.close("rim:Classification");
 }
 
-fn external_id(x: &mut Xml, gen: &mut IdGen, scheme: &str, obj: &str, value: &str, name: &str) {
-    let id = gen.next("ei");
+fn external_id(x: &mut Xml, idg: &mut IdGen, scheme: &str, obj: &str, value: &str, name: &str) {
+    let id = idg.next("ei");
     x.open(
         "rim:ExternalIdentifier",
         &[

@@ -2,6 +2,8 @@
 //! caller input, mssante.md §3.2): `ClinicalDocument/code/@code` and whether a qualified INS is
 //! present in `recordTarget`.
 
+use roxmltree::Node;
+
 use crate::Error;
 
 const HL7: &str = "urn:hl7-org:v3";
@@ -35,6 +37,11 @@ pub struct CdaFacts {
     pub ins: InsKind,
 }
 
+fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.has_tag_name((HL7, name)))
+}
+
 /// Reads `cda` (the bytes as packed in the XDM). `index` names the document in errors.
 pub fn read_facts(index: usize, cda: &[u8], env: Environment) -> Result<CdaFacts, Error> {
     let err = |reason| Error::Cda { index, reason };
@@ -45,10 +52,6 @@ pub fn read_facts(index: usize, cda: &[u8], env: Environment) -> Result<CdaFacts
     if !root.has_tag_name((HL7, "ClinicalDocument")) {
         return Err(err("root is not hl7:ClinicalDocument"));
     }
-    let child = |n: roxmltree::Node<'_, '_>, name: &str| {
-        n.children()
-            .find(|c| c.is_element() && c.has_tag_name((HL7, name)))
-    };
     let code = child(root, "code")
         .and_then(|c| c.attribute("code"))
         .map(str::trim)
@@ -72,7 +75,7 @@ pub fn read_facts(index: usize, cda: &[u8], env: Environment) -> Result<CdaFacts
         let patient = child(role, "patient");
         let traits = patient.is_some_and(|p| {
             let name = child(p, "name");
-            let has = |n: Option<roxmltree::Node<'_, '_>>, tag: &str| {
+            let has = |n: Option<Node<'_, '_>>, tag: &str| {
                 n.and_then(|n| child(n, tag))
                     .and_then(|e| e.text())
                     .is_some_and(|t| !t.trim().is_empty())

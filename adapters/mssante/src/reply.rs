@@ -242,6 +242,15 @@ fn by_basic(code: u16, stage: SmtpStage) -> ReplyClass {
     }
 }
 
+/// Stable reason of a DSN `failed` recipient from its `Status` (same table as replies).
+pub fn dsn_failure_reason(status: Option<EnhancedCode>) -> &'static str {
+    match status.filter(|s| s.class == 5).and_then(by_enhanced) {
+        Some(ReplyClass::Permanent(r)) => r.as_str(),
+        Some(ReplyClass::Configuration) => "configuration",
+        _ => "delivery_failed",
+    }
+}
+
 /// Classification of a failure that produced no reply at all (TCP/DNS error, timeout, TLS abort):
 /// always temporary; certificate trust failures are configuration (decided by the I/O side).
 pub fn classify_no_reply(certificate_untrusted: bool) -> ReplyClass {

@@ -79,7 +79,7 @@ pub(crate) fn element_prefix<'a>(node: Node<'a, '_>) -> Result<&'a str, XmlSigEr
     } else {
         node.lookup_namespace_uri(Some(prefix))
     };
-    if local != tag.name() || resolved != tag.namespace() {
+    if local != tag.name() || resolved != tag.namespace().filter(|u| !u.is_empty()) {
         // The source text at this position is not this element (entity expansion): fail closed.
         return Err(XmlSigError::Unsupported(
             "element prefix cannot be recovered from the source",

@@ -103,7 +103,7 @@ pub async fn serve(
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
-                        .and_then(|c| crate::tlsinfo::subject_of(c.as_ref()));
+                        .and_then(|c| passerelle_tls::inspect(c.as_ref()).ok().map(|i| i.subject));
                     let conn = ConnInfo {
                         peer,
                         client_subject: subject,

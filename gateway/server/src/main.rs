@@ -1,16 +1,22 @@
 //! `passerelle`: the gateway binary and its command-line tools.
 #![forbid(unsafe_code)]
 
+mod app;
 mod auth;
 mod client;
 mod config;
+mod convert;
+mod demo;
 mod grpc;
 mod http;
 mod listener;
 mod metrics;
+mod openapi;
+mod plan;
 mod sandbox;
 mod service;
-mod tlsinfo;
+mod setup;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

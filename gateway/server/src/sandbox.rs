@@ -1,0 +1,183 @@
+//! The embedded sandbox (docs/sandbox.md): a generated test PKI, SQLite under a data directory, the
+//! fixed tenants, and the commands built on it (serve --sandbox, demo, certs generate, audit verify).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use passerelle_certs::{PkiSpec, Usage};
+use time::OffsetDateTime;
+
+use crate::config::{
+    Config, DmpConfig, Identity, MssanteConfig, OutboxConfig, PolicySection, ServerConfig,
+    TenantConfig,
+};
+
+/// Sandbox tenant of unauthenticated loopback calls.
+pub const DEFAULT_TENANT: &str = "mecs-tilleuls";
+
+struct T {
+    id: &'static str,
+    name: &'static str,
+    finess_ej: &'static str,
+    finess_et: &'static str,
+    siret: &'static str,
+    app: &'static str,
+    org: &'static str,
+    inbox: &'static [&'static str],
+    facility: &'static str,
+}
+
+const TENANTS: &[T] = &[
+    T { id: "cd93", name: "Département de la Seine-Saint-Denis — ASE et CRIP", finess_ej: "", finess_et: "", siret: "22930008200018", app: "dui-app@cd93.mssante.test", org: "ase@cd93.mssante.test", inbox: &["crip@cd93.mssante.test", "ase@cd93.mssante.test"], facility: "SA07" },
+    T { id: "cd75", name: "Département de Paris — CRIP", finess_ej: "", finess_et: "", siret: "22750005400019", app: "dui-app@cd75.mssante.test", org: "crip@cd75.mssante.test", inbox: &["crip@cd75.mssante.test"], facility: "SA07" },
+    T { id: "mecs-tilleuls", name: "MECS Les Tilleuls", finess_ej: "930004122", finess_et: "930004130", siret: "", app: "passerelle@mecs-tilleuls.mssante.test", org: "secretariat@mecs-tilleuls.mssante.test", inbox: &[], facility: "SA07" },
+    T { id: "ime-horizon", name: "IME L'Horizon", finess_ej: "930005202", finess_et: "930005210", siret: "", app: "passerelle@ime-horizon.mssante.test", org: "accueil@ime-horizon.mssante.test", inbox: &[], facility: "SA07" },
+    T { id: "cmp-enfants", name: "CMP infanto-juvénile de Bobigny", finess_ej: "930006309", finess_et: "930006317", siret: "", app: "passerelle@cmp-enfants.mssante.test", org: "secretariat@cmp-enfants.mssante.test", inbox: &[], facility: "SA05" },
+];
+
+/// The PKI of the sandbox: generated on first start, reused afterwards.
+pub fn pki(dir: &Path) -> anyhow::Result<passerelle_certs::Pki> {
+    passerelle_certs::load_or_generate(dir, &PkiSpec::sandbox(OffsetDateTime::now_utc()))
+        .with_context(|| format!("test PKI in {}", dir.display()))
+}
+
+fn pem_identity(pki_dir: &Path, tenant: &str, usage: Usage) -> Identity {
+    let stem = pki_dir.join("tenants").join(tenant).join(usage.file_stem());
+    Identity {
+        cert: Some(stem.with_extension("chain.pem")),
+        key: Some(stem.with_extension("key.pem")),
+        pkcs12: None,
+        password_file: None,
+    }
+}
+
+/// The sandbox configuration rooted at `data_dir`, creating its PKI and token files.
+pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let pki_dir = data_dir.join("pki");
+    let pki = pki(&pki_dir)?;
+    let tokens = data_dir.join("tokens");
+    std::fs::create_dir_all(&tokens)?;
+    let mut tenants = Vec::new();
+    for t in TENANTS {
+        let token_file = tokens.join(format!("{}.token", t.id));
+        std::fs::write(&token_file, format!("sandbox-token-{}\n", t.id))?;
+        let subjects = pki
+            .get(t.id, Usage::ApiClient)
+            .and_then(|c| passerelle_tls::inspect(&c.cert_der).ok())
+            .map(|i| vec![i.subject])
+            .unwrap_or_default();
+        tenants.push(TenantConfig {
+            id: t.id.into(),
+            name: t.name.into(),
+            finess_ej: t.finess_ej.into(),
+            finess_et: t.finess_et.into(),
+            siret: t.siret.into(),
+            departement: "93".into(),
+            app_mailbox: t.app.into(),
+            org_mailbox: Some(t.org.into()),
+            inbox_mailboxes: t.inbox.iter().map(|s| (*s).to_string()).collect(),
+            facility_type: t.facility.into(),
+            practice_setting: "MEDICO_SOCIAL".into(),
+            tls_client: pem_identity(&pki_dir, t.id, Usage::TlsClient),
+            signing: pem_identity(&pki_dir, t.id, Usage::Signing),
+            api_token_files: vec![token_file],
+            api_client_subjects: subjects,
+        });
+    }
+    if let Some(t) = tenants.iter_mut().find(|t| t.id == "cd75") {
+        t.departement = "75".into();
+    }
+    let mut crip = BTreeMap::new();
+    crip.insert("93".to_string(), "crip@cd93.mssante.test".to_string());
+    crip.insert("75".to_string(), "crip@cd75.mssante.test".to_string());
+    let whitelist = [
+        "cd93.mssante.test",
+        "cd75.mssante.test",
+        "mecs-tilleuls.mssante.test",
+        "ime-horizon.mssante.test",
+        "cmp-enfants.mssante.test",
+        "ac-creteil.mssante.test",
+        "patient.mssante.test",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    Ok(Config {
+        server: ServerConfig {
+            listen,
+            data_dir: data_dir.to_path_buf(),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            sandbox_tenant: Some(DEFAULT_TENANT.to_string()),
+            log_json: false,
+        },
+        outbox: OutboxConfig::default(),
+        limits: Default::default(),
+        mssante: MssanteConfig {
+            whitelist,
+            crip,
+            smtp: None,
+            imap: None,
+            nil: "DEV-PASSERELLE-SANDBOX".into(),
+            trust_ca: Some(pki_dir.join("ca-chain.pem")),
+        },
+        dmp: DmpConfig {
+            base_url: None,
+            trust_ca: Some(pki_dir.join("ca-chain.pem")),
+            lps_homologation: crate::config::Secret("SANDBOX".into()),
+        },
+        policy: PolicySection::default(),
+        tenants,
+    })
+}
+
+pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
+    let running = crate::app::start(cfg, crate::app::Options::default()).await?;
+    eprintln!(
+        "passerelle listening on {} (gRPC + HTTP/JSON); Ctrl-C to stop",
+        running.addr
+    );
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    running.stop().await;
+    Ok(())
+}
+
+pub fn generate_certs(out: &Path) -> anyhow::Result<()> {
+    let pki = passerelle_certs::generate(&PkiSpec::sandbox(OffsetDateTime::now_utc()))?;
+    passerelle_certs::write(&pki, out)?;
+    Ok(())
+}
+
+pub fn audit_verify(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let dir = data_dir.join("outbox");
+    if !dir.exists() {
+        anyhow::bail!("no outbox in {}", data_dir.display());
+    }
+    let store = passerelle_outbox::SqliteStore::open(&dir, passerelle_outbox::StoreConfig::default())?;
+    let report = passerelle_outbox::Store::audit_verify(&store)?;
+    match &report.first_bad {
+        None => {
+            println!(
+                "audit chain verified: {} entries, {} tenant(s), checkpoint consistent",
+                report.entries_checked, report.tenants
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(f) => {
+            eprintln!(
+                "audit chain BROKEN: tenant {} entry {}: {:?}",
+                f.tenant, f.seq, f.problem
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub async fn demo(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    crate::demo::run(data_dir).await
+}

@@ -1,0 +1,656 @@
+//! The one implementation behind both front ends (gRPC and HTTP/JSON): validation, policy, durable
+//! acceptance, status, admin. Blocking store calls run on the blocking pool.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use passerelle_api::v1 as pb;
+use passerelle_domain::error::{Error, Origin, Reason, Retry};
+use passerelle_domain::validate::{FieldViolation, Limits, validate_submission};
+use passerelle_outbox as ob;
+use passerelle_policy::PolicyEngine;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::auth::Caller;
+use crate::config::{Config, TenantConfig};
+use crate::convert;
+use crate::metrics::{ChannelLabels, Metrics, ReasonLabels};
+use crate::plan;
+
+/// Time source (a fake one in tests).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Error>> + Send + 'static>>;
+
+pub struct Service {
+    pub cfg: Config,
+    tenants: HashMap<String, TenantConfig>,
+    pub store: Arc<dyn ob::Store>,
+    policy: Arc<dyn PolicyEngine>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    /// Woken on every local state change, so Watch answers without waiting for its poll.
+    pub changed: Arc<Notify>,
+    limits: Limits,
+    /// Certificate facts per tenant for WhoAmI (usage, subject, issuer, serial, not_after).
+    pub certificates: HashMap<String, Vec<pb::CertificateInfo>>,
+}
+
+fn store_err(e: ob::Error) -> Error {
+    let msg = e.to_string();
+    match e.kind() {
+        ob::ErrorKind::QueueFull => {
+            let retry = match &e {
+                ob::Error::QueueFull { retry_after, .. } => *retry_after,
+                _ => Duration::from_secs(5),
+            };
+            Error::new(Origin::Store, Reason::QueueFull, msg).with_retry(Retry::After(retry))
+        }
+        ob::ErrorKind::Conflict => Error::new(Origin::Client, Reason::IdempotencyConflict, msg),
+        ob::ErrorKind::NotFound => Error::new(Origin::Client, Reason::NotFound, msg),
+        ob::ErrorKind::InvalidState | ob::ErrorKind::LeaseLost => {
+            Error::new(Origin::Client, Reason::InvalidState, msg)
+        }
+        ob::ErrorKind::Invalid => Error::invalid(vec![FieldViolation::new("request", msg)]),
+        ob::ErrorKind::Unavailable => Error::new(Origin::Store, Reason::StoreUnavailable, msg)
+            .with_retry(Retry::Backoff),
+        ob::ErrorKind::Internal => Error::new(Origin::Store, Reason::InternalError, msg),
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, Error>
+where
+    F: FnOnce() -> Result<T, ob::Error> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("store task: {e}")))?
+        .map_err(store_err)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+impl Service {
+    pub fn new(
+        cfg: Config,
+        store: Arc<dyn ob::Store>,
+        policy: Arc<dyn PolicyEngine>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let tenants = cfg
+            .tenants
+            .iter()
+            .map(|t| (t.id.clone(), t.clone()))
+            .collect();
+        let limits = cfg.limits;
+        let certificates = crate::setup::certificates(&cfg);
+        Self {
+            cfg,
+            tenants,
+            store,
+            policy,
+            metrics,
+            clock,
+            changed: Arc::new(Notify::new()),
+            limits,
+            certificates,
+        }
+    }
+
+    fn tenant(&self, id: &str) -> Result<&TenantConfig, Error> {
+        self.tenants
+            .get(id)
+            .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))
+    }
+
+    /// The caller acts for its own tenant only; an empty tenant means the caller's.
+    fn bind_tenant(&self, caller: &Caller, tenant: &mut String) -> Result<(), Error> {
+        if tenant.is_empty() {
+            tenant.clone_from(&caller.tenant);
+        }
+        if *tenant != caller.tenant {
+            return Err(Error::new(
+                Origin::Client,
+                Reason::TenantForbidden,
+                "the caller may not act for another tenant",
+            ));
+        }
+        self.tenant(tenant).map(|_| ())
+    }
+
+    /// Validation shared by Submit and Explain: structure, then the sender's structure must be the
+    /// tenant's.
+    fn validate(&self, req: &pb::SubmitRequest, now: OffsetDateTime) -> Result<(), Error> {
+        let mut v = validate_submission(req, &self.limits, now.date());
+        if let (Ok(t), Some(s)) = (
+            self.tenant(&req.tenant),
+            req.sender
+                .as_ref()
+                .and_then(|s| s.actor.as_ref())
+                .and_then(|a| a.structure.as_ref()),
+        ) {
+            let same = (!s.finess_et.is_empty() && s.finess_et == t.finess_et)
+                || (!s.finess_ej.is_empty() && s.finess_ej == t.finess_ej)
+                || (!s.siret.is_empty() && s.siret == t.siret);
+            if !same {
+                v.push(FieldViolation::new(
+                    "sender.actor.structure",
+                    "is not the calling tenant's structure (FINESS or SIRET differ)",
+                ));
+            }
+        }
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid(v))
+        }
+    }
+
+    fn evaluate(
+        &self,
+        req: &pb::SubmitRequest,
+        now: OffsetDateTime,
+        dry_run: bool,
+    ) -> Result<pb::Decision, Error> {
+        let t0 = Instant::now();
+        let id = new_id("dec");
+        let d = self
+            .policy
+            .evaluate(req, now, dry_run, &id)
+            .map_err(|e| match e {
+                passerelle_policy::PolicyError::Invalid(v) => Error::invalid(
+                    v.into_iter()
+                        .map(|f| FieldViolation::new(f.field, f.reason))
+                        .collect(),
+                ),
+                other => Error::internal(format!("policy: {other}")),
+            })?;
+        self.metrics.observe_stage("policy", t0.elapsed().as_secs_f64());
+        let outcome = pb::Outcome::try_from(d.outcome)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("OUTCOME_")
+            .to_ascii_lowercase();
+        self.metrics
+            .decided
+            .get_or_create(&ReasonLabels { reason: outcome })
+            .inc();
+        Ok(d)
+    }
+
+    fn audit_draft(kind: &str, caller: &Caller, d: &pb::Decision, tid: Option<String>) -> ob::AuditDraft {
+        let codes: Vec<String> = d
+            .targets
+            .iter()
+            .map(|t| {
+                let rules: Vec<&str> = t.denials.iter().map(|x| x.code.as_str()).collect();
+                format!(
+                    "{}:{}:{}:{}",
+                    t.target_id,
+                    t.document_id,
+                    pb::Outcome::try_from(t.outcome).unwrap_or_default().as_str_name(),
+                    rules.join("+")
+                )
+            })
+            .collect();
+        ob::AuditDraft {
+            kind: kind.to_string(),
+            actor: caller.authenticated_by.clone(),
+            transmission_id: tid,
+            delivery_id: None,
+            summary: format!(
+                "decision={} outcome={} matrix={} targets=[{}]",
+                d.decision_id,
+                pb::Outcome::try_from(d.outcome).unwrap_or_default().as_str_name(),
+                d.policy.as_ref().map(|p| p.matrix_version.as_str()).unwrap_or(""),
+                codes.join(" ")
+            ),
+            data_sha256: ob::Sha256::from_hex(&d.input_sha256).ok(),
+        }
+    }
+
+    pub async fn submit(&self, caller: &Caller, mut req: pb::SubmitRequest) -> Result<pb::SubmitResponse, Error> {
+        let t0 = Instant::now();
+        self.bind_tenant(caller, &mut req.tenant)?;
+        let now = self.clock.now();
+        self.metrics.received.inc_by(req.documents.len() as u64);
+        if let Err(e) = self.validate(&req, now) {
+            self.metrics.rejected.get_or_create(&ReasonLabels { reason: "invalid".into() }).inc();
+            return Err(e);
+        }
+        self.metrics.observe_stage("validating", t0.elapsed().as_secs_f64());
+        let sha = ob::Sha256(plan::request_sha256(&req));
+
+        // Idempotent replay answers from the store, whatever the policy would say today.
+        if !req.idempotency_key.is_empty() {
+            let store = self.store.clone();
+            let (tenant, key) = (req.tenant.clone(), req.idempotency_key.clone());
+            if let Some(existing) = blocking(move || store.find_transmission(&tenant, &key)).await? {
+                if existing.request_sha256 != sha {
+                    return Err(Error::new(
+                        Origin::Client,
+                        Reason::IdempotencyConflict,
+                        format!(
+                            "idempotency key already used with a different request body (transmission {})",
+                            existing.id
+                        ),
+                    ));
+                }
+                return Ok(pb::SubmitResponse {
+                    transmission: Some(self.view(existing).await?),
+                    replayed: true,
+                });
+            }
+        }
+
+        let decision = self.evaluate(&req, now, false)?;
+        if !decision.accepted {
+            let draft = Self::audit_draft("transmission.refused", caller, &decision, None);
+            let store = self.store.clone();
+            let tenant = req.tenant.clone();
+            blocking(move || store.record_audit(&tenant, vec![draft], now)).await.map_err(|e| {
+                // LOG-4: no audit, no answer but a refusal.
+                Error::new(Origin::Store, Reason::AuditUnavailable, e.message)
+            })?;
+            self.metrics.rejected.get_or_create(&ReasonLabels { reason: "policy".into() }).inc();
+            let detail = serde_json::to_string(&decision).unwrap_or_default();
+            return Err(Error::new(
+                Origin::Policy,
+                Reason::PolicyDenied,
+                refusal_summary(&decision, req.legal.as_ref().is_some_and(|l| l.allow_partial)),
+            )
+            .with_detail(detail));
+        }
+
+        // Payload: the decoded request, content-addressed, written (and fsync'd) before the row.
+        let t1 = Instant::now();
+        let bytes = prost::Message::encode_to_vec(&req);
+        let store = self.store.clone();
+        let blob = blocking(move || store.put_blob(&bytes)).await?;
+        let request_payload = blob.named("request.pb");
+
+        let tid = new_id("tx");
+        let planned = plan::plan(&req, &decision);
+        let mut deliveries = Vec::with_capacity(planned.len());
+        for p in &planned {
+            let Some(channel) = convert::channel_in(p.channel) else {
+                continue;
+            };
+            deliveries.push(ob::NewDelivery {
+                id: new_id("dl"),
+                target_id: p.target_id.clone(),
+                channel,
+                recipient: p.recipient.clone(),
+                destination: p.destination.clone(),
+                document_ids: p.document_ids.clone(),
+                payloads: vec![request_payload.clone()],
+                expires_at: None,
+                read_receipt_expected: false,
+            });
+        }
+        let draft = Self::audit_draft("transmission.accepted", caller, &decision, Some(tid.clone()));
+        let kinds = req
+            .documents
+            .iter()
+            .map(|d| passerelle_domain::kinds::code(passerelle_domain::kinds::from_i32(d.kind)).to_string())
+            .collect();
+        let new = ob::NewTransmission {
+            id: tid,
+            tenant: req.tenant.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            request_sha256: sha,
+            created_at: now,
+            child_ref: req.child.as_ref().map(|c| c.local_id.clone()).unwrap_or_default(),
+            document_ids: req.documents.iter().map(|d| d.id.clone()).collect(),
+            kinds,
+            replaces_transmission_id: req
+                .replaces
+                .as_ref()
+                .map(|r| r.transmission_id.clone())
+                .filter(|s| !s.is_empty()),
+            decision_json: serde_json::to_vec(&decision).unwrap_or_default(),
+            deliveries,
+            audit: vec![draft],
+            blobs: vec![request_payload],
+        };
+        let store = self.store.clone();
+        let outcome = blocking(move || store.submit(new)).await?;
+        self.metrics.observe_stage("queuing", t1.elapsed().as_secs_f64());
+        let replayed = outcome.replayed();
+        let record = outcome.into_record();
+        if !replayed {
+            for d in &record.deliveries {
+                self.metrics
+                    .queued
+                    .get_or_create(&ChannelLabels {
+                        channel: d.channel.as_str().to_string(),
+                        destination: d.destination.clone(),
+                    })
+                    .inc();
+            }
+            self.changed.notify_waiters();
+        }
+        self.metrics.observe_stage("receiving", t0.elapsed().as_secs_f64());
+        Ok(pb::SubmitResponse {
+            transmission: Some(self.view(record).await?),
+            replayed,
+        })
+    }
+
+    pub async fn explain(&self, caller: &Caller, mut req: pb::SubmitRequest) -> Result<pb::ExplainResponse, Error> {
+        self.bind_tenant(caller, &mut req.tenant)?;
+        let now = self.clock.now();
+        self.validate(&req, now)?;
+        let decision = self.evaluate(&req, now, true)?;
+        let draft = Self::audit_draft("explain", caller, &decision, None);
+        let store = self.store.clone();
+        let tenant = req.tenant.clone();
+        blocking(move || store.record_audit(&tenant, vec![draft], now))
+            .await
+            .map_err(|e| Error::new(Origin::Store, Reason::AuditUnavailable, e.message))?;
+        let planned = plan::plan(&req, &decision)
+            .into_iter()
+            .map(|p| {
+                let artefacts: Vec<String> = match p.channel {
+                    pb::Channel::Dmp => vec!["PDF/A-1b".into(), "CDA R2 N1 (DMP profile)".into(), "XDS metadata".into(), "ITI-41 MTOM + signed VIHF".into(), "XAdES signature document".into()],
+                    _ => vec!["PDF/A-1b".into(), "CDA R2 N1 (MSSanté profile)".into(), "IHE_XDM.zip".into(), "RFC 5322 message".into()],
+                };
+                let size: u64 = req
+                    .documents
+                    .iter()
+                    .filter(|d| p.document_ids.contains(&d.id))
+                    .map(|d| match &d.content {
+                        Some(pb::document::Content::Pdf(pdf)) => pdf.data.len() as u64,
+                        _ => 64 * 1024,
+                    })
+                    .sum();
+                // ~3.1 × the PDF for MSSanté (specs README §3); MTOM keeps the DMP near 1.4 ×.
+                let estimated_bytes = if p.channel == pb::Channel::Dmp { size * 14 / 10 } else { size * 31 / 10 };
+                pb::PlannedDelivery {
+                    target_id: p.target_id,
+                    channel: p.channel as i32,
+                    recipient: p.recipient,
+                    document_ids: p.document_ids,
+                    artefacts,
+                    estimated_bytes,
+                }
+            })
+            .collect();
+        let warnings = decision.warnings.clone();
+        Ok(pb::ExplainResponse {
+            decision: Some(decision),
+            planned,
+            warnings,
+        })
+    }
+
+    async fn view(&self, t: ob::TransmissionRecord) -> Result<pb::Transmission, Error> {
+        let store = self.store.clone();
+        let id = t.id.clone();
+        let events = blocking(move || store.events_since(&id, 0, 10_000)).await?;
+        Ok(convert::transmission(&t, &events))
+    }
+
+    async fn load(&self, caller: &Caller, id: &str) -> Result<ob::TransmissionRecord, Error> {
+        let store = self.store.clone();
+        let id2 = id.to_string();
+        let t = blocking(move || store.get_transmission(&id2)).await?;
+        // Another tenant's transmission does not exist for this caller.
+        if t.tenant != caller.tenant {
+            return Err(Error::not_found("transmission"));
+        }
+        Ok(t)
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<pb::Transmission, Error> {
+        let t = self.load(caller, id).await?;
+        self.view(t).await
+    }
+
+    pub async fn watch(&self, caller: &Caller, id: &str, after_seq: i64) -> Result<WatchStream, Error> {
+        self.load(caller, id).await?;
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let changed = self.changed.clone();
+        let id = id.to_string();
+        let s = async_stream::stream! {
+            let mut after = after_seq;
+            loop {
+                let notified = changed.notified();
+                let st = store.clone();
+                let id2 = id.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    let evs = st.events_since(&id2, after, 1000)?;
+                    let t = st.get_transmission(&id2)?;
+                    Ok::<_, ob::Error>((evs, t))
+                }).await;
+                let (evs, t) = match r {
+                    Ok(Ok((evs, t))) => (evs, t),
+                    Ok(Err(e)) => { yield Err(store_err(e)); return; }
+                    Err(e) => { yield Err(Error::internal(e.to_string())); return; }
+                };
+                let now = clock.now();
+                let all_final = t.all_final(now);
+                let n = evs.len();
+                for (i, e) in evs.iter().enumerate() {
+                    after = after.max(e.seq);
+                    let d = t.deliveries.iter().find(|d| d.id == e.delivery_id).map(|d| convert::delivery(d, Vec::new()));
+                    yield Ok(pb::WatchEvent { event: Some(convert::event(e)), delivery: d, all_final: all_final && i + 1 == n });
+                }
+                if all_final {
+                    if n == 0 {
+                        yield Ok(pb::WatchEvent { event: None, delivery: None, all_final: true });
+                    }
+                    return;
+                }
+                // Other nodes change state too: poll as well as listen.
+                let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+            }
+        };
+        Ok(Box::pin(s))
+    }
+
+    pub async fn list(&self, caller: &Caller, mut req: pb::ListTransmissionsRequest) -> Result<pb::ListTransmissionsResponse, Error> {
+        self.bind_tenant(caller, &mut req.tenant)?;
+        let filter = ob::TransmissionFilter {
+            tenant: Some(req.tenant.clone()),
+            child_ref: Some(req.child_ref.clone()).filter(|s| !s.is_empty()),
+            state: convert::state(pb::DeliveryStatus::try_from(req.status).unwrap_or_default()),
+            since: req.since.as_ref().and_then(convert::from_ts),
+            until: req.until.as_ref().and_then(convert::from_ts),
+        };
+        let page = ob::PageRequest {
+            size: req.page_size,
+            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
+        };
+        let store = self.store.clone();
+        let p = blocking(move || store.list_transmissions(filter, page)).await?;
+        let mut out = Vec::with_capacity(p.items.len());
+        for t in p.items {
+            out.push(convert::transmission(&t, &[]));
+        }
+        Ok(pb::ListTransmissionsResponse {
+            transmissions: out,
+            next_page_token: p.next_token.unwrap_or_default(),
+        })
+    }
+
+    pub async fn cancel(&self, caller: &Caller, req: pb::CancelRequest) -> Result<pb::CancelResponse, Error> {
+        let t = self.load(caller, &req.id).await?;
+        let now = self.clock.now();
+        let reason = if req.reason.is_empty() { "cancelled by the caller".to_string() } else { req.reason.clone() };
+        if !req.delivery_id.is_empty() && !t.deliveries.iter().any(|d| d.id == req.delivery_id) {
+            return Err(Error::not_found("delivery"));
+        }
+        let actor = caller.authenticated_by.clone();
+        let store = self.store.clone();
+        let delivery = Some(req.delivery_id.clone()).filter(|s| !s.is_empty());
+        let tid = t.id.clone();
+        let t = blocking(move || store.cancel(&tid, delivery.as_deref(), &reason, &actor, now)).await?;
+        self.changed.notify_waiters();
+        Ok(pb::CancelResponse {
+            transmission: Some(self.view(t).await?),
+        })
+    }
+
+    pub async fn who_am_i(&self, caller: &Caller) -> Result<pb::WhoAmIResponse, Error> {
+        let t = self.tenant(&caller.tenant)?;
+        Ok(pb::WhoAmIResponse {
+            tenant: t.id.clone(),
+            name: t.name.clone(),
+            finess_ej: t.finess_ej.clone(),
+            finess_et: t.finess_et.clone(),
+            siret: t.siret.clone(),
+            mssante_mailbox: t.app_mailbox.clone(),
+            certificates: self.certificates.get(&t.id).cloned().unwrap_or_default(),
+            dmp_structure_id: t.struct_idnat(),
+            authenticated_by: caller.authenticated_by.clone(),
+        })
+    }
+
+    pub async fn list_deliveries(&self, caller: &Caller, mut req: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse, Error> {
+        self.bind_tenant(caller, &mut req.tenant)?;
+        let filter = ob::DeliveryFilter {
+            tenant: Some(req.tenant.clone()),
+            state: convert::state(pb::DeliveryStatus::try_from(req.status).unwrap_or_default()),
+            channel: convert::channel_in(pb::Channel::try_from(req.channel).unwrap_or_default()),
+            destination: Some(req.destination.clone()).filter(|s| !s.is_empty()),
+        };
+        let page = ob::PageRequest {
+            size: req.page_size,
+            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
+        };
+        let store = self.store.clone();
+        let p = blocking(move || store.list_deliveries(filter, page)).await?;
+        Ok(pb::ListDeliveriesResponse {
+            deliveries: p.items.iter().map(|d| convert::delivery(d, Vec::new())).collect(),
+            next_page_token: p.next_token.unwrap_or_default(),
+        })
+    }
+
+    pub async fn set_paused(&self, caller: &Caller, destination: &str, paused: bool) -> Result<pb::DestinationResponse, Error> {
+        if destination.is_empty() {
+            return Err(Error::invalid(vec![FieldViolation::new("destination", "required")]));
+        }
+        let store = self.store.clone();
+        let d = destination.to_string();
+        let actor = caller.authenticated_by.clone();
+        let now = self.clock.now();
+        blocking(move || if paused { store.pause(&d, &actor, now) } else { store.resume(&d, &actor, now) }).await?;
+        self.changed.notify_waiters();
+        Ok(pb::DestinationResponse {
+            destination: destination.to_string(),
+            paused,
+        })
+    }
+
+    pub async fn retry(&self, caller: &Caller, delivery_id: &str) -> Result<pb::RetryResponse, Error> {
+        let store = self.store.clone();
+        let id = delivery_id.to_string();
+        let d = blocking(move || store.get_delivery(&id)).await?;
+        if d.tenant != caller.tenant {
+            return Err(Error::not_found("delivery"));
+        }
+        let store = self.store.clone();
+        let actor = caller.authenticated_by.clone();
+        let now = self.clock.now();
+        let d = blocking(move || store.retry(&d.id, &actor, now)).await?;
+        self.changed.notify_waiters();
+        Ok(pb::RetryResponse {
+            delivery: Some(convert::delivery(&d, Vec::new())),
+        })
+    }
+
+    pub async fn retry_all(&self, caller: &Caller, mut req: pb::RetryAllRequest) -> Result<pb::RetryAllResponse, Error> {
+        self.bind_tenant(caller, &mut req.tenant)?;
+        let filter = ob::DeliveryFilter {
+            tenant: Some(req.tenant.clone()),
+            state: convert::state(pb::DeliveryStatus::try_from(req.status).unwrap_or_default()),
+            channel: convert::channel_in(pb::Channel::try_from(req.channel).unwrap_or_default()),
+            destination: Some(req.destination.clone()).filter(|s| !s.is_empty()),
+        };
+        let store = self.store.clone();
+        let actor = caller.authenticated_by.clone();
+        let now = self.clock.now();
+        let n = blocking(move || store.retry_all(filter, &actor, now)).await?;
+        self.changed.notify_waiters();
+        Ok(pb::RetryAllResponse {
+            retried: u32::try_from(n).unwrap_or(u32::MAX),
+        })
+    }
+
+    pub async fn inbox_list(&self, caller: &Caller, mut req: pb::ListInboxRequest) -> Result<pb::ListInboxResponse, Error> {
+        self.bind_tenant(caller, &mut req.tenant)?;
+        Ok(pb::ListInboxResponse::default())
+    }
+
+    pub async fn inbox_get(&self, _caller: &Caller, _id: &str) -> Result<pb::InboxItem, Error> {
+        Err(Error::not_found("inbox item"))
+    }
+
+    pub async fn inbox_ack(&self, _caller: &Caller, _id: &str) -> Result<pb::AckInboxResponse, Error> {
+        Err(Error::not_found("inbox item"))
+    }
+
+    pub async fn ready(&self) -> bool {
+        let store = self.store.clone();
+        blocking(move || store.paused_destinations()).await.is_ok()
+    }
+
+    /// Refreshes the per-destination outbox gauges from the store (on scrape).
+    pub async fn refresh_gauges(&self) {
+        let store = self.store.clone();
+        let now = self.clock.now();
+        if let Ok(stats) = blocking(move || store.destination_stats(now)).await {
+            for s in stats {
+                let l = crate::metrics::DestinationLabels { destination: s.destination.clone() };
+                self.metrics.outbox_pending.get_or_create(&l).set(i64::try_from(s.queued).unwrap_or(i64::MAX));
+                self.metrics.outbox_in_flight.get_or_create(&l).set(i64::try_from(s.in_flight).unwrap_or(i64::MAX));
+                self.metrics
+                    .outbox_oldest_pending_age
+                    .get_or_create(&l)
+                    .set(s.oldest_pending_age.map(|d| d.as_secs_f64()).unwrap_or(0.0));
+            }
+        }
+    }
+}
+
+/// One line for the caller: how many targets were denied and the first reasons.
+fn refusal_summary(d: &pb::Decision, allow_partial: bool) -> String {
+    let denied: Vec<&pb::TargetDecision> = d
+        .targets
+        .iter()
+        .filter(|t| t.outcome == pb::Outcome::Denied as i32)
+        .collect();
+    let codes: Vec<&str> = denied
+        .iter()
+        .flat_map(|t| t.denials.iter().map(|x| x.code.as_str()))
+        .take(5)
+        .collect();
+    let all = denied.len() == d.targets.len();
+    format!(
+        "refused by the policy: {} of {} target(s) denied{} ({})",
+        denied.len(),
+        d.targets.len(),
+        if all || allow_partial { "" } else { " and allow_partial is false" },
+        codes.join(", ")
+    )
+}

@@ -1,0 +1,94 @@
+//! Loading what the config points at: the policy engine with its overlays, the server's TLS
+//! identity and API client CAs, the tenants' certificates (WhoAmI, check-config).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use passerelle_api::v1 as pb;
+use passerelle_policy::PolicyEngine;
+use passerelle_tls::{ClientAuth, Identity, IdentitySource, Revocation, TrustAnchors};
+
+use crate::config::{self, Config};
+
+pub fn engine(cfg: &Config) -> anyhow::Result<Arc<dyn PolicyEngine>> {
+    let mut pc = passerelle_policy::PolicyConfig::default();
+    pc.crip_mailboxes = cfg.mssante.crip.clone();
+    pc.mss_whitelist = cfg.mssante.whitelist.clone();
+    pc.local_code_system_oid = cfg.policy.local_code_system_oid.clone();
+    let mut overlays = Vec::new();
+    for p in &cfg.policy.overlays {
+        overlays.push(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read overlay {}", p.display()))?,
+        );
+    }
+    let engine = passerelle_policy::Engine::from_parts(pc, &overlays)
+        .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
+    Ok(Arc::new(engine))
+}
+
+pub fn identity_source(id: &config::Identity) -> anyhow::Result<IdentitySource> {
+    match (&id.cert, &id.key, &id.pkcs12) {
+        (Some(c), Some(k), _) => Ok(IdentitySource::Pem {
+            cert: c.clone(),
+            key: k.clone(),
+        }),
+        (_, _, Some(p)) => {
+            let password = match &id.password_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+                None => String::new(),
+            };
+            Ok(IdentitySource::Pkcs12 {
+                path: p.clone(),
+                password,
+            })
+        }
+        _ => anyhow::bail!("an identity needs cert + key or pkcs12"),
+    }
+}
+
+pub fn server_tls(cfg: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&cfg.server.tls_cert, &cfg.server.tls_key) else {
+        return Ok(None);
+    };
+    let id = Identity::load(&IdentitySource::Pem {
+        cert: cert.clone(),
+        key: key.clone(),
+    })?;
+    let trust = match &cfg.server.client_ca {
+        Some(p) => Some(TrustAnchors::load(std::slice::from_ref(p))?),
+        None => None,
+    };
+    let auth = match &trust {
+        Some(t) => ClientAuth::Optional(t),
+        None => ClientAuth::Disabled,
+    };
+    let mut sc = passerelle_tls::server_config(&id, auth, &Revocation::disabled())?;
+    sc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(sc)))
+}
+
+/// Certificate facts of every tenant, for WhoAmI.
+pub fn certificates(cfg: &Config) -> std::collections::HashMap<String, Vec<pb::CertificateInfo>> {
+    let mut out = std::collections::HashMap::new();
+    for t in &cfg.tenants {
+        let mut v = Vec::new();
+        for (usage, id) in [("tls_client", &t.tls_client), ("signing", &t.signing)] {
+            let Ok(src) = identity_source(id) else { continue };
+            let Ok(identity) = Identity::load(&src) else { continue };
+            if let Ok(info) = passerelle_tls::inspect(identity.leaf().as_ref()) {
+                v.push(pb::CertificateInfo {
+                    usage: usage.to_string(),
+                    subject: info.subject,
+                    issuer: info.issuer,
+                    serial: info.serial_hex,
+                    not_after: Some(crate::convert::ts(info.not_after)),
+                });
+            }
+        }
+        out.insert(t.id.clone(), v);
+    }
+    out
+}

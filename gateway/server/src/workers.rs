@@ -1,0 +1,176 @@
+//! Delivery workers: claim due deliveries per destination (isolated: one slow or dead destination
+//! never holds another's queue), hand them to the channel's sender, record the outcome. Deliveries of
+//! a channel with no sender wired stay `queued` (never pretend "sent"). Also the housekeeping loop:
+//! expiry sweep, audit checkpoints, payload pruning.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use passerelle_outbox as ob;
+use tokio::sync::{Semaphore, watch};
+
+use crate::service::Service;
+
+/// Sends one claimed delivery and says what happened. Implemented by the MSSanté and DMP channels.
+#[tonic::async_trait]
+pub trait Sender: Send + Sync {
+    /// Destination prefix handled, e.g. "mssante:" or "dmp".
+    fn handles(&self, destination: &str) -> bool;
+    async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult;
+}
+
+pub struct Workers {
+    pub senders: Vec<Arc<dyn Sender>>,
+    /// Concurrent sends per destination.
+    pub per_destination: usize,
+    pub lease: Duration,
+    pub owner: String,
+    pub retention: Duration,
+}
+
+impl Workers {
+    fn sender_for(&self, destination: &str) -> Option<Arc<dyn Sender>> {
+        self.senders.iter().find(|s| s.handles(destination)).cloned()
+    }
+
+    /// Runs until `shutdown` flips.
+    pub async fn run(self: Arc<Self>, svc: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+        let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = svc.changed.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            if self.senders.is_empty() {
+                continue;
+            }
+            let store = svc.store.clone();
+            let now = svc.clock.now();
+            let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.destination_stats(now)).await else {
+                continue;
+            };
+            for st in stats.into_iter().filter(|s| !s.paused && s.queued + s.in_flight > 0) {
+                let Some(sender) = self.sender_for(&st.destination) else {
+                    continue;
+                };
+                let sem = limits
+                    .entry(st.destination.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
+                    .clone();
+                let free = sem.available_permits();
+                if free == 0 {
+                    continue;
+                }
+                let store = svc.store.clone();
+                let dest = st.destination.clone();
+                let owner = self.owner.clone();
+                let lease = self.lease;
+                let limit = u32::try_from(free).unwrap_or(1);
+                let claimed = tokio::task::spawn_blocking(move || {
+                    store.claim(ob::ClaimScope::Destination(dest), now, limit, &owner, lease)
+                })
+                .await;
+                let claimed = match claimed {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
+                        tracing::warn!(destination = %st.destination, error = %e, "claim failed");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                for c in claimed {
+                    let Ok(permit) = sem.clone().acquire_owned().await else {
+                        continue;
+                    };
+                    let svc = svc.clone();
+                    let sender = sender.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let span = tracing::info_span!("send", delivery_id = %c.delivery.id, destination = %c.delivery.destination, attempt = c.delivery.attempts);
+                        let _g = span.enter();
+                        let result = sender.send(&c).await;
+                        let store = svc.store.clone();
+                        let now = svc.clock.now();
+                        let id = c.delivery.id.clone();
+                        let token = c.lease_token;
+                        let label = attempt_label(&result);
+                        match tokio::task::spawn_blocking(move || store.complete_attempt(&id, token, result, now)).await {
+                            Ok(Ok(d)) => {
+                                svc.metrics
+                                    .transitions
+                                    .get_or_create(&crate::metrics::StatusLabels {
+                                        channel: d.channel.as_str().to_string(),
+                                        destination: d.destination.clone(),
+                                        status: d.state.as_str().to_string(),
+                                    })
+                                    .inc();
+                                tracing::info!(result = label, state = d.state.as_str(), "attempt recorded");
+                            }
+                            Ok(Err(e)) => tracing::warn!(error = %e, "attempt not recorded"),
+                            Err(e) => tracing::warn!(error = %e, "attempt task failed"),
+                        }
+                        svc.changed.notify_waiters();
+                    });
+                }
+            }
+        }
+    }
+
+    /// Housekeeping: expiry sweep every second, checkpoint every minute, prune every hour.
+    pub async fn housekeeping(self: Arc<Self>, svc: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            n += 1;
+            let store = svc.store.clone();
+            let now = svc.clock.now();
+            let retention = self.retention;
+            let r = tokio::task::spawn_blocking(move || {
+                let sweep = store.sweep(now, 1000)?;
+                if n % 60 == 0 {
+                    store.checkpoint(now)?;
+                }
+                let pruned = if n % 3600 == 0 { Some(store.prune(now, retention, 1000)?) } else { None };
+                Ok::<_, ob::Error>((sweep, pruned))
+            })
+            .await;
+            match r {
+                Ok(Ok((sweep, pruned))) => {
+                    if sweep.expired_unnotified > 0 {
+                        svc.metrics.notification_timeouts.inc_by(sweep.expired_unnotified);
+                    }
+                    if sweep.expired_unnotified + sweep.expired_unsent > 0 {
+                        svc.changed.notify_waiters();
+                    }
+                    if let Some(p) = pruned {
+                        svc.metrics.pruned_payloads.inc_by(p.blobs_deleted);
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                Err(_) => {}
+            }
+        }
+        let store = svc.store.clone();
+        let now = svc.clock.now();
+        let _ = tokio::task::spawn_blocking(move || store.checkpoint(now)).await;
+    }
+}
+
+fn attempt_label(r: &ob::AttemptResult) -> &'static str {
+    match r {
+        ob::AttemptResult::Sent { .. } => "sent",
+        ob::AttemptResult::Stored { .. } => "stored",
+        ob::AttemptResult::TemporaryFailure { .. } => "temporary_failure",
+        ob::AttemptResult::PermanentFailure { .. } => "permanent_failure",
+        ob::AttemptResult::Cancelled { .. } => "cancelled",
+        ob::AttemptResult::Released => "released",
+    }
+}

@@ -135,8 +135,7 @@ fn validate(spec: &PkiSpec) -> Result<(), CertsError> {
         if t.name.trim().is_empty() {
             return Err(bad(format!("tenants[{i}].name"), "must not be empty"));
         }
-        if t.struct_idnat.is_empty() || !t.struct_idnat.chars().all(|c| c.is_ascii_alphanumeric())
-        {
+        if t.struct_idnat.is_empty() || !t.struct_idnat.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(bad(
                 format!("tenants[{i}].struct_idnat"),
                 "must be non-empty ASCII letters and digits",
@@ -151,12 +150,18 @@ fn validate(spec: &PkiSpec) -> Result<(), CertsError> {
         }
     }
     if spec.server_names.is_empty() {
-        return Err(bad("server_names".into(), "at least one server name is needed"));
+        return Err(bad(
+            "server_names".into(),
+            "at least one server name is needed",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, s) in spec.server_names.iter().enumerate() {
         if !is_name(s) {
-            return Err(bad(format!("server_names[{i}]"), "must be a lower-case DNS name"));
+            return Err(bad(
+                format!("server_names[{i}]"),
+                "must be a lower-case DNS name",
+            ));
         }
         if !seen.insert(s.as_str()) {
             return Err(bad(format!("server_names[{i}]"), "duplicate server name"));
@@ -309,10 +314,7 @@ impl<'a> Builder<'a> {
         p.use_authority_key_identifier_extension = parent.is_some();
         let (cert, issuers) = match parent {
             None => (p.self_signed(&key.pair), Vec::new()),
-            Some(ca) => (
-                p.signed_by(&key.pair, &ca.issuer()),
-                ca.chain_for_child(),
-            ),
+            Some(ca) => (p.signed_by(&key.pair, &ca.issuer()), ca.chain_for_child()),
         };
         let cert = cert.map_err(CertsError::rcgen(stem))?;
         let cert = cert_key(stem, cert, key, issuers, &p)?;
@@ -357,8 +359,11 @@ impl<'a> Builder<'a> {
                 p.subject_alt_names = vec![SanType::Rfc822Name(ia5(&t.app_mailbox)?)];
             }
             Shape::ApiClient(t) => {
-                p.distinguished_name =
-                    dn(&t.name, Some(&t.struct_idnat), &format!("api-client {}", t.id))?;
+                p.distinguished_name = dn(
+                    &t.name,
+                    Some(&t.struct_idnat),
+                    &format!("api-client {}", t.id),
+                )?;
                 p.key_usages = vec![
                     KeyUsagePurpose::DigitalSignature,
                     KeyUsagePurpose::KeyEncipherment,
@@ -495,13 +500,15 @@ impl<'a> Builder<'a> {
         let b = |stem: &str| format!("broken/{stem}");
         let broken = Broken {
             expired: self.leaf(&b("expired"), Shape::OrgAuthCli(bt), expired_w, &org)?,
-            // Ten years ahead so a reused sandbox directory keeps it "not yet valid".
+            // Starts when the good certificates end, so it stays "not yet valid" for as long as
+            // load_or_generate reuses the directory, yet inside its CA's validity (so a chain
+            // check at its own start fails for its date only).
             not_yet_valid: self.leaf(
                 &b("not-yet-valid"),
                 Shape::OrgAuthCli(bt),
                 Window {
-                    not_before: now + Duration::days(3650),
-                    not_after: now + Duration::days(4015),
+                    not_before: w.not_after,
+                    not_after: w.not_after + Duration::days(20),
                 },
                 &org,
             )?,

@@ -215,7 +215,7 @@ pub struct ServerCert {
 pub struct Broken {
     /// Validity ended one day before `now`.
     pub expired: CertKey,
-    /// Valid only from ten years after `now`.
+    /// Valid only from `now + validity_days` (when the good certificates expire).
     pub not_yet_valid: CertKey,
     /// An ORG_SIGN (no clientAuth EKU) presented as a TLS client certificate.
     pub wrong_usage: CertKey,
@@ -290,7 +290,10 @@ impl Pki {
     }
 
     pub fn server(&self, name: &str) -> Option<&CertKey> {
-        self.servers.iter().find(|s| s.name == name).map(|s| &s.cert)
+        self.servers
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.cert)
     }
 
     pub fn crl(&self, name: &str) -> Option<&Crl> {

@@ -164,8 +164,18 @@ pub fn write(pki: &Pki, dir: &Path) -> Result<(), CertsError> {
     out.cert_key(&pki.api_ca, false, "TEST intermediate CA, API clients")?;
     out.cert_key(&pki.unknown_root, false, "TEST unrelated root (unknown CA)")?;
     let chain = pki.ca_chain_pem();
-    out.put("ca-chain.pem", chain.as_bytes(), false, "root + intermediates")?;
-    out.put("test-ca-chain.pem", chain.as_bytes(), false, "same as ca-chain.pem")?;
+    out.put(
+        "ca-chain.pem",
+        chain.as_bytes(),
+        false,
+        "root + intermediates",
+    )?;
+    out.put(
+        "test-ca-chain.pem",
+        chain.as_bytes(),
+        false,
+        "same as ca-chain.pem",
+    )?;
     out.put("crl.pem", pki.crls_pem().as_bytes(), false, "every CRL")?;
     out.put(
         "test-ca-chain-with-crl.pem",
@@ -174,8 +184,18 @@ pub fn write(pki: &Pki, dir: &Path) -> Result<(), CertsError> {
         "root + intermediates + CRLs",
     )?;
     for crl in &pki.crls {
-        out.put(&format!("crl/{}.pem", crl.name), crl.pem.as_bytes(), false, "CRL")?;
-        out.put(&format!("crl/{}.der", crl.name), &crl.der, false, "CRL (DER)")?;
+        out.put(
+            &format!("crl/{}.pem", crl.name),
+            crl.pem.as_bytes(),
+            false,
+            "CRL",
+        )?;
+        out.put(
+            &format!("crl/{}.der", crl.name),
+            &crl.der,
+            false,
+            "CRL (DER)",
+        )?;
     }
     for t in &pki.tenants {
         out.cert_key(&t.tls_client, true, "ORG_AUTH_CLI certificate")?;
@@ -190,7 +210,9 @@ pub fn write(pki: &Pki, dir: &Path) -> Result<(), CertsError> {
             true,
             "key, certificate, intermediate (Postfix smtpd_tls_chain_files)",
         )?;
-        if s.name.starts_with("smtp.") && !out.manifest.iter().any(|(p, _)| p == "smtp-key-chain.pem") {
+        if s.name.starts_with("smtp.")
+            && !out.manifest.iter().any(|(p, _)| p == "smtp-key-chain.pem")
+        {
             out.put(
                 "smtp-key-chain.pem",
                 s.cert.key_chain_pem().as_bytes(),
@@ -199,8 +221,18 @@ pub fn write(pki: &Pki, dir: &Path) -> Result<(), CertsError> {
             )?;
         }
         if s.name.starts_with("imap.") && !out.manifest.iter().any(|(p, _)| p == "imap.pem") {
-            out.put("imap.pem", s.cert.chain_pem().as_bytes(), false, "Dovecot ssl_cert")?;
-            out.put("imap.key", s.cert.key_pem.as_bytes(), true, "Dovecot ssl_key")?;
+            out.put(
+                "imap.pem",
+                s.cert.chain_pem().as_bytes(),
+                false,
+                "Dovecot ssl_cert",
+            )?;
+            out.put(
+                "imap.key",
+                s.cert.key_pem.as_bytes(),
+                true,
+                "Dovecot ssl_key",
+            )?;
         }
     }
     for (_, ck) in pki.broken.all() {
@@ -208,7 +240,10 @@ pub fn write(pki: &Pki, dir: &Path) -> Result<(), CertsError> {
     }
 
     let mut m = String::new();
-    let _ = writeln!(m, "# Passerelle TEST PKI: test keys only, never for production.");
+    let _ = writeln!(
+        m,
+        "# Passerelle TEST PKI: test keys only, never for production."
+    );
     let _ = writeln!(m, "spec-sha256: {}", spec_fingerprint(&pki.spec));
     let generated = pki
         .spec
@@ -239,7 +274,10 @@ fn pem_der(dir: &Path, rel: &str, label: &str) -> Result<(String, Vec<u8>), Cert
     };
     let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| bad(e.to_string()))?;
     if pem.label != label {
-        return Err(bad(format!("expected a {label} PEM block, found {}", pem.label)));
+        return Err(bad(format!(
+            "expected a {label} PEM block, found {}",
+            pem.label
+        )));
     }
     let text = String::from_utf8(bytes.clone()).map_err(|_| bad("not UTF-8".into()))?;
     Ok((text, pem.contents))
@@ -322,7 +360,10 @@ pub fn load(dir: &Path, spec: &PkiSpec) -> Result<Pki, CertsError> {
             "server-expired" => &[&srv, &root],
             _ => &[&org, &root],
         };
-        b.insert(stem, read_cert_key(dir, &format!("broken/{stem}"), issuers)?);
+        b.insert(
+            stem,
+            read_cert_key(dir, &format!("broken/{stem}"), issuers)?,
+        );
     }
     let mut take = |stem: &str| {
         b.remove(stem).ok_or_else(|| CertsError::Parse {

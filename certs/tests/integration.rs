@@ -5,7 +5,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use passerelle_certs::{CertKey, MANIFEST_FILE, Pki, PkiSpec, Usage, generate, load, load_or_generate, write};
+use passerelle_certs::{
+    CertKey, MANIFEST_FILE, Pki, PkiSpec, Usage, generate, load, load_or_generate, write,
+};
 use time::macros::datetime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name, parse_x509_crl};
 
@@ -19,7 +21,11 @@ fn pki() -> &'static Pki {
     PKI.get_or_init(|| {
         let t = Instant::now();
         let pki = generate(&PkiSpec::sandbox(now())).expect("generate");
-        eprintln!("generate(sandbox): {:?} for {} keys", t.elapsed(), pki.all().len());
+        eprintln!(
+            "generate(sandbox): {:?} for {} keys",
+            t.elapsed(),
+            pki.all().len()
+        );
         pki
     })
 }
@@ -53,7 +59,15 @@ fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
 /// `openssl verify` at the spec's time, with the CRLs when `crl` is set.
 fn verify(leaf: &str, untrusted: &str, crl: bool, purpose: Option<&str>) -> (bool, String) {
     let at = now().unix_timestamp().to_string();
-    let mut args = vec!["verify", "-attime", &at, "-CAfile", "root.pem", "-untrusted", untrusted];
+    let mut args = vec![
+        "verify",
+        "-attime",
+        &at,
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        untrusted,
+    ];
     if crl {
         args.extend(["-crl_check_all", "-CRLfile", "crl.pem"]);
     }
@@ -67,13 +81,21 @@ fn verify(leaf: &str, untrusted: &str, crl: bool, purpose: Option<&str>) -> (boo
 #[test]
 fn openssl_verifies_every_good_chain_with_crls() {
     for t in &pki().tenants {
-        for (u, purpose) in [(Usage::TlsClient, Some("sslclient")), (Usage::Signing, None)] {
+        for (u, purpose) in [
+            (Usage::TlsClient, Some("sslclient")),
+            (Usage::Signing, None),
+        ] {
             let leaf = format!("tenants/{}/{}.pem", t.id, u.file_stem());
             let (ok, out) = verify(&leaf, "intermediate-organisations.pem", true, purpose);
             assert!(ok, "{leaf}: {out}");
         }
         let leaf = format!("tenants/{}/api-client.pem", t.id);
-        let (ok, out) = verify(&leaf, "intermediate-api-clients.pem", true, Some("sslclient"));
+        let (ok, out) = verify(
+            &leaf,
+            "intermediate-api-clients.pem",
+            true,
+            Some("sslclient"),
+        );
         assert!(ok, "{leaf}: {out}");
         // The API client CA is not the organisations CA: a DUI certificate is no ORG_AUTH_CLI.
         let (ok, _) = verify(&leaf, "intermediate-organisations.pem", false, None);
@@ -91,11 +113,27 @@ fn openssl_rejects_each_broken_certificate_for_its_reason() {
     let org = "intermediate-organisations.pem";
     let cases = [
         ("broken/expired.pem", org, "certificate has expired"),
-        ("broken/not-yet-valid.pem", org, "certificate is not yet valid"),
+        (
+            "broken/not-yet-valid.pem",
+            org,
+            "certificate is not yet valid",
+        ),
         ("broken/revoked.pem", org, "certificate revoked"),
-        ("broken/unknown-ca.pem", org, "unable to get local issuer certificate"),
-        ("broken/server-expired.pem", "intermediate-servers.pem", "certificate has expired"),
-        ("broken/server-unknown-ca.pem", org, "unable to get local issuer certificate"),
+        (
+            "broken/unknown-ca.pem",
+            org,
+            "unable to get local issuer certificate",
+        ),
+        (
+            "broken/server-expired.pem",
+            "intermediate-servers.pem",
+            "certificate has expired",
+        ),
+        (
+            "broken/server-unknown-ca.pem",
+            org,
+            "unable to get local issuer certificate",
+        ),
     ];
     for (leaf, untrusted, reason) in cases {
         let (ok, out) = verify(leaf, untrusted, true, None);
@@ -108,7 +146,14 @@ fn openssl_rejects_each_broken_certificate_for_its_reason() {
     // The unknown-CA certificate verifies against its own root, so only the anchor differs.
     let at = now().unix_timestamp().to_string();
     let (ok, out) = openssl(
-        &["verify", "-attime", &at, "-CAfile", "broken/unknown-root.pem", "broken/unknown-ca.pem"],
+        &[
+            "verify",
+            "-attime",
+            &at,
+            "-CAfile",
+            "broken/unknown-root.pem",
+            "broken/unknown-ca.pem",
+        ],
         written(),
     );
     assert!(ok, "{out}");
@@ -130,23 +175,53 @@ fn pkcs12_files_parse_with_password_test() {
         "broken/revoked.p12",
     ] {
         let (ok, out) = openssl(
-            &["pkcs12", "-info", "-nokeys", "-passin", "pass:test", "-in", rel],
+            &[
+                "pkcs12",
+                "-info",
+                "-nokeys",
+                "-passin",
+                "pass:test",
+                "-in",
+                rel,
+            ],
             written(),
         );
         assert!(ok, "{rel}: {out}");
-        assert!(out.contains("TEST AC RACINE IGC-SANTE ELEMENTAIRE"), "{rel}: root missing: {out}");
+        assert!(
+            out.contains("TEST AC RACINE IGC-SANTE ELEMENTAIRE"),
+            "{rel}: root missing: {out}"
+        );
         let (ok, _) = openssl(
-            &["pkcs12", "-info", "-nokeys", "-passin", "pass:wrong", "-in", rel],
+            &[
+                "pkcs12",
+                "-info",
+                "-nokeys",
+                "-passin",
+                "pass:wrong",
+                "-in",
+                rel,
+            ],
             written(),
         );
         assert!(!ok, "{rel} opened with a wrong password");
     }
     let (_, out) = openssl(
-        &["pkcs12", "-info", "-nokeys", "-passin", "pass:test", "-in", "tenants/cd93/tls-client.p12"],
+        &[
+            "pkcs12",
+            "-info",
+            "-nokeys",
+            "-passin",
+            "pass:test",
+            "-in",
+            "tenants/cd93/tls-client.p12",
+        ],
         written(),
     );
     assert!(out.contains("dui-app@cd93.mssante.test"), "{out}");
-    assert!(out.contains("TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"), "{out}");
+    assert!(
+        out.contains("TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"),
+        "{out}"
+    );
 }
 
 fn parse(ck: &CertKey) -> X509Certificate<'_> {
@@ -205,10 +280,17 @@ fn tenant_certificates_have_the_igc_sante_shape() {
     assert!(ku.critical);
     assert!(ku.value.digital_signature() && ku.value.key_encipherment());
     assert!(!ku.value.non_repudiation() && !ku.value.key_cert_sign());
-    let eku = auth.extended_key_usage().expect("eku").expect("eku present").value;
+    let eku = auth
+        .extended_key_usage()
+        .expect("eku")
+        .expect("eku present")
+        .value;
     assert!(eku.client_auth && !eku.server_auth);
     assert_eq!(emails(&auth), ["dui-app@cd93.mssante.test"]);
-    assert_eq!(auth.validity().not_after.to_datetime(), now() + time::Duration::days(1095));
+    assert_eq!(
+        auth.validity().not_after.to_datetime(),
+        now() + time::Duration::days(1095)
+    );
     let bc = auth.basic_constraints().expect("bc");
     assert!(bc.is_none_or(|b| !b.value.ca));
 
@@ -226,7 +308,13 @@ fn tenant_certificates_have_the_igc_sante_shape() {
         dn_string(api.subject()),
         "C=FR, O=Département de Paris — CRIP, OU=322750005400019, CN=api-client cd75"
     );
-    assert!(api.extended_key_usage().expect("eku").expect("eku").value.client_auth);
+    assert!(
+        api.extended_key_usage()
+            .expect("eku")
+            .expect("eku")
+            .value
+            .client_auth
+    );
 
     // Every certificate has a distinct key and serial.
     let all = pki.all();
@@ -255,7 +343,11 @@ fn tenant_certificates_have_the_igc_sante_shape() {
 fn server_and_ca_certificates() {
     let pki = pki();
     let smtp = parse(pki.server("smtp.mssante.test").expect("smtp"));
-    let san = smtp.subject_alternative_name().expect("san").expect("present").value;
+    let san = smtp
+        .subject_alternative_name()
+        .expect("san")
+        .expect("present")
+        .value;
     let mut dns = Vec::new();
     let mut ips = Vec::new();
     for g in &san.general_names {
@@ -267,7 +359,13 @@ fn server_and_ca_certificates() {
     }
     assert_eq!(dns, ["smtp.mssante.test", "localhost"]);
     assert!(ips.contains(&vec![127, 0, 0, 1]));
-    assert!(smtp.extended_key_usage().expect("eku").expect("eku").value.server_auth);
+    assert!(
+        smtp.extended_key_usage()
+            .expect("eku")
+            .expect("eku")
+            .value
+            .server_auth
+    );
 
     for ca in [&pki.root, &pki.org_ca, &pki.server_ca, &pki.api_ca] {
         let x = parse(ca);
@@ -283,7 +381,10 @@ fn server_and_ca_certificates() {
     // The organisations CRL lists exactly the revoked certificate.
     let crl = pki.crl("organisations").expect("crl");
     let (_, parsed) = parse_x509_crl(&crl.der).expect("crl parse");
-    let revoked: Vec<_> = parsed.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+    let revoked: Vec<_> = parsed
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect();
     assert_eq!(revoked, vec![pki.broken.revoked.serial.clone()]);
     for other in ["root", "servers", "api-clients"] {
         let (_, c) = parse_x509_crl(&pki.crl(other).expect("crl").der).expect("parse");
@@ -321,7 +422,11 @@ fn files_listed_in_manifest_exist_and_keys_are_private() {
         let meta = std::fs::metadata(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         if f.ends_with(".key.pem") || f.ends_with(".p12") {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(meta.permissions().mode() & 0o077, 0, "{f} readable by others");
+            assert_eq!(
+                meta.permissions().mode() & 0o077,
+                0,
+                "{f} readable by others"
+            );
         }
     }
     let readme = std::fs::read_to_string(dir.join("README.txt")).expect("readme");
@@ -329,7 +434,14 @@ fn files_listed_in_manifest_exist_and_keys_are_private() {
     // The Postfix file is key, then leaf, then the servers intermediate.
     let kc = std::fs::read_to_string(dir.join("smtp-key-chain.pem")).expect("kc");
     let blocks: Vec<&str> = kc.lines().filter(|l| l.starts_with("-----BEGIN")).collect();
-    assert_eq!(blocks, ["-----BEGIN PRIVATE KEY-----", "-----BEGIN CERTIFICATE-----", "-----BEGIN CERTIFICATE-----"]);
+    assert_eq!(
+        blocks,
+        [
+            "-----BEGIN PRIVATE KEY-----",
+            "-----BEGIN CERTIFICATE-----",
+            "-----BEGIN CERTIFICATE-----"
+        ]
+    );
     let chain = std::fs::read_to_string(dir.join("test-ca-chain-with-crl.pem")).expect("chain");
     assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 4);
     assert_eq!(chain.matches("BEGIN X509 CRL").count(), 4);
@@ -341,7 +453,10 @@ fn load_returns_what_was_written() {
     assert_eq!(&loaded, pki());
     let mut other = PkiSpec::sandbox(now());
     other.tenants.pop();
-    assert!(load(written(), &other).is_err(), "a changed spec must not load");
+    assert!(
+        load(written(), &other).is_err(),
+        "a changed spec must not load"
+    );
 }
 
 #[test]
@@ -357,7 +472,10 @@ fn load_or_generate_reuses_files_and_cached_keys() {
     let again = load_or_generate(dir.path(), &spec).expect("again");
     let warm = t.elapsed();
     eprintln!("load_or_generate: cold {cold:?}, warm (reuse) {warm:?}");
-    assert_eq!(first, again, "an unchanged, fresh directory is reused as is");
+    assert_eq!(
+        first, again,
+        "an unchanged, fresh directory is reused as is"
+    );
 
     // Later than the reuse margin: certificates are re-issued with the cached keys.
     spec.now = now() + time::Duration::days(1095 - 10);
@@ -378,7 +496,13 @@ fn load_or_generate_reuses_files_and_cached_keys() {
     let g = load_or_generate(dir.path(), &grown).expect("grown");
     assert_eq!(g.tenants.len(), 3);
     assert_eq!(g.root.key_der, first.root.key_der);
-    assert!(g.all().iter().filter(|c| c.key_der == first.root.key_der).count() == 1);
+    assert!(
+        g.all()
+            .iter()
+            .filter(|c| c.key_der == first.root.key_der)
+            .count()
+            == 1
+    );
 }
 
 #[test]

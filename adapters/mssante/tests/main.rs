@@ -1,1 +1,6 @@
-
+//! One integration binary (ripgrep's `autotests = false` pattern).
+mod common;
+mod fuzz;
+mod golden;
+mod parse;
+mod props;

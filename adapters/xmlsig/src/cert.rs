@@ -35,9 +35,65 @@ fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, XmlSigError> {
 
 const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 
+/// One DER TLV at the start of `b`: (tag, whole element, content, rest). Single-byte tags,
+/// definite lengths.
+fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
+        (len, 2 + n)
+    };
+    let total = header.checked_add(len)?;
+    if b.len() < total {
+        return None;
+    }
+    Some((tag, &b[..total], &b[header..total], &b[total..]))
+}
+
+/// RFC 5280 §4.1.1.2: the outer signatureAlgorithm must equal the TBS `signature` field. The
+/// parser is lenient about the outer, unsigned fields; this keeps a KeyInfo certificate from being
+/// re-encoded without detection.
+fn check_outer_structure(der: &[u8]) -> Option<()> {
+    let (0x30, _, cert, []) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, _, tbs, rest) = tlv(cert)? else {
+        return None;
+    };
+    let (0x30, outer_alg, _, rest) = tlv(rest)? else {
+        return None;
+    };
+    // The signature BIT STRING has no unused bits (they are not covered by anything).
+    let (0x03, _, [0, ..], []) = tlv(rest)? else {
+        return None;
+    };
+    let (tag, _, _, after) = tlv(tbs)?;
+    // Optional [0] version, then the serial number, then the signature algorithm.
+    let rest = if tag == 0xa0 { after } else { tbs };
+    let (0x02, _, _, rest) = tlv(rest)? else {
+        return None;
+    };
+    let (0x30, tbs_alg, _, _) = tlv(rest)? else {
+        return None;
+    };
+    (tbs_alg == outer_alg).then_some(())
+}
+
 impl CertInfo {
     pub(crate) fn from_der(der: &[u8]) -> Result<Self, XmlSigError> {
         let cert = parse_cert(der)?;
+        check_outer_structure(der).ok_or(XmlSigError::Certificate(
+            "outer structure is not strict DER (signatureAlgorithm differs from the TBS one)",
+        ))?;
         let spki = cert.public_key();
         if spki.algorithm.algorithm.to_id_string() != RSA_ENCRYPTION {
             return Err(XmlSigError::Certificate("public key is not RSA"));

@@ -352,3 +352,16 @@ fn tampered_signed_info_fails_the_signature_value() {
     // Base64 whitespace is tolerated by the digest check, but SignedInfo's bytes changed.
     assert!(matches!(e, XmlSigError::BadSignature), "{e}");
 }
+
+#[test]
+fn every_single_byte_flip_is_refused() {
+    // Exhaustive over positions (the fuzz harness samples replacement bytes): the VIHF has no
+    // whitespace, so any flipped bit changes signed content, the certificate, or well-formedness.
+    let xml = build_and_sign(&input(), &signer(), &rng()).unwrap();
+    let trust = trust_ca();
+    for i in 0..xml.len() {
+        let mut m = xml.clone();
+        m[i] ^= 0x01;
+        assert!(verify(&m, &trust).is_err(), "flip at byte {i} still verified");
+    }
+}

@@ -162,6 +162,8 @@ pub struct OperatorStats {
 }
 
 pub(crate) struct Inner {
+    /// Weak self, for tasks that deliver later (delayed DSNs/MDNs).
+    me: std::sync::Weak<Inner>,
     pub config: Mutex<OperatorConfig>,
     pub hostname: String,
     pub acceptor: TlsAcceptor,
@@ -175,6 +177,9 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    pub fn self_arc(&self) -> Option<Arc<Inner>> {
+        self.me.upgrade()
+    }
     pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -260,7 +265,8 @@ impl Operator {
                     .map(|p| (m.address.to_ascii_lowercase(), p))
             })
             .collect();
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
             hostname: config.hostname.clone(),
             config: Mutex::new(config),
             acceptor,
@@ -432,6 +438,19 @@ impl OperatorHandle {
     /// Messages of a folder (`INBOX`, `Passerelle/Traites`…).
     pub fn messages(&self, mailbox: &str, folder: &str) -> Vec<StoredMessage> {
         self.inner.store.messages(mailbox, folder)
+    }
+
+    /// Empties a folder (UIDs are not reused).
+    pub fn clear(&self, mailbox: &str, folder: &str) {
+        self.inner.store.with(|s| {
+            let changed = s
+                .accounts
+                .get_mut(&mailbox.to_ascii_lowercase())
+                .and_then(|a| a.folders.get_mut(folder))
+                .map(|f| f.messages.clear())
+                .is_some();
+            ((), changed)
+        });
     }
 
     pub fn folders(&self, mailbox: &str) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! Message rules checked at DATA (mssante.md §7.2 items 3 and 6). The full MSSanté/XDM
 //! validation (items 6–7) plugs in as a [`crate::Validator`].
 
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 
 /// A refusal: SMTP code and reply text (enhanced code first), e.g. `(554, "5.6.0 MSS-ONE-TO …")`.
 pub type Refusal = (u16, String);

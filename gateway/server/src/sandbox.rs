@@ -116,7 +116,11 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             sandbox_tenant: Some(DEFAULT_TENANT.to_string()),
             log_json: false,
         },
-        outbox: OutboxConfig::default(),
+        // A short lease: a crashed sandbox takes its in-flight deliveries back within seconds.
+        outbox: OutboxConfig {
+            lease_secs: 10,
+            ..OutboxConfig::default()
+        },
         limits: Default::default(),
         mssante: MssanteConfig {
             whitelist,
@@ -137,7 +141,17 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
 }
 
 pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
-    let running = crate::app::start(cfg, crate::app::Options::default()).await?;
+    let mut opts = crate::app::Options::default();
+    // Sandbox only: a file sink standing in for every channel (crash test).
+    if cfg.server.sandbox_tenant.is_some()
+        && let Some(p) = std::env::var_os("PASSERELLE_SANDBOX_SINK")
+    {
+        opts.senders.push(std::sync::Arc::new(crate::workers::FileSink {
+            path: p.into(),
+            lock: tokio::sync::Mutex::new(()),
+        }));
+    }
+    let running = crate::app::start(cfg, opts).await?;
     eprintln!(
         "passerelle listening on {} (gRPC + HTTP/JSON); Ctrl-C to stop",
         running.addr

@@ -174,3 +174,39 @@ fn attempt_label(r: &ob::AttemptResult) -> &'static str {
         ob::AttemptResult::Released => "released",
     }
 }
+
+/// Sandbox-only test channel: appends each delivery id to a file (fsync'd) and reports it stored.
+/// The crash test counts how often each delivery reached the channel.
+pub struct FileSink {
+    pub path: std::path::PathBuf,
+    pub lock: tokio::sync::Mutex<()>,
+}
+
+#[tonic::async_trait]
+impl Sender for FileSink {
+    fn handles(&self, _destination: &str) -> bool {
+        true
+    }
+
+    async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
+        let _g = self.lock.lock().await;
+        let path = self.path.clone();
+        let line = format!("{}\n", claimed.delivery.id);
+        let r = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_all()
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => ob::AttemptResult::Stored {
+                message_id: format!("sink-{}", claimed.delivery.id),
+            },
+            _ => ob::AttemptResult::TemporaryFailure {
+                error: ob::DeliveryError::new(passerelle_domain::error::Origin::Internal, "sink_io", "cannot write the sink file"),
+                retry_after: Some(Duration::from_millis(100)),
+            },
+        }
+    }
+}

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig,
     SignatureScheme,
@@ -91,8 +91,7 @@ pub fn client_config(
 ) -> Result<ClientConfig, TlsError> {
     revocation.check()?;
     let provider = provider();
-    let mut vb =
-        WebPkiServerVerifier::builder_with_provider(trust.root_store()?, provider.clone());
+    let mut vb = WebPkiServerVerifier::builder_with_provider(trust.root_store()?, provider.clone());
     if !revocation.crls.is_empty() {
         vb = vb.with_crls(revocation.crls.iter().cloned());
         if revocation.end_entity_only {
@@ -191,9 +190,8 @@ struct RequireClientAuthEku {
 }
 
 pub(crate) fn has_client_auth_eku(der: &[u8]) -> bool {
-    x509_parser::parse_x509_certificate(der).is_ok_and(|(_, x)| {
-        matches!(x.extended_key_usage(), Ok(Some(e)) if e.value.client_auth)
-    })
+    x509_parser::parse_x509_certificate(der)
+        .is_ok_and(|(_, x)| matches!(x.extended_key_usage(), Ok(Some(e)) if e.value.client_auth))
 }
 
 impl ClientCertVerifier for RequireClientAuthEku {
@@ -215,7 +213,9 @@ impl ClientCertVerifier for RequireClientAuthEku {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
         if !has_client_auth_eku(end_entity) {
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::InvalidPurpose,

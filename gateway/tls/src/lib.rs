@@ -11,7 +11,9 @@ mod inspect;
 mod material;
 
 pub use check::{IdentityReport, Problem, ProblemKind, Severity, Usage, check_identity};
-pub use config::{ClientAuth, Revocation, RevocationPolicy, client_config, provider, server_config};
+pub use config::{
+    ClientAuth, Revocation, RevocationPolicy, client_config, provider, server_config,
+};
 pub use error::TlsError;
 pub use inspect::{CertInfo, KeyUsage, format_dn, inspect};
 pub use material::{Identity, IdentitySource, TrustAnchors, crls_from_pem, load_crls};

@@ -121,12 +121,13 @@ impl Identity {
     }
 
     fn from_pkcs12_named(what: &str, der: &[u8], password: &str) -> Result<Self, TlsError> {
-        let store = KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Strict).map_err(
-            |e| TlsError::Pkcs12 {
-                what: what.to_owned(),
-                reason: e.to_string(),
-            },
-        )?;
+        let store =
+            KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Strict).map_err(|e| {
+                TlsError::Pkcs12 {
+                    what: what.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
         let (_, kc) = store
             .private_key_chain()
             .ok_or_else(|| TlsError::invalid(what, "no private key with a certificate inside"))?;
@@ -138,7 +139,10 @@ impl Identity {
             chain.push(CertificateDer::from(c.as_der().to_vec()));
         }
         if chain.is_empty() {
-            return Err(TlsError::invalid(what, "no certificate for the private key"));
+            return Err(TlsError::invalid(
+                what,
+                "no certificate for the private key",
+            ));
         }
         let key = PrivateKeyDer::try_from(kc.key().as_der().to_vec())
             .map_err(|e| TlsError::invalid(what, format!("private key: {e}")))?;
@@ -211,7 +215,10 @@ impl TrustAnchors {
                 ));
             }
             webpki::anchor_from_trusted_cert(c).map_err(|e| {
-                TlsError::invalid(format!("{what}[{i}]"), format!("unusable trust anchor: {e}"))
+                TlsError::invalid(
+                    format!("{what}[{i}]"),
+                    format!("unusable trust anchor: {e}"),
+                )
             })?;
         }
         Ok(TrustAnchors { certs })
@@ -265,7 +272,9 @@ pub fn crls_from_pem(
 }
 
 /// CRL files in PEM or DER (one CRL per DER file).
-pub fn load_crls(paths: &[PathBuf]) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+pub fn load_crls(
+    paths: &[PathBuf],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     let mut out = Vec::new();
     for p in paths {
         let bytes = read(p)?;

@@ -1,0 +1,611 @@
+//! Model test (after Vector's disk-buffer model): random operation sequences run against the
+//! SQLite store and a small in-memory model; after every step the store must agree with the
+//! model and the invariants must hold: nothing acked is lost, no delivery under two live leases,
+//! attempts bounded, terminal states final, one key = one transmission, audit verifies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use passerelle_outbox::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use time::OffsetDateTime;
+
+use crate::common::*;
+
+const DESTS: [&str; 3] = ["dmp", "mssante:a.test", "mssante:b.test"];
+const CAP: u64 = 6;
+const CAP_DEST: u64 = 4;
+const MAX_ATTEMPTS: u32 = 3;
+const WINDOW: i64 = 7200;
+const MDN_WINDOW: i64 = 3600;
+const LEASE: i64 = 60;
+const STEPS: [i64; 2] = [10, 20];
+const NOTIFY: i64 = 1800;
+const RETENTION: i64 = 3600;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit { tenant: u8, key: u8, body: u8, dests: Vec<u8>, rr: bool },
+    Claim { dest: Option<u8>, limit: u32 },
+    Complete { pick: usize, result: u8, stale: bool },
+    Notice { pick: usize, kind: u8 },
+    Advance(i64),
+    Cancel { pick: usize, whole: bool },
+    Retry { pick: usize },
+    RetryAll,
+    Pause(u8),
+    Resume(u8),
+    Sweep,
+    Prune,
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..2, 0u8..4, 0u8..2, proptest::collection::vec(0u8..3, 1..3), any::<bool>())
+            .prop_map(|(tenant, key, body, dests, rr)| Op::Submit { tenant, key, body, dests, rr }),
+        4 => (proptest::option::of(0u8..3), 1u32..4).prop_map(|(dest, limit)| Op::Claim { dest, limit }),
+        4 => (any::<usize>(), 0u8..6, proptest::bool::weighted(0.15))
+            .prop_map(|(pick, result, stale)| Op::Complete { pick, result, stale }),
+        2 => (any::<usize>(), 0u8..4).prop_map(|(pick, kind)| Op::Notice { pick, kind }),
+        3 => prop_oneof![Just(1i64), Just(30), Just(61), Just(700), Just(3601), Just(7300)].prop_map(Op::Advance),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, whole)| Op::Cancel { pick, whole }),
+        1 => any::<usize>().prop_map(|pick| Op::Retry { pick }),
+        1 => Just(Op::RetryAll),
+        1 => (0u8..3).prop_map(Op::Pause),
+        1 => (0u8..3).prop_map(Op::Resume),
+        1 => Just(Op::Sweep),
+        1 => Just(Op::Prune),
+        1 => Just(Op::Restart),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct MDelivery {
+    tx: String,
+    dest: &'static str,
+    state: DeliveryState,
+    attempts: u32,
+    token: Option<u64>,
+    lease_until: Option<OffsetDateTime>,
+    next_at: Option<OffsetDateTime>,
+    expires_at: OffsetDateTime,
+    outcome_unknown: bool,
+    rr: bool,
+    notify_by: Option<OffsetDateTime>,
+    mdn_by: Option<OffsetDateTime>,
+    final_at: Option<OffsetDateTime>,
+    /// Tokens handed out before the current one (stale from now on).
+    old_tokens: Vec<u64>,
+}
+
+impl MDelivery {
+    fn watch_final(&self, now: OffsetDateTime) -> bool {
+        match self.state {
+            DeliveryState::Delivered => !self.rr || self.mdn_by.is_some_and(|m| m <= now),
+            s => s.is_terminal(),
+        }
+    }
+
+    fn set(&mut self, to: DeliveryState, now: OffsetDateTime) {
+        self.state = to;
+        if to.is_terminal() {
+            self.final_at = Some(now);
+        }
+        if to != DeliveryState::InFlight {
+            self.lease_until = None;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Model {
+    now_secs: i64,
+    keys: BTreeMap<(String, String), (String, u8)>,
+    txs: BTreeMap<String, (Vec<String>, bool, Vec<Sha256>)>,
+    ds: BTreeMap<String, MDelivery>,
+    paused: BTreeSet<&'static str>,
+    next_tx: u32,
+}
+
+impl Model {
+    fn now(&self) -> OffsetDateTime {
+        at(self.now_secs)
+    }
+    fn pending(&self, dest: Option<&str>) -> u64 {
+        self.ds
+            .values()
+            .filter(|d| d.state.is_pending() && dest.is_none_or(|x| x == d.dest))
+            .count() as u64
+    }
+    fn pick(&self, pick: usize, f: impl Fn(&MDelivery) -> bool) -> Option<String> {
+        let ids: Vec<&String> = self.ds.iter().filter(|(_, d)| f(d)).map(|(k, _)| k).collect();
+        if ids.is_empty() {
+            None
+        } else {
+            Some(ids[pick % ids.len()].clone())
+        }
+    }
+}
+
+fn store_config() -> StoreConfig {
+    StoreConfig {
+        capacity: CAP,
+        capacity_per_destination: CAP_DEST,
+        max_attempts: MAX_ATTEMPTS,
+        retry_window: Duration::from_secs(WINDOW as u64),
+        mdn_window: Duration::from_secs(MDN_WINDOW as u64),
+        backoff: Backoff::new(STEPS.iter().map(|s| Duration::from_secs(*s as u64)).collect(), 0)
+            .expect("backoff"),
+        read_connections: 1,
+        checkpoint_every: 7,
+        ..StoreConfig::default()
+    }
+}
+
+fn secs(s: i64) -> time::Duration {
+    time::Duration::seconds(s)
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let path: &Path = dir.path();
+    let mut store = Some(SqliteStore::open(path, store_config()).map_err(|e| TestCaseError::fail(e.to_string()))?);
+    let mut m = Model::default();
+    for (step, op) in ops.into_iter().enumerate() {
+        let s = store.as_ref().ok_or_else(|| TestCaseError::fail("no store"))?;
+        apply(s, &mut m, &op).map_err(|e| TestCaseError::fail(format!("step {step} {op:?}: {e}")))?;
+        if matches!(op, Op::Restart) {
+            drop(store.take());
+            store = Some(SqliteStore::open(path, store_config()).map_err(|e| TestCaseError::fail(e.to_string()))?);
+        }
+        let s = store.as_ref().ok_or_else(|| TestCaseError::fail("no store"))?;
+        check(s, &m).map_err(|e| TestCaseError::fail(format!("after step {step} {op:?}: {e}")))?;
+    }
+    let s = store.as_ref().ok_or_else(|| TestCaseError::fail("no store"))?;
+    let r = s.audit_verify().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(r.ok(), "audit: {:?}", r);
+    Ok(())
+}
+
+macro_rules! ensure {
+    ($c:expr, $($t:tt)*) => {
+        if !$c {
+            return Err(format!($($t)*));
+        }
+    };
+}
+
+fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
+    let now = m.now();
+    match op {
+        Op::Submit { tenant, key, body, dests, rr } => {
+            let tenant = format!("ten{tenant}");
+            let key = format!("key{key}");
+            let id = format!("t{}", m.next_tx);
+            m.next_tx += 1;
+            let mut ds: Vec<&'static str> = dests.iter().map(|d| DESTS[*d as usize]).collect();
+            ds.dedup();
+            let mut t = transmission(s, &id, &tenant, &key, &format!("{tenant}/{body}"), &ds, now);
+            t.request_sha256 = Sha256::digest(&[*body]);
+            t.deliveries[0].read_receipt_expected = *rr;
+            let shas: Vec<Sha256> = t
+                .deliveries
+                .iter()
+                .flat_map(|d| d.payloads.iter().map(|p| p.sha256))
+                .chain(t.blobs.iter().map(|p| p.sha256))
+                .collect();
+            let r = s.submit(t.clone());
+            if let Some((old_id, old_body)) = m.keys.get(&(tenant.clone(), key.clone())) {
+                if old_body == body {
+                    let out = r.map_err(|e| format!("replay refused: {e}"))?;
+                    ensure!(out.replayed() && out.record().id == *old_id, "replay gave {:?}", out.record().id);
+                } else {
+                    ensure!(matches!(r, Err(Error::IdempotencyConflict { .. })), "conflict expected, got {r:?}");
+                }
+                return Ok(());
+            }
+            let mut full = m.pending(None) + ds.len() as u64 > CAP;
+            for d in &ds {
+                let n = ds.iter().filter(|x| *x == d).count() as u64;
+                full |= m.pending(Some(d)) + n > CAP_DEST;
+            }
+            if full {
+                ensure!(matches!(r, Err(Error::QueueFull { .. })), "QueueFull expected, got {r:?}");
+                return Ok(());
+            }
+            let out = r.map_err(|e| format!("submit refused: {e}"))?;
+            ensure!(!out.replayed(), "unexpected replay");
+            m.keys.insert((tenant, key), (id.clone(), *body));
+            let mut ids = Vec::new();
+            for (i, nd) in t.deliveries.iter().enumerate() {
+                ids.push(nd.id.clone());
+                m.ds.insert(
+                    nd.id.clone(),
+                    MDelivery {
+                        tx: id.clone(),
+                        dest: ds[i],
+                        state: DeliveryState::Queued,
+                        attempts: 0,
+                        token: None,
+                        lease_until: None,
+                        next_at: Some(now),
+                        expires_at: now + secs(WINDOW),
+                        outcome_unknown: false,
+                        rr: nd.read_receipt_expected,
+                        notify_by: None,
+                        mdn_by: None,
+                        final_at: None,
+                        old_tokens: Vec::new(),
+                    },
+                );
+            }
+            m.txs.insert(id, (ids, false, shas));
+        }
+        Op::Claim { dest, limit } => {
+            let scope = match dest {
+                Some(d) => ClaimScope::Destination(DESTS[*d as usize].into()),
+                None => ClaimScope::AnyUnpaused,
+            };
+            let in_scope = |d: &MDelivery| {
+                !m.paused.contains(d.dest) && dest.is_none_or(|x| DESTS[x as usize] == d.dest)
+            };
+            let due = |d: &MDelivery| {
+                in_scope(d)
+                    && match d.state {
+                        DeliveryState::Queued => d.next_at.is_some_and(|n| n <= now),
+                        DeliveryState::InFlight => d.lease_until.is_some_and(|l| l <= now),
+                        _ => false,
+                    }
+            };
+            let expiring = |d: &MDelivery| d.expires_at <= now || d.attempts >= MAX_ATTEMPTS;
+            let due_ids: BTreeSet<String> = m.ds.iter().filter(|(_, d)| due(d)).map(|(k, _)| k.clone()).collect();
+            let any_expiring = due_ids.iter().any(|k| expiring(&m.ds[k]));
+            let got = s
+                .claim(scope, now, *limit, "w", Duration::from_secs(LEASE as u64))
+                .map_err(|e| format!("claim: {e}"))?;
+            ensure!(got.len() <= *limit as usize, "claimed {} > limit", got.len());
+            if !due_ids.is_empty() && !any_expiring {
+                ensure!(!got.is_empty(), "nothing claimed though {} due", due_ids.len());
+            }
+            let mut returned = BTreeSet::new();
+            for c in &got {
+                let id = &c.delivery.id;
+                ensure!(due_ids.contains(id), "claimed {id} which is not due (live lease or paused?)");
+                ensure!(returned.insert(id.clone()), "{id} claimed twice in one call");
+                let d = m.ds.get_mut(id).ok_or("unknown id")?;
+                ensure!(!expiring(d), "claimed {id} which should have expired");
+                let was_in_flight = d.state == DeliveryState::InFlight;
+                ensure!(c.reclaimed == was_in_flight, "reclaimed flag");
+                if let Some(t) = d.token {
+                    ensure!(c.lease_token > t, "lease token not increasing");
+                    d.old_tokens.push(t);
+                }
+                d.token = Some(c.lease_token);
+                d.lease_until = Some(now + secs(LEASE));
+                d.attempts += 1;
+                d.outcome_unknown |= was_in_flight;
+                d.next_at = None;
+                d.state = DeliveryState::InFlight;
+                ensure!(c.delivery.outcome_unknown == d.outcome_unknown, "outcome_unknown of {id}");
+            }
+            for id in due_ids.difference(&returned) {
+                let real = s.get_delivery(id).map_err(|e| e.to_string())?;
+                let d = m.ds.get_mut(id).ok_or("unknown id")?;
+                if real.state == DeliveryState::Expired {
+                    ensure!(expiring(d), "{id} expired by claim without reason");
+                    d.outcome_unknown |= d.state == DeliveryState::InFlight;
+                    d.set(DeliveryState::Expired, now);
+                    d.next_at = None;
+                }
+            }
+        }
+        Op::Complete { pick, result, stale } => {
+            let Some(id) = m.pick(*pick, |d| d.token.is_some()) else {
+                return Ok(());
+            };
+            let d = m.ds.get(&id).ok_or("unknown id")?.clone();
+            let (token, valid) = if *stale {
+                match d.old_tokens.last() {
+                    Some(t) => (*t, false),
+                    None => (d.token.unwrap_or(0) + 1000, false),
+                }
+            } else {
+                (d.token.unwrap_or(0), d.state == DeliveryState::InFlight)
+            };
+            let res = match result {
+                0 => AttemptResult::Sent { message_id: format!("<{id}@m>"), notify_by: Some(now + secs(NOTIFY)) },
+                1 => AttemptResult::Stored { message_id: "1.2.250".into() },
+                2 => AttemptResult::TemporaryFailure { error: temp_error(), retry_after: None },
+                3 => AttemptResult::PermanentFailure { error: perm_error() },
+                4 => AttemptResult::Cancelled { reason: "DECISION_STALE".into() },
+                _ => AttemptResult::Released,
+            };
+            let r = s.complete_attempt(&id, token, res, now);
+            if !valid {
+                ensure!(matches!(r, Err(Error::LeaseLost { .. })), "stale token accepted: {r:?}");
+                return Ok(());
+            }
+            let rec = r.map_err(|e| format!("complete: {e}"))?;
+            let md = m.ds.get_mut(&id).ok_or("unknown id")?;
+            match result {
+                0 => {
+                    md.set(DeliveryState::Sent, now);
+                    md.notify_by = Some(now + secs(NOTIFY));
+                }
+                1 => md.set(DeliveryState::Stored, now),
+                2 => {
+                    let step = STEPS[(md.attempts.max(1) as usize - 1).min(STEPS.len() - 1)];
+                    let next = now + secs(step);
+                    if md.attempts >= MAX_ATTEMPTS || next > md.expires_at {
+                        md.set(DeliveryState::Expired, now);
+                    } else {
+                        md.set(DeliveryState::Queued, now);
+                        md.next_at = Some(next);
+                    }
+                }
+                3 => md.set(DeliveryState::Failed, now),
+                4 => md.set(DeliveryState::Cancelled, now),
+                _ => {
+                    md.set(DeliveryState::Queued, now);
+                    md.attempts -= 1;
+                    md.next_at = Some(now);
+                }
+            }
+            ensure!(rec.state == md.state, "complete gave {} expected {}", rec.state, md.state);
+        }
+        Op::Notice { pick, kind } => {
+            let Some(id) = m.pick(*pick, |_| true) else {
+                return Ok(());
+            };
+            let notice = match kind {
+                0 => DeliveryNotice::Delivered { detail: "2.0.0".into() },
+                1 => DeliveryNotice::Read { detail: "displayed".into() },
+                2 => DeliveryNotice::Failed { error: perm_error() },
+                _ => DeliveryNotice::Disposition { disposition: "deleted".into(), detail: String::new() },
+            };
+            let r = s.apply_notice(&id, notice, now).map_err(|e| format!("notice: {e}"))?;
+            let d = m.ds.get_mut(&id).ok_or("unknown id")?;
+            use DeliveryState::*;
+            if d.watch_final(now) {
+                ensure!(matches!(r, NoticeOutcome::Late(_)), "late expected, got {r:?}");
+                return Ok(());
+            }
+            let to = match (kind, d.state) {
+                (0, Sent) => Some(Delivered),
+                (1, Sent | Delivered) => Some(Read),
+                (2, Sent) => Some(Failed),
+                _ => None,
+            };
+            match to {
+                None => ensure!(matches!(r, NoticeOutcome::Recorded(_)), "recorded expected, got {r:?}"),
+                Some(to) => {
+                    ensure!(matches!(r, NoticeOutcome::Applied(_)), "applied expected, got {r:?}");
+                    d.set(to, now);
+                    d.notify_by = None;
+                    if to == Delivered {
+                        if d.rr {
+                            d.mdn_by = Some(now + secs(MDN_WINDOW));
+                            d.final_at = d.mdn_by;
+                        } else {
+                            d.final_at = Some(now);
+                        }
+                    }
+                }
+            }
+        }
+        Op::Advance(n) => m.now_secs += n,
+        Op::Cancel { pick, whole } => {
+            let Some(id) = m.pick(*pick, |_| true) else {
+                return Ok(());
+            };
+            let cancellable = |d: &MDelivery| match d.state {
+                DeliveryState::Queued => true,
+                DeliveryState::InFlight => d.lease_until.is_some_and(|l| l <= now),
+                _ => false,
+            };
+            let tx = m.ds[&id].tx.clone();
+            let targets: Vec<String> = if *whole {
+                m.txs[&tx].0.iter().filter(|k| cancellable(&m.ds[*k])).cloned().collect()
+            } else {
+                vec![id.clone()]
+            };
+            let r = s.cancel(&tx, (!*whole).then_some(id.as_str()), "r", "op", now);
+            if !*whole && !cancellable(&m.ds[&id]) {
+                ensure!(matches!(r, Err(Error::InvalidState { .. })), "cancel of {} accepted", m.ds[&id].state);
+                return Ok(());
+            }
+            r.map_err(|e| format!("cancel: {e}"))?;
+            for k in targets {
+                let d = m.ds.get_mut(&k).ok_or("unknown id")?;
+                d.outcome_unknown |= d.state == DeliveryState::InFlight;
+                d.set(DeliveryState::Cancelled, now);
+                d.next_at = None;
+            }
+        }
+        Op::Retry { pick } => {
+            let Some(id) = m.pick(*pick, |_| true) else {
+                return Ok(());
+            };
+            let r = s.retry(&id, "op", now);
+            let d = &m.ds[&id];
+            let pruned = m.txs[&d.tx].1;
+            if !d.state.is_retryable() || pruned {
+                ensure!(matches!(r, Err(Error::InvalidState { .. })), "retry of {} accepted: {r:?}", d.state);
+                return Ok(());
+            }
+            if m.pending(None) + 1 > CAP || m.pending(Some(d.dest)) + 1 > CAP_DEST {
+                ensure!(matches!(r, Err(Error::QueueFull { .. })), "QueueFull expected: {r:?}");
+                return Ok(());
+            }
+            r.map_err(|e| format!("retry: {e}"))?;
+            requeue(m.ds.get_mut(&id).ok_or("unknown id")?, now);
+        }
+        Op::RetryAll => {
+            let n = s
+                .retry_all(DeliveryFilter::default(), "op", now)
+                .map_err(|e| format!("retry_all: {e}"))?;
+            // The store goes in (created_at, id) order; replay it in the model.
+            let mut cands: Vec<(OffsetDateTime, String)> = Vec::new();
+            for (k, d) in &m.ds {
+                if d.state.is_retryable() && !m.txs[&d.tx].1 {
+                    let created = s.get_delivery(k).map_err(|e| e.to_string())?.created_at;
+                    cands.push((created, k.clone()));
+                }
+            }
+            cands.sort();
+            let mut done = 0;
+            for (_, k) in cands {
+                let dest = m.ds[&k].dest;
+                if m.pending(None) + 1 > CAP || m.pending(Some(dest)) + 1 > CAP_DEST {
+                    break;
+                }
+                requeue(m.ds.get_mut(&k).ok_or("unknown id")?, now);
+                done += 1;
+            }
+            ensure!(n == done, "retry_all requeued {n}, model {done}");
+        }
+        Op::Pause(d) => {
+            s.pause(DESTS[*d as usize], "op", now).map_err(|e| e.to_string())?;
+            m.paused.insert(DESTS[*d as usize]);
+        }
+        Op::Resume(d) => {
+            s.resume(DESTS[*d as usize], "op", now).map_err(|e| e.to_string())?;
+            m.paused.remove(DESTS[*d as usize]);
+        }
+        Op::Sweep => {
+            let r = s.sweep(now, 1000).map_err(|e| e.to_string())?;
+            let (mut unsent, mut unnotified) = (0, 0);
+            for d in m.ds.values_mut() {
+                let abandoned = d.state == DeliveryState::InFlight && d.lease_until.is_some_and(|l| l <= now);
+                if d.expires_at <= now && (d.state == DeliveryState::Queued || abandoned) {
+                    d.outcome_unknown |= abandoned;
+                    d.set(DeliveryState::Expired, now);
+                    d.next_at = None;
+                    unsent += 1;
+                } else if d.state == DeliveryState::Sent && d.notify_by.is_some_and(|n| n <= now) {
+                    d.set(DeliveryState::Expired, now);
+                    unnotified += 1;
+                }
+            }
+            ensure!(r.expired_unsent == unsent && r.expired_unnotified == unnotified, "sweep {r:?} model {unsent}/{unnotified}");
+        }
+        Op::Prune => {
+            let r = s.prune(now, Duration::from_secs(RETENTION as u64), 1000).map_err(|e| e.to_string())?;
+            let cutoff = now - secs(RETENTION);
+            let mut n = 0;
+            for (ids, pruned, _) in m.txs.values_mut() {
+                if *pruned {
+                    continue;
+                }
+                let done = ids.iter().all(|k| {
+                    let d = &m.ds[k];
+                    !matches!(d.state, DeliveryState::Queued | DeliveryState::InFlight | DeliveryState::Sent)
+                        && d.final_at.is_some_and(|f| f <= cutoff)
+                });
+                if done {
+                    *pruned = true;
+                    n += 1;
+                }
+            }
+            ensure!(r.transmissions == n, "pruned {} model {n}", r.transmissions);
+        }
+        Op::Restart => {}
+    }
+    Ok(())
+}
+
+fn requeue(d: &mut MDelivery, now: OffsetDateTime) {
+    d.state = DeliveryState::Queued;
+    d.attempts = 0;
+    d.next_at = Some(now);
+    d.expires_at = now + secs(WINDOW);
+    d.final_at = None;
+    d.notify_by = None;
+    d.mdn_by = None;
+    d.lease_until = None;
+}
+
+fn check(s: &SqliteStore, m: &Model) -> Result<(), String> {
+    // One key = one transmission; nothing acked is lost (after restarts too).
+    for ((tenant, key), (id, _)) in &m.keys {
+        let t = s.find_transmission(tenant, key).map_err(|e| e.to_string())?;
+        ensure!(t.as_ref().map(|t| t.id.as_str()) == Some(id.as_str()), "key {tenant}/{key} -> {:?}", t.map(|t| t.id));
+    }
+    let all = s
+        .list_transmissions(TransmissionFilter::default(), PageRequest { size: 1000, token: None })
+        .map_err(|e| e.to_string())?;
+    ensure!(all.items.len() == m.txs.len(), "{} transmissions stored, model {}", all.items.len(), m.txs.len());
+    let mut stored = 0;
+    for t in &all.items {
+        let (ids, pruned, shas) = m.txs.get(&t.id).ok_or(format!("unknown transmission {}", t.id))?;
+        ensure!(t.payloads_pruned == *pruned, "pruned flag of {}", t.id);
+        ensure!(t.deliveries.iter().map(|d| &d.id).eq(ids.iter()), "deliveries of {}", t.id);
+        if !pruned {
+            // Payloads are kept until final + retention.
+            for sha in shas {
+                s.read_blob(sha).map_err(|e| format!("payload of {} lost: {e}", t.id))?;
+            }
+        }
+        for d in &t.deliveries {
+            stored += 1;
+            let md = &m.ds[&d.id];
+            ensure!(d.state == md.state, "{}: store {} model {}", d.id, d.state, md.state);
+            ensure!(d.attempts == md.attempts, "{}: attempts store {} model {}", d.id, d.attempts, md.attempts);
+            ensure!(d.attempts <= MAX_ATTEMPTS, "{}: attempts unbounded", d.id);
+            ensure!(d.outcome_unknown == md.outcome_unknown, "{}: outcome_unknown", d.id);
+            ensure!(d.expires_at == md.expires_at, "{}: expires_at", d.id);
+            ensure!(d.final_at == md.final_at, "{}: final_at store {:?} model {:?}", d.id, d.final_at, md.final_at);
+            if d.state == DeliveryState::Queued {
+                ensure!(d.next_at_ok(md), "{}: next attempt store {:?} model {:?}", d.id, d.next_attempt_at, md.next_at);
+            }
+            match (&d.lease, d.state) {
+                (Some(l), DeliveryState::InFlight) => {
+                    ensure!(Some(l.token) == md.token && Some(l.until) == md.lease_until, "{}: lease", d.id);
+                }
+                (None, DeliveryState::InFlight) => return Err(format!("{}: in flight without lease", d.id)),
+                (Some(_), _) => return Err(format!("{}: lease outside in_flight", d.id)),
+                (None, _) => {}
+            }
+        }
+    }
+    ensure!(stored == m.ds.len(), "{stored} deliveries stored, model {}", m.ds.len());
+    for st in s.destination_stats(m.now()).map_err(|e| e.to_string())? {
+        let q = m.ds.values().filter(|d| d.dest == st.destination && d.state == DeliveryState::Queued).count() as u64;
+        let f = m.ds.values().filter(|d| d.dest == st.destination && d.state == DeliveryState::InFlight).count() as u64;
+        ensure!(st.queued == q && st.in_flight == f, "stats of {}", st.destination);
+        ensure!(st.paused == m.paused.contains(st.destination.as_str()), "paused flag of {}", st.destination);
+    }
+    let r = s.audit_verify().map_err(|e| e.to_string())?;
+    ensure!(r.ok(), "audit: {r:?}");
+    Ok(())
+}
+
+trait NextAt {
+    fn next_at_ok(&self, m: &MDelivery) -> bool;
+}
+
+impl NextAt for DeliveryRecord {
+    fn next_at_ok(&self, m: &MDelivery) -> bool {
+        self.next_attempt_at == m.next_at
+    }
+}
+
+#[test]
+fn outbox_matches_model() {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let r = runner.run(&proptest::collection::vec(op(), 1..40), run);
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}

@@ -1,0 +1,250 @@
+//! `passerelle bench`: fixed-input benchmarks on this machine (never timed tests). Submit → durable
+//! ack over real gRPC on loopback against an in-process sandbox, at several concurrencies and
+//! document sizes, and the policy decision time for 10 recipients. Prints a Markdown table and
+//! writes the figures as JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use passerelle_api::v1 as pb;
+use passerelle_api::v1::transmission_service_client::TransmissionServiceClient;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitFigure {
+    pub document_bytes: usize,
+    pub concurrency: usize,
+    pub submissions: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub per_second_per_core: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyFigure {
+    pub recipients: usize,
+    pub iterations: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cores: usize,
+    pub submit: Vec<SubmitFigure>,
+    pub policy: Option<PolicyFigure>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64()
+}
+
+/// A supplied PDF of `size` bytes, unique per `n` (so content addressing cannot deduplicate it).
+fn pdf(size: usize, n: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(size);
+    v.extend_from_slice(b"%PDF-1.4\n% passerelle bench\n");
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < size.saturating_sub(6) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(size.saturating_sub(6));
+    v.extend_from_slice(b"\n%%EOF");
+    v
+}
+
+pub fn request_with_pdf(base: &pb::SubmitRequest, size: usize, n: u64) -> pb::SubmitRequest {
+    let mut r = base.clone();
+    r.idempotency_key = format!("bench-{size}-{n}");
+    if let Some(d) = r.documents.first_mut() {
+        d.kind = pb::DocumentKind::FicheNavette as i32;
+        d.content = Some(pb::document::Content::Pdf(pb::SuppliedPdf {
+            data: pdf(size, n).into(),
+            file_name: "fiche.pdf".into(),
+        }));
+    }
+    r
+}
+
+async fn run_level(
+    addr: std::net::SocketAddr,
+    base: &pb::SubmitRequest,
+    size: usize,
+    concurrency: usize,
+    budget: Duration,
+    max: usize,
+    seq: &Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<SubmitFigure> {
+    let channels = concurrency.clamp(1, 16);
+    let mut clients = Vec::new();
+    for _ in 0..channels {
+        let ch = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
+        clients.push(
+            TransmissionServiceClient::new(ch)
+                .max_encoding_message_size(crate::listener::MAX_BODY)
+                .max_decoding_message_size(crate::listener::MAX_BODY),
+        );
+    }
+    // Requests are prepared before the clock starts: we measure the gateway, not the generator.
+    let per_worker = max.div_ceil(concurrency);
+    let started = Instant::now();
+    let deadline = started + budget;
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..concurrency {
+        let mut cl = clients[w % channels].clone();
+        let base = base.clone();
+        let seq = seq.clone();
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            for _ in 0..per_worker {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let req = request_with_pdf(&base, size, n);
+                let mut r = tonic::Request::new(req);
+                r.metadata_mut().insert(
+                    "authorization",
+                    "Bearer sandbox-token-mecs-tilleuls".parse().map_err(|_| ()).unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("")),
+                );
+                let t0 = Instant::now();
+                match cl.submit(r).await {
+                    Ok(_) => lat.push(t0.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        let (l, e) = r?;
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    Ok(SubmitFigure {
+        document_bytes: size,
+        concurrency,
+        submissions: lat.len(),
+        errors,
+        seconds: secs,
+        per_second: lat.len() as f64 / secs,
+        per_second_per_core: lat.len() as f64 / secs / cores as f64,
+        p50_ms: percentile(&lat, 0.50) * 1000.0,
+        p99_ms: percentile(&lat, 0.99) * 1000.0,
+    })
+}
+
+fn policy_figure(svc_cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyhow::Result<PolicyFigure> {
+    let engine = crate::setup::engine(svc_cfg)?;
+    let mut req = base.clone();
+    let t0 = req.targets[0].clone();
+    req.targets = (0..10)
+        .map(|i| {
+            let mut t = t0.clone();
+            t.id = format!("t{i}");
+            t
+        })
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let iterations = 20_000;
+    let mut lat = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let t = Instant::now();
+        let d = engine
+            .evaluate(&req, now, false, "bench")
+            .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
+        lat.push(t.elapsed());
+        if i == 0 && d.targets.len() < 10 {
+            anyhow::bail!("the policy bench request does not give 10 targets");
+        }
+    }
+    lat.sort();
+    Ok(PolicyFigure {
+        recipients: 10,
+        iterations,
+        p50_us: percentile(&lat, 0.50) * 1e6,
+        p99_us: percentile(&lat, 0.99) * 1e6,
+    })
+}
+
+pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<ExitCode> {
+    let base = crate::client::read_request(request)?;
+    let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", uuid::Uuid::now_v7().simple()));
+    let mut cfg = crate::sandbox::config(&dir, "127.0.0.1:0".parse()?)?;
+    cfg.outbox.capacity = 10_000_000;
+    let policy = policy_figure(&cfg, &base).ok();
+    let running = crate::app::start(cfg, crate::app::Options::default()).await?;
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut figures = Vec::new();
+    let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(5) };
+    for (size, max) in [(10 * 1024, if quick { 200 } else { 40_000 }), (1024 * 1024, if quick { 20 } else { 3_000 })] {
+        for concurrency in [1usize, 16, 200] {
+            let f = run_level(running.addr, &base, size, concurrency, budget, max, &seq).await?;
+            eprintln!(
+                "submit {:>7} B × {:>3} clients: {:>8.1}/s ({:>7.1}/s/core) p50 {:>6.2} ms p99 {:>7.2} ms ({} ok, {} errors)",
+                f.document_bytes, f.concurrency, f.per_second, f.per_second_per_core, f.p50_ms, f.p99_ms, f.submissions, f.errors
+            );
+            figures.push(f);
+        }
+    }
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = Report {
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        submit: figures,
+        policy,
+    };
+    std::fs::write(out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{}", markdown(&report));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut s = format!(
+        "| document | clients | submissions | /s | /s/core | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for f in &r.submit {
+        s.push_str(&format!(
+            "| {} KiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+            f.document_bytes / 1024,
+            f.concurrency,
+            f.submissions,
+            f.per_second,
+            f.per_second_per_core,
+            f.p50_ms,
+            f.p99_ms,
+            f.errors
+        ));
+    }
+    if let Some(p) = &r.policy {
+        s.push_str(&format!(
+            "\nPolicy decision, {} recipients: p50 {:.1} µs, p99 {:.1} µs ({} iterations)\n",
+            p.recipients, p.p50_us, p.p99_us, p.iterations
+        ));
+    }
+    s
+}
+
+pub fn default_request() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fiche-navette.json"))
+}

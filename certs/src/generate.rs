@@ -245,6 +245,20 @@ struct Ca<'k> {
     params: CertificateParams,
     key: &'k Key,
     cert: CertKey,
+    /// CRL distribution point written into the certificates this CA issues.
+    crl_url: Option<String>,
+}
+
+/// Test host name of the CRL distribution points (`crl/<name>.crl` under it); the sandbox may
+/// serve the files of `crl/` there.
+pub const CRL_BASE_URL: &str = "http://crl.igc-sante.test/";
+
+fn dp(url: &Option<String>) -> Vec<rcgen::CrlDistributionPoint> {
+    url.iter()
+        .map(|u| rcgen::CrlDistributionPoint {
+            uris: vec![u.clone()],
+        })
+        .collect()
 }
 
 impl Ca<'_> {
@@ -294,6 +308,7 @@ impl<'a> Builder<'a> {
         o: &str,
         cn: &str,
         parent: Option<&Ca<'a>>,
+        crl_name: Option<&str>,
     ) -> Result<Ca<'a>, CertsError> {
         let key = self.key(stem)?;
         let mut p = CertificateParams::default();
@@ -312,6 +327,9 @@ impl<'a> Builder<'a> {
             Some(_) => BasicConstraints::Constrained(0),
         });
         p.use_authority_key_identifier_extension = parent.is_some();
+        if let Some(ca) = parent {
+            p.crl_distribution_points = dp(&ca.crl_url);
+        }
         let (cert, issuers) = match parent {
             None => (p.self_signed(&key.pair), Vec::new()),
             Some(ca) => (p.signed_by(&key.pair, &ca.issuer()), ca.chain_for_child()),
@@ -322,6 +340,7 @@ impl<'a> Builder<'a> {
             params: p,
             key,
             cert,
+            crl_url: crl_name.map(|n| format!("{CRL_BASE_URL}{n}.crl")),
         })
     }
 
@@ -338,6 +357,7 @@ impl<'a> Builder<'a> {
         p.not_after = window.not_after;
         p.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
         p.use_authority_key_identifier_extension = true;
+        p.crl_distribution_points = dp(&ca.crl_url);
         let ia5 = |s: &str| rcgen::string::Ia5String::try_from(s).map_err(CertsError::rcgen(stem));
         match shape {
             Shape::OrgAuthCli(t) => {
@@ -420,24 +440,39 @@ impl<'a> Builder<'a> {
 
     fn build(&self) -> Result<Pki, CertsError> {
         let now = self.spec.now;
-        let root = self.ca(ROOT, CA_O, "TEST AC RACINE IGC-SANTE ELEMENTAIRE", None)?;
+        let root = self.ca(
+            ROOT,
+            CA_O,
+            "TEST AC RACINE IGC-SANTE ELEMENTAIRE",
+            None,
+            Some("root"),
+        )?;
         let org = self.ca(
             ORG_CA,
             CA_O,
             "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS",
             Some(&root),
+            Some("organisations"),
         )?;
         let srv = self.ca(
             SERVER_CA,
             CA_O,
             "TEST AC IGC-SANTE ELEMENTAIRE SERVEURS",
             Some(&root),
+            Some("servers"),
         )?;
-        let api = self.ca(API_CA, CA_O, "TEST AC PASSERELLE CLIENTS API", Some(&root))?;
+        let api = self.ca(
+            API_CA,
+            CA_O,
+            "TEST AC PASSERELLE CLIENTS API",
+            Some(&root),
+            Some("api-clients"),
+        )?;
         let unknown = self.ca(
             UNKNOWN_ROOT,
             "TEST AUTORITE INCONNUE",
             "TEST AC RACINE INCONNUE (HORS IGC-SANTE)",
+            None,
             None,
         )?;
 

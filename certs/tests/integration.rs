@@ -6,10 +6,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use passerelle_certs::{
-    CertKey, MANIFEST_FILE, Pki, PkiSpec, Usage, generate, load, load_or_generate, write,
+    CRL_BASE_URL, CertKey, MANIFEST_FILE, Pki, PkiSpec, Usage, generate, load, load_or_generate,
+    write,
 };
 use time::macros::datetime;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name, parse_x509_crl};
+use x509_parser::prelude::{
+    DistributionPointName, FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name,
+    parse_x509_crl,
+};
 
 fn now() -> ::time::OffsetDateTime {
     // A fixed reference keeps the test independent of the clock; OpenSSL is given the same time.
@@ -287,6 +291,25 @@ fn tenant_certificates_have_the_igc_sante_shape() {
         .value;
     assert!(eku.client_auth && !eku.server_auth);
     assert_eq!(emails(&auth), ["dui-app@cd93.mssante.test"]);
+    let dps: Vec<String> = auth
+        .extensions()
+        .iter()
+        .filter_map(|e| match e.parsed_extension() {
+            ParsedExtension::CRLDistributionPoints(p) => Some(p),
+            _ => None,
+        })
+        .flat_map(|p| p.iter())
+        .filter_map(|p| match &p.distribution_point {
+            Some(DistributionPointName::FullName(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|g| match g {
+            GeneralName::URI(u) => Some(u.to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dps, [format!("{CRL_BASE_URL}organisations.crl")]);
     assert_eq!(
         auth.validity().not_after.to_datetime(),
         now() + time::Duration::days(1095)

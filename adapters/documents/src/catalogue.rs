@@ -104,46 +104,290 @@ macro_rules! kind {
 
 /// The catalogue, in enum order (policy.md §3). Social kinds use class 10 (ASS_X16 of 28653-4).
 pub static CATALOGUE: &[KindInfo] = &[
-    kind!(Ip, "IP", "Recueil d'information préoccupante", Maximal, Social, Mss, None, "10"),
-    kind!(Signalement, "SIGNALEMENT", "Signalement au procureur de la République", Maximal, Social, None, None, "10"),
-    kind!(RapEval, "RAP_EVAL", "Rapport d'évaluation", Maximal, Social, Mss, None, "10"),
-    kind!(RapSituation, "RAP_SITUATION", "Rapport de situation", VeryHigh, Social, Mss, None, "10"),
-    kind!(Ppe, "PPE", "Projet pour l'enfant", High, Social, Mss, None, "10"),
-    kind!(Decision, "DECISION", "Décision administrative ou judiciaire", VeryHigh, Social, Mss, None, "10"),
-    kind!(FicheNavette, "FICHE_NAVETTE", "Fiche navette", High, Social, Mss, None, "10"),
-    kind!(ProjPerso, "PROJ_PERSO", "Projet personnalisé", High, Social, Mss, None, "10"),
-    kind!(CrEduc, "CR_EDUC", "Compte rendu éducatif", High, Social, Mss, None, "10"),
-    kind!(Dipc, "DIPC", "Document individuel de prise en charge", Medium, Social, Mss, None, "10"),
-    kind!(ContratAccueil, "CONTRAT_ACCUEIL", "Contrat d'accueil provisoire", Medium, Social, Mss, None, "10"),
-    kind!(Inventaire, "INVENTAIRE", "Inventaire des effets personnels", Low, Social, Mss, None, "10"),
+    kind!(
+        Ip,
+        "IP",
+        "Recueil d'information préoccupante",
+        Maximal,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        Signalement,
+        "SIGNALEMENT",
+        "Signalement au procureur de la République",
+        Maximal,
+        Social,
+        None,
+        None,
+        "10"
+    ),
+    kind!(
+        RapEval,
+        "RAP_EVAL",
+        "Rapport d'évaluation",
+        Maximal,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        RapSituation,
+        "RAP_SITUATION",
+        "Rapport de situation",
+        VeryHigh,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        Ppe,
+        "PPE",
+        "Projet pour l'enfant",
+        High,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        Decision,
+        "DECISION",
+        "Décision administrative ou judiciaire",
+        VeryHigh,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        FicheNavette,
+        "FICHE_NAVETTE",
+        "Fiche navette",
+        High,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        ProjPerso,
+        "PROJ_PERSO",
+        "Projet personnalisé",
+        High,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        CrEduc,
+        "CR_EDUC",
+        "Compte rendu éducatif",
+        High,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        Dipc,
+        "DIPC",
+        "Document individuel de prise en charge",
+        Medium,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        ContratAccueil,
+        "CONTRAT_ACCUEIL",
+        "Contrat d'accueil provisoire",
+        Medium,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
+    kind!(
+        Inventaire,
+        "INVENTAIRE",
+        "Inventaire des effets personnels",
+        Low,
+        Social,
+        Mss,
+        None,
+        "10"
+    ),
     // FICHE-CONTACTS is in J07 (not J66) and has no ASS_X16 row: class 95 "document de gestion" [D].
-    kind!(FicheContacts, "FICHE_CONTACTS", "Fiche contacts d'urgence", Medium, Social, Mss,
-        tre_a05("FICHE-CONTACTS", "Fiche contacts"), "95"),
-    kind!(LiaisonUrg, "LIAISON_URG", "Fiche sanitaire de liaison d'urgence", Medium, Health, MssDmp,
-        loinc("74207-2", "Document de liaison d'urgence"), "11"),
-    kind!(AutorisSoins, "AUTORIS_SOINS", "Autorisation de soins", Medium, Health, MssDmp,
-        tre_a05("AUTORIS-SOINS", "Autorisation de soins et actes non usuels sanitaires"), "95"),
-    kind!(AutorisEchange, "AUTORIS_ECHANGE", "Autorisation d'échange des données de suivi médical", Medium, Health, MssDmp,
-        loinc("59284-0", "Attestation de consentement"), "95"),
-    kind!(BilanSanteEntree, "BILAN_SANTE_ENTREE", "Bilan de santé et de prévention à l'entrée", Medium, Health, MssDmp,
-        loinc("68817-6", "Bilan de santé et de prévention de l'enfant"), "11"),
-    kind!(CrExamenEnfant, "CR_EXAMEN_ENFANT", "Compte rendu d'examen de l'enfant", Medium, Health, MssDmp,
-        loinc("59283-2", "CR d'examen de l'enfant"), "10"),
-    kind!(BilanPsy, "BILAN_PSY", "Bilan psychologique", High, Health, MssDmp,
-        loinc("83901-9", "Bilan psychologique"), "11"),
-    kind!(SynthPsy, "SYNTH_PSY", "Synthèse psychiatrique", High, Health, MssDmp,
-        loinc("68599-0", "Synthèse psychiatrique"), "11"),
-    kind!(Pai, "PAI", "Projet d'accueil individualisé", Medium, Health, MssDmp,
-        loinc("80771-9", "Projet d'accueil individualisé"), "44"),
+    kind!(
+        FicheContacts,
+        "FICHE_CONTACTS",
+        "Fiche contacts d'urgence",
+        Medium,
+        Social,
+        Mss,
+        tre_a05("FICHE-CONTACTS", "Fiche contacts"),
+        "95"
+    ),
+    kind!(
+        LiaisonUrg,
+        "LIAISON_URG",
+        "Fiche sanitaire de liaison d'urgence",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("74207-2", "Document de liaison d'urgence"),
+        "11"
+    ),
+    kind!(
+        AutorisSoins,
+        "AUTORIS_SOINS",
+        "Autorisation de soins",
+        Medium,
+        Health,
+        MssDmp,
+        tre_a05(
+            "AUTORIS-SOINS",
+            "Autorisation de soins et actes non usuels sanitaires"
+        ),
+        "95"
+    ),
+    kind!(
+        AutorisEchange,
+        "AUTORIS_ECHANGE",
+        "Autorisation d'échange des données de suivi médical",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("59284-0", "Attestation de consentement"),
+        "95"
+    ),
+    kind!(
+        BilanSanteEntree,
+        "BILAN_SANTE_ENTREE",
+        "Bilan de santé et de prévention à l'entrée",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("68817-6", "Bilan de santé et de prévention de l'enfant"),
+        "11"
+    ),
+    kind!(
+        CrExamenEnfant,
+        "CR_EXAMEN_ENFANT",
+        "Compte rendu d'examen de l'enfant",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("59283-2", "CR d'examen de l'enfant"),
+        "10"
+    ),
+    kind!(
+        BilanPsy,
+        "BILAN_PSY",
+        "Bilan psychologique",
+        High,
+        Health,
+        MssDmp,
+        loinc("83901-9", "Bilan psychologique"),
+        "11"
+    ),
+    kind!(
+        SynthPsy,
+        "SYNTH_PSY",
+        "Synthèse psychiatrique",
+        High,
+        Health,
+        MssDmp,
+        loinc("68599-0", "Synthèse psychiatrique"),
+        "11"
+    ),
+    kind!(
+        Pai,
+        "PAI",
+        "Projet d'accueil individualisé",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("80771-9", "Projet d'accueil individualisé"),
+        "44"
+    ),
     // Lettres de liaison ESSMS: DMP off by project decision (policy.md §3).
-    kind!(LiaisonEntree, "LIAISON_ENTREE", "Lettre de liaison à l'entrée", Medium, Health, Mss,
-        loinc("88348-8", "Lettre de liaison d'entrée en structure sociale ou médico-sociale"), "11"),
-    kind!(LiaisonSortie, "LIAISON_SORTIE", "Lettre de liaison à la sortie", Medium, Health, Mss,
-        loinc("83981-1", "Lettre de liaison à la sortie d'une structure sociale ou médico-sociale"), "10"),
-    kind!(CrMedical, "CR_MEDICAL", "Compte rendu médical", Medium, Health, MssDmp,
-        loinc("11488-4", "CR ou fiche de consultation ou de visite"), "10"),
-    kind!(Transmissions, "TRANSMISSIONS", "Transmissions quotidiennes", High, Social, None, None, "10"),
+    kind!(
+        LiaisonEntree,
+        "LIAISON_ENTREE",
+        "Lettre de liaison à l'entrée",
+        Medium,
+        Health,
+        Mss,
+        loinc(
+            "88348-8",
+            "Lettre de liaison d'entrée en structure sociale ou médico-sociale"
+        ),
+        "11"
+    ),
+    kind!(
+        LiaisonSortie,
+        "LIAISON_SORTIE",
+        "Lettre de liaison à la sortie",
+        Medium,
+        Health,
+        Mss,
+        loinc(
+            "83981-1",
+            "Lettre de liaison à la sortie d'une structure sociale ou médico-sociale"
+        ),
+        "10"
+    ),
+    kind!(
+        CrMedical,
+        "CR_MEDICAL",
+        "Compte rendu médical",
+        Medium,
+        Health,
+        MssDmp,
+        loinc("11488-4", "CR ou fiche de consultation ou de visite"),
+        "10"
+    ),
+    kind!(
+        Transmissions,
+        "TRANSMISSIONS",
+        "Transmissions quotidiennes",
+        High,
+        Social,
+        None,
+        None,
+        "10"
+    ),
 ];
+
+impl KindInfo {
+    /// The type code the kind carries on MSSanté: its national code, else LOINC 28653-4.
+    pub fn type_code(&self) -> StaticCode {
+        self.national_type.unwrap_or(SOCIAL_TYPE)
+    }
+
+    /// The class code (TRE_A03) with its display.
+    pub fn class(&self) -> Option<StaticCode> {
+        class_code(self.class_code)
+    }
+
+    /// formatCode (`urn:ihe:iti:xds-sd:pdf:2008`), the same for every kind.
+    pub fn format_code(&self) -> StaticCode {
+        FORMAT_CODE
+    }
+
+    /// Whether the kind may be fed to the DMP at all (the policy decides per target).
+    pub fn dmp_eligible(&self) -> bool {
+        self.domain == Domain::Health && self.channels == KindChannels::MssDmp
+    }
+}
 
 /// The catalogue row of a kind (`None` for `UNSPECIFIED`).
 pub fn kind_info(kind: DocumentKind) -> Option<&'static KindInfo> {

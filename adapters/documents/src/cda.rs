@@ -18,7 +18,10 @@ pub(crate) fn write_cda(ctx: &DocumentContext<'_>, h: &Header) -> Vec<u8> {
     x.empty("realmCode", &[("code", "FR")]);
     x.empty(
         "typeId",
-        &[("root", "2.16.840.1.113883.1.3"), ("extension", "POCD_HD000040")],
+        &[
+            ("root", "2.16.840.1.113883.1.3"),
+            ("extension", "POCD_HD000040"),
+        ],
     );
     x.empty("templateId", &[("root", TEMPLATE_HL7_FRANCE)]);
     x.empty("templateId", &[("root", TEMPLATE_CI_SIS)]);
@@ -64,7 +67,11 @@ pub(crate) fn write_cda(ctx: &DocumentContext<'_>, h: &Header) -> Vec<u8> {
     if let Some(f) = &a.function_code {
         x.empty(
             "functionCode",
-            &[("code", &f.code), ("codeSystem", &f.system), ("displayName", &f.display)],
+            &[
+                ("code", &f.code),
+                ("codeSystem", &f.system),
+                ("displayName", &f.display),
+            ],
         );
     }
     x.empty("time", &[("value", &h.effective_time_cda)]);
@@ -209,7 +216,10 @@ fn write_person(x: &mut Xml, tag: &str, family: &str, given: &str) {
 fn write_organization(x: &mut Xml, tag: &str, ctx: &DocumentContext<'_>, h: Option<&Header>) {
     let t = ctx.tenant;
     x.open(tag, &[]);
-    x.empty("id", &[("root", STRUCT_IDNAT), ("extension", &t.struct_idnat)]);
+    x.empty(
+        "id",
+        &[("root", STRUCT_IDNAT), ("extension", &t.struct_idnat)],
+    );
     x.leaf("name", &[], &t.name);
     match h {
         Some(h) => {

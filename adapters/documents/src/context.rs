@@ -1,6 +1,6 @@
 //! Inputs of the builders. Everything time-, id- or tenant-dependent is passed in: the crate is pure.
 
-use passerelle_api::v1::{ChildContext, Code, Document, DmpFlags, Person, PersonIdKind};
+use passerelle_api::v1::{ChildContext, Code, DmpFlags, Document, Person, PersonIdKind};
 use time::OffsetDateTime;
 
 use crate::codes::{TRE_A02, TRE_G15};
@@ -142,6 +142,28 @@ impl From<&DmpFlags> for DmpVisibility {
             invisible_patient: f.invisible_patient,
             invisible_representants_legaux: f.invisible_representants_legaux,
         }
+    }
+}
+
+impl DmpVisibility {
+    /// From the confidentiality codes of a policy decision target (`Target.confidentiality`):
+    /// `N` first, then JDV_J58 flags of TRE_A07 only (DMP-CONF-05, DMP-CONF-06).
+    pub fn from_codes(codes: &[String]) -> Result<Self, crate::DocumentError> {
+        let bad = |reason: &str| crate::DocumentError::input("confidentiality", reason);
+        let (first, flags) = codes.split_first().ok_or_else(|| bad("empty"))?;
+        if first != "N" {
+            return Err(bad("the DMP takes N as the first code"));
+        }
+        let mut v = DmpVisibility::default();
+        for c in flags {
+            match c.as_str() {
+                "MASQUE_PS" => v.masque_ps = true,
+                "INVISIBLE_PATIENT" => v.invisible_patient = true,
+                "INVISIBLE_REPRESENTANTS_LEGAUX" => v.invisible_representants_legaux = true,
+                _ => return Err(bad("code not in JDV_J58 flags")),
+            }
+        }
+        Ok(v)
     }
 }
 

@@ -8,7 +8,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use crate::catalogue::{
     self, Domain, KindChannels, KindInfo, SOCIAL_TYPE, StaticCode, class_code_of, kind_info,
 };
-use crate::codes::{self, INS_NIA, INS_ROOTS, PS_IDNAT, STRUCT_IDNAT};
+use crate::codes::{self, INS_ROOTS, PS_IDNAT, STRUCT_IDNAT};
 use crate::context::{DocumentContext, Profile};
 use crate::error::DocumentError;
 
@@ -82,7 +82,9 @@ pub fn cda_time(t: OffsetDateTime) -> String {
 
 /// `YYYYMMDDhhmmss` in UTC (XDS DTM).
 pub fn xds_time(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(HL7_TS).unwrap_or_default()
+    t.to_offset(UtcOffset::UTC)
+        .format(HL7_TS)
+        .unwrap_or_default()
 }
 
 /// `YYYY-MM-DD` → `YYYYMMDD`, validated.
@@ -106,7 +108,10 @@ pub fn check_oid(field: &'static str, oid: &str) -> Result<(), DocumentError> {
     if ok {
         Ok(())
     } else {
-        Err(DocumentError::input(field, "not a plain OID of at most 64 characters"))
+        Err(DocumentError::input(
+            field,
+            "not a plain OID of at most 64 characters",
+        ))
     }
 }
 
@@ -230,10 +235,8 @@ pub fn resolve(ctx: &DocumentContext<'_>) -> Result<Header, DocumentError> {
         .unwrap_or(passerelle_api::v1::Sensitivity::Unspecified);
     let (cda_conf, xds_conf) = match ctx.profile {
         Profile::Mssante => {
-            let c = catalogue::mss_confidentiality(catalogue::effective_sensitivity(
-                info,
-                sensitivity,
-            ));
+            let c =
+                catalogue::mss_confidentiality(catalogue::effective_sensitivity(info, sensitivity));
             (c, vec![c])
         }
         Profile::Dmp(v) => {
@@ -295,22 +298,31 @@ fn resolve_patient(ctx: &DocumentContext<'_>) -> Result<Patient, DocumentError> 
         }
         let m = ins.matricule.as_bytes();
         let valid = m.len() == 15
-            && m.iter().enumerate().all(|(i, b)| {
-                b.is_ascii_digit() || (i == 6 && (*b == b'A' || *b == b'B'))
-            });
+            && m.iter()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_digit() || (i == 6 && (*b == b'A' || *b == b'B')));
         if !valid {
-            return Err(DocumentError::input("child.ins.matricule", "not 15 characters"));
+            return Err(DocumentError::input(
+                "child.ins.matricule",
+                "not 15 characters",
+            ));
         }
         Some((ins.oid.clone(), ins.matricule.clone()))
     } else {
         None
     };
     if matches!(ctx.profile, Profile::Dmp(_)) && ins_id.is_none() {
-        return Err(DocumentError::input("child.ins", "the DMP needs a qualified INS"));
+        return Err(DocumentError::input(
+            "child.ins",
+            "the DMP needs a qualified INS",
+        ));
     }
     let local_id = (!child.local_id.trim().is_empty()).then(|| child.local_id.trim().to_owned());
     if ins_id.is_none() && local_id.is_none() {
-        return Err(DocumentError::input("child.local_id", "required without a qualified INS"));
+        return Err(DocumentError::input(
+            "child.local_id",
+            "required without a qualified INS",
+        ));
     }
     non_empty("child.ins.birth_family_name", &ins.birth_family_name)?;
     non_empty("child.ins.first_given_name", &ins.first_given_name)?;
@@ -360,10 +372,8 @@ fn resolve_patient(ctx: &DocumentContext<'_>) -> Result<Patient, DocumentError> 
 /// CX of the patient: INS `…^^^&OID&ISO^NH`, else the local id `^PI`.
 pub fn patient_cx(p: &Patient, tenant_oid: &str) -> String {
     match (&p.ins, &p.local_id) {
-        (Some((root, m)), _) => {
-            let _ = INS_NIA; // NIA keeps the NH type as well (PDSM PatientId.fsh).
-            format!("{m}^^^&{root}&ISO^NH")
-        }
+        // NIR and NIA alike are typed NH (PDSM PatientId.fsh).
+        (Some((root, m)), _) => format!("{m}^^^&{root}&ISO^NH"),
         (None, Some(l)) => format!("{l}^^^&{tenant_oid}&ISO^PI"),
         (None, None) => String::new(),
     }

@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod cda;
 pub mod catalogue;
+mod cda;
 pub mod codes;
 pub mod context;
 pub mod error;

@@ -5,8 +5,8 @@ use passerelle_api::v1::Code;
 use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 
-use crate::cda::write_cda;
 use crate::catalogue::StaticCode;
+use crate::cda::write_cda;
 use crate::codes::xds;
 use crate::context::{Author, DocumentContext, Profile, Tenant};
 use crate::error::DocumentError;
@@ -243,9 +243,17 @@ pub fn signature_entry(
             "URN",
         ),
         type_code: code("E1762", "Full Document", "ASTM"),
-        format_code: code("http://www.w3.org/2000/09/xmldsig#", "Default signature style", "URN"),
+        format_code: code(
+            "http://www.w3.org/2000/09/xmldsig#",
+            "Default signature style",
+            "URN",
+        ),
         confidentiality,
-        event_codes: vec![code("1.2.840.10065.1.12.1.14", "Source", "1.2.840.10065.1.12")],
+        event_codes: vec![code(
+            "1.2.840.10065.1.12.1.14",
+            "Source",
+            "1.2.840.10065.1.12",
+        )],
         replaces_entry_uuid: None,
         ..document.clone()
     })
@@ -288,7 +296,10 @@ impl SubmissionSet {
                 if !tenant.app_mailbox.is_empty() {
                     a.telecom = Some(format!("^^Internet^{}", tenant.app_mailbox));
                 }
-                recipients.iter().map(|r| format!("^^Internet^{r}")).collect()
+                recipients
+                    .iter()
+                    .map(|r| format!("^^Internet^{r}"))
+                    .collect()
             }
             Profile::Dmp(_) => Vec::new(),
         };
@@ -426,7 +437,10 @@ fn write_request(
             ));
         }
         if e.title.chars().count() > 256 {
-            return Err(DocumentError::input("entries.title", "longer than 256 characters"));
+            return Err(DocumentError::input(
+                "entries.title",
+                "longer than 256 characters",
+            ));
         }
     }
     let ids = object_ids(set, entries, signature, style);
@@ -454,9 +468,30 @@ fn write_request(
     }
     author_classification(x, &mut idg, xds::SS_AUTHOR, ss, &set.author);
     code_classification(x, &mut idg, xds::SS_CONTENT_TYPE, ss, &set.content_type);
-    external_id(x, &mut idg, xds::SS_UNIQUE_ID, ss, &set.unique_id, "XDSSubmissionSet.uniqueId");
-    external_id(x, &mut idg, xds::SS_SOURCE_ID, ss, &set.source_id, "XDSSubmissionSet.sourceId");
-    external_id(x, &mut idg, xds::SS_PATIENT_ID, ss, &set.patient_id, "XDSSubmissionSet.patientId");
+    external_id(
+        x,
+        &mut idg,
+        xds::SS_UNIQUE_ID,
+        ss,
+        &set.unique_id,
+        "XDSSubmissionSet.uniqueId",
+    );
+    external_id(
+        x,
+        &mut idg,
+        xds::SS_SOURCE_ID,
+        ss,
+        &set.source_id,
+        "XDSSubmissionSet.sourceId",
+    );
+    external_id(
+        x,
+        &mut idg,
+        xds::SS_PATIENT_ID,
+        ss,
+        &set.patient_id,
+        "XDSSubmissionSet.patientId",
+    );
     x.close("rim:RegistryPackage");
     let node_id = idg.next("cl");
     x.empty(
@@ -576,8 +611,22 @@ fn extrinsic_object(x: &mut Xml, idg: &mut IdGen, id: &str, e: &DocumentEntry) {
     code_classification(x, idg, xds::DE_FACILITY, id, &e.facility_type);
     code_classification(x, idg, xds::DE_PRACTICE, id, &e.practice_setting);
     code_classification(x, idg, xds::DE_TYPE, id, &e.type_code);
-    external_id(x, idg, xds::DE_PATIENT_ID, id, &e.patient_id, "XDSDocumentEntry.patientId");
-    external_id(x, idg, xds::DE_UNIQUE_ID, id, &e.unique_id, "XDSDocumentEntry.uniqueId");
+    external_id(
+        x,
+        idg,
+        xds::DE_PATIENT_ID,
+        id,
+        &e.patient_id,
+        "XDSDocumentEntry.patientId",
+    );
+    external_id(
+        x,
+        idg,
+        xds::DE_UNIQUE_ID,
+        id,
+        &e.unique_id,
+        "XDSDocumentEntry.uniqueId",
+    );
     x.close("rim:ExtrinsicObject");
 }
 

@@ -218,10 +218,7 @@ fn zip_err(reason: &str) -> DocumentError {
 
 /// Walks the central directory ourselves: the zip crate silently keeps one of two entries with
 /// the same name, so duplicates, names and declared sizes are checked here first.
-fn scan_central_directory(
-    bytes: &[u8],
-    limits: &XdmLimits,
-) -> Result<Vec<CdEntry>, DocumentError> {
+fn scan_central_directory(bytes: &[u8], limits: &XdmLimits) -> Result<Vec<CdEntry>, DocumentError> {
     const EOCD: u32 = 0x0605_4b50;
     const CDH: u32 = 0x0201_4b50;
     if bytes.len() < 22 {
@@ -288,6 +285,11 @@ fn scan_central_directory(
         if !seen.insert(name.to_ascii_lowercase()) {
             return Err(DocumentError::DuplicateEntry { index });
         }
+        // Declared compressed sizes must fit in the archive: this bounds every declared size
+        // by max_ratio times the input length before anything is allocated or inflated.
+        if compressed > bytes.len() as u64 {
+            return Err(zip_err("entry larger than the archive"));
+        }
         if size > compressed.max(1).saturating_mul(limits.max_ratio) {
             return Err(DocumentError::LimitExceeded {
                 what: "compression ratio",
@@ -306,6 +308,9 @@ fn scan_central_directory(
             compressed,
             size,
         });
+    }
+    if sum_compressed > bytes.len() as u64 {
+        return Err(zip_err("entries larger than the archive"));
     }
     if sum_size > sum_compressed.max(1).saturating_mul(limits.max_ratio) {
         return Err(DocumentError::LimitExceeded {
@@ -407,12 +412,11 @@ pub fn read_package(bytes: &[u8], limits: &XdmLimits) -> Result<XdmPackage, Docu
             .ok_or(DocumentError::NoMetadata)?;
         let meta_bytes = read_entry(meta_idx)?;
         let meta = parse_metadata(&meta_name, &meta_bytes, limits)?;
-        let set_patient = parse_cx(&meta.set.patient_id).ok_or_else(|| {
-            DocumentError::InvalidMetadata {
+        let set_patient =
+            parse_cx(&meta.set.patient_id).ok_or_else(|| DocumentError::InvalidMetadata {
                 file: meta_name.clone(),
                 reason: "submission set patientId is not a CX".to_owned(),
-            }
-        })?;
+            })?;
         match &package_patient {
             None => package_patient = Some(set_patient.clone()),
             Some(p) if *p != set_patient => return Err(DocumentError::SeveralPatients),
@@ -548,9 +552,14 @@ fn parse_xml<'a>(
     Ok(doc)
 }
 
-fn children<'a, 'i>(n: Node<'a, 'i>, ns: &'a str, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> {
-    n.children()
-        .filter(move |c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == Some(ns))
+fn children<'a, 'i>(
+    n: Node<'a, 'i>,
+    ns: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> {
+    n.children().filter(move |c| {
+        c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == Some(ns)
+    })
 }
 
 fn child<'a, 'i>(n: Node<'a, 'i>, ns: &'a str, name: &'a str) -> Option<Node<'a, 'i>> {
@@ -571,11 +580,7 @@ struct Metadata {
     entries: Vec<ReadDocument>,
 }
 
-fn parse_metadata(
-    file: &str,
-    bytes: &[u8],
-    limits: &XdmLimits,
-) -> Result<Metadata, DocumentError> {
+fn parse_metadata(file: &str, bytes: &[u8], limits: &XdmLimits) -> Result<Metadata, DocumentError> {
     let doc = parse_xml(file, bytes, limits)?;
     let bad = |reason: &str| DocumentError::InvalidMetadata {
         file: file.to_owned(),
@@ -671,7 +676,9 @@ fn parse_metadata(
 
     let mut entries = Vec::new();
     for eo in children(list, xds::NS_RIM, "ExtrinsicObject") {
-        let id = eo.attribute("id").ok_or_else(|| bad("ExtrinsicObject without id"))?;
+        let id = eo
+            .attribute("id")
+            .ok_or_else(|| bad("ExtrinsicObject without id"))?;
         let one = |name: &str| slot_values(eo, name).into_iter().next();
         let uri = one("URI").ok_or_else(|| bad("DocumentEntry without URI"))?;
         let hash = one("hash").ok_or_else(|| bad("DocumentEntry without hash"))?;
@@ -731,13 +738,16 @@ type ParsedCda = (Option<CdaHeader>, Option<Vec<u8>>);
 fn parse_cda(file: &str, bytes: &[u8], limits: &XdmLimits) -> Result<ParsedCda, DocumentError> {
     let doc = parse_xml(file, bytes, limits)?;
     let root = doc.root_element();
-    if root.tag_name().namespace() != Some(NS_CDA) || root.tag_name().name() != "ClinicalDocument"
-    {
+    if root.tag_name().namespace() != Some(NS_CDA) || root.tag_name().name() != "ClinicalDocument" {
         return Ok((None, None));
     }
     let code_node = child(root, NS_CDA, "code");
     let translations = code_node
-        .map(|c| children(c, NS_CDA, "translation").filter_map(|t| coded(Some(t))).collect())
+        .map(|c| {
+            children(c, NS_CDA, "translation")
+                .filter_map(|t| coded(Some(t)))
+                .collect()
+        })
         .unwrap_or_default();
     let role = path(root, NS_CDA, &["recordTarget", "patientRole"]);
     let patient_ids: Vec<(String, String)> = role
@@ -789,7 +799,10 @@ fn parse_cda(file: &str, bytes: &[u8], limits: &XdmLimits) -> Result<ParsedCda, 
         let org = child(a, NS_CDA, "representedOrganization");
         ReadAuthor {
             id: child(a, NS_CDA, "id").and_then(|i| {
-                Some((i.attribute("root")?.to_owned(), i.attribute("extension")?.to_owned()))
+                Some((
+                    i.attribute("root")?.to_owned(),
+                    i.attribute("extension")?.to_owned(),
+                ))
             }),
             family_name: person.and_then(|p| text_of(child(p, NS_CDA, "family"))),
             given_name: person.and_then(|p| text_of(child(p, NS_CDA, "given"))),

@@ -32,7 +32,10 @@ pub fn build_xdm(
     sender: &XdmSender<'_>,
 ) -> Result<Vec<u8>, DocumentError> {
     if documents.is_empty() || documents.len() > 9999 {
-        return Err(DocumentError::input("documents", "between 1 and 9999 documents"));
+        return Err(DocumentError::input(
+            "documents",
+            "between 1 and 9999 documents",
+        ));
     }
     let mut entries = Vec::with_capacity(documents.len());
     for (i, d) in documents.iter().enumerate() {
@@ -122,7 +125,10 @@ fn readme_txt(sender: &XdmSender<'_>, n: usize) -> String {
     line("Emetteur");
     line(&format!("  Structure : {}", t.name));
     if let Some(a) = &t.address {
-        line(&format!("  Adresse : {}, {} {}", a.street, a.postal_code, a.city));
+        line(&format!(
+            "  Adresse : {}, {} {}",
+            a.street, a.postal_code, a.city
+        ));
     }
     if !t.phone.is_empty() {
         line(&format!("  Téléphone : {}", t.phone));
@@ -132,7 +138,10 @@ fn readme_txt(sender: &XdmSender<'_>, n: usize) -> String {
     }
     line("");
     line("Application de l'émetteur");
-    line(&format!("  {} version {}", sender.application, sender.version));
+    line(&format!(
+        "  {} version {}",
+        sender.application, sender.version
+    ));
     line(&format!("  Editeur : {}", sender.editor));
     line("");
     line("Instructions");
@@ -151,7 +160,7 @@ fn readme_txt(sender: &XdmSender<'_>, n: usize) -> String {
 
 /// Reads one entry fully, bounded (used by the reader).
 pub(crate) fn read_bounded(r: &mut impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(limit.min(64 * 1024 * 1024) as usize);
+    let mut out = Vec::with_capacity(limit.min(16 * 1024 * 1024) as usize);
     r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
     Ok(out)
 }

@@ -51,8 +51,13 @@ fn dmp_cda_and_request_of_every_dmp_kind() {
             d.entry.confidentiality.clone(),
         )
         .expect("sig");
-        let body = submit_objects_request(&set, &[d.entry.clone()], Some(&sig), IdStyle::Symbolic)
-            .expect("request");
+        let body = submit_objects_request(
+            &set,
+            std::slice::from_ref(&d.entry),
+            Some(&sig),
+            IdStyle::Symbolic,
+        )
+        .expect("request");
         insta::assert_snapshot!(format!("dmp_request_{}", k.local_code), body);
     }
 }

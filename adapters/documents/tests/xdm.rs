@@ -59,14 +59,24 @@ const DOC1: &str = "IHE_XDM/SUBSET01/DOC0001.XML";
 
 #[test]
 fn round_trip_gives_back_documents_and_metadata() {
-    let kinds = [DocumentKind::Ppe, DocumentKind::BilanPsy, DocumentKind::CrEduc];
+    let kinds = [
+        DocumentKind::Ppe,
+        DocumentKind::BilanPsy,
+        DocumentKind::CrEduc,
+    ];
     let (docs, zip) = package(&kinds);
     let pkg = read_xdm(&zip).expect("read");
-    assert_eq!(pkg.patient_id, "212069306600157^^^&1.2.250.1.213.1.4.10&ISO^NH");
+    assert_eq!(
+        pkg.patient_id,
+        "212069306600157^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    );
     assert_eq!(pkg.subsets.len(), 1);
     let s = &pkg.subsets[0];
     assert_eq!(s.path, "IHE_XDM/SUBSET01");
-    assert_eq!(s.submission_set.unique_id.as_deref(), Some(&*format!("{TENANT_OID}.2.7")));
+    assert_eq!(
+        s.submission_set.unique_id.as_deref(),
+        Some(&*format!("{TENANT_OID}.2.7"))
+    );
     assert_eq!(s.submission_set.source_id.as_deref(), Some(TENANT_OID));
     assert_eq!(s.documents.len(), 3);
     for (i, (read, orig)) in s.documents.iter().zip(&docs).enumerate() {
@@ -82,7 +92,10 @@ fn round_trip_gives_back_documents_and_metadata() {
         assert_eq!(read.confidentiality, orig.entry.confidentiality);
         let cda = read.cda.as_ref().expect("cda header");
         assert_eq!(cda.id.as_deref(), Some(orig.entry.unique_id.as_str()));
-        assert_eq!(cda.code.as_ref().map(|c| c.code.as_str()), Some(orig.header.type_code.code));
+        assert_eq!(
+            cda.code.as_ref().map(|c| c.code.as_str()),
+            Some(orig.header.type_code.code)
+        );
         assert_eq!(cda.translations[0].code, orig.header.kind.local_code);
         assert_eq!(cda.translations[0].scheme, LOCAL_OID);
         let ins = cda.check_ins(&read.uri).expect("INS complete");
@@ -110,10 +123,19 @@ fn archive_layout_is_stored_and_deterministic() {
     let names: Vec<String> = a.file_names().map(str::to_owned).collect();
     assert_eq!(
         names,
-        ["INDEX.HTM", "README.TXT", META, DOC1, "IHE_XDM/SUBSET01/DOC0002.XML"]
+        [
+            "INDEX.HTM",
+            "README.TXT",
+            META,
+            DOC1,
+            "IHE_XDM/SUBSET01/DOC0002.XML"
+        ]
     );
     for i in 0..a.len() {
-        assert_eq!(a.by_index(i).expect("e").compression(), zip::CompressionMethod::Stored);
+        assert_eq!(
+            a.by_index(i).expect("e").compression(),
+            zip::CompressionMethod::Stored
+        );
     }
     let entries = unzip(&zip1);
     let readme = String::from_utf8(entries[1].1.clone()).expect("utf-8");
@@ -121,7 +143,10 @@ fn archive_layout_is_stored_and_deterministic() {
     // No personal data outside the CDAs and the metadata.
     for (name, bytes) in &entries[..2] {
         let t = String::from_utf8_lossy(bytes);
-        assert!(!t.contains("DUPONT") && !t.contains("212069306600157"), "{name}");
+        assert!(
+            !t.contains("DUPONT") && !t.contains("212069306600157"),
+            "{name}"
+        );
     }
 }
 
@@ -172,16 +197,29 @@ fn wrong_hash_and_wrong_size_are_refused() {
     let mut entries = unzip(&zip);
     let h = docs[0].entry.hash.clone();
     replace(&mut entries, META, |m| m.replace(&h, &"0".repeat(40)));
-    assert!(matches!(err(&stored(&entries)), DocumentError::HashMismatch { .. }));
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::HashMismatch { .. }
+    ));
 
     let mut entries = unzip(&zip);
     let size = format!("<rim:Value>{}</rim:Value>", docs[0].cda.len());
-    replace(&mut entries, META, |m| m.replace(&size, "<rim:Value>12</rim:Value>"));
-    assert!(matches!(err(&stored(&entries)), DocumentError::SizeMismatch { .. }));
+    replace(&mut entries, META, |m| {
+        m.replace(&size, "<rim:Value>12</rim:Value>")
+    });
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::SizeMismatch { .. }
+    ));
 
     let mut entries = unzip(&zip);
-    replace(&mut entries, META, |m| m.replace("DOC0001.XML", "DOC0009.XML"));
-    assert!(matches!(err(&stored(&entries)), DocumentError::MissingDocument { .. }));
+    replace(&mut entries, META, |m| {
+        m.replace("DOC0001.XML", "DOC0009.XML")
+    });
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::MissingDocument { .. }
+    ));
 }
 
 #[test]
@@ -228,11 +266,21 @@ fn two_patients_are_refused() {
 #[test]
 fn unsafe_names_are_refused() {
     let (_, zip) = package(&[DocumentKind::Ppe]);
-    for bad in ["../evil.txt", "/etc/passwd", "IHE_XDM\\SUBSET01\\x", "C:/x", "a/../../b", "a//b"] {
+    for bad in [
+        "../evil.txt",
+        "/etc/passwd",
+        "IHE_XDM\\SUBSET01\\x",
+        "C:/x",
+        "a/../../b",
+        "a//b",
+    ] {
         let mut entries = unzip(&zip);
         entries.push((bad.to_owned(), b"x".to_vec()));
         assert!(
-            matches!(err(&stored(&entries)), DocumentError::UnsafeEntryName { .. }),
+            matches!(
+                err(&stored(&entries)),
+                DocumentError::UnsafeEntryName { .. }
+            ),
             "{bad}"
         );
     }
@@ -256,7 +304,10 @@ fn duplicate_entries_are_refused() {
     // Case-insensitive duplicates too.
     let mut entries = unzip(&zip);
     entries.push(("ihe_xdm/subset01/doc0001.xml".into(), b"x".to_vec()));
-    assert!(matches!(err(&stored(&entries)), DocumentError::DuplicateEntry { .. }));
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::DuplicateEntry { .. }
+    ));
 }
 
 #[test]
@@ -334,7 +385,10 @@ fn hostile_xml_is_refused() {
             1,
         )
     });
-    assert!(matches!(err(&stored(&entries)), DocumentError::InvalidXml { .. }));
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::InvalidXml { .. }
+    ));
 
     // Deeply nested elements (100 000 levels).
     let deep = format!(
@@ -353,10 +407,16 @@ fn hostile_xml_is_refused() {
             "urn:oasis:names:tc:ebxml-regrep:registry:xsd:2.1",
         )
     });
-    assert!(matches!(err(&stored(&entries)), DocumentError::InvalidMetadata { .. }));
+    assert!(matches!(
+        err(&stored(&entries)),
+        DocumentError::InvalidMetadata { .. }
+    ));
 
     // Not a zip at all.
-    assert!(matches!(err(b"PK\x03\x04 not really"), DocumentError::ZipRead(_)));
+    assert!(matches!(
+        err(b"PK\x03\x04 not really"),
+        DocumentError::ZipRead(_)
+    ));
 }
 
 #[test]
@@ -369,7 +429,10 @@ fn ins_checks_map_to_ans_codes() {
         .replace("<county>93066</county>", "");
     let meta = String::from_utf8(meta_old)
         .expect("utf-8")
-        .replace(&passerelle_documents::metadata::sha1_hex(&cda_old), &passerelle_documents::metadata::sha1_hex(cda.as_bytes()))
+        .replace(
+            &passerelle_documents::metadata::sha1_hex(&cda_old),
+            &passerelle_documents::metadata::sha1_hex(cda.as_bytes()),
+        )
         .replace(
             &format!("<rim:Value>{}</rim:Value>", cda_old.len()),
             &format!("<rim:Value>{}</rim:Value>", cda.len()),
@@ -378,6 +441,11 @@ fn ins_checks_map_to_ans_codes() {
     entries[2].1 = meta.into_bytes();
     let pkg = read_xdm(&stored(&entries)).expect("read");
     let d = &pkg.subsets[0].documents[0];
-    let e = d.cda.as_ref().expect("cda").check_ins(&d.uri).expect_err("incomplete");
+    let e = d
+        .cda
+        .as_ref()
+        .expect("cda")
+        .check_ins(&d.uri)
+        .expect_err("incomplete");
     assert_eq!(e.ans_code().code(), 905);
 }

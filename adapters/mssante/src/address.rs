@@ -101,7 +101,9 @@ mod tests {
     fn accepts_and_rejects() {
         assert!(Address::parse("to", "crip@cd93.mssante.test").is_ok());
         assert!(Address::parse("to", "212069306600157@patient.mssante.fr").is_ok());
-        for bad in ["", "a", "@x.fr", "a@", "a b@x.fr", "é@x.fr", "a@x..fr", "a@-x.fr", "a.@x.fr"] {
+        for bad in [
+            "", "a", "@x.fr", "a@", "a b@x.fr", "é@x.fr", "a@x..fr", "a@-x.fr", "a.@x.fr",
+        ] {
             assert!(Address::parse("to", bad).is_err(), "{bad}");
         }
         let e = Address::parse("recipient", "nope").err();

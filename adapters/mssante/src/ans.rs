@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn parse_forms() {
-        let e = AnsError::parse(" 902^Identifiant de patient inconnu^messageErrorCondition| E^Error");
+        let e =
+            AnsError::parse(" 902^Identifiant de patient inconnu^messageErrorCondition| E^Error");
         assert_eq!(
             e,
             Some(AnsError {
@@ -105,10 +106,16 @@ mod tests {
                 label: "Identifiant de patient inconnu".into()
             })
         );
-        assert_eq!(AnsError::parse("906").map(|e| e.label), Some("Autre erreur".into()));
+        assert_eq!(
+            AnsError::parse("906").map(|e| e.label),
+            Some("Autre erreur".into())
+        );
         assert_eq!(AnsError::parse("9020^x"), None);
         assert_eq!(AnsError::parse("abc"), None);
-        assert_eq!(AnsError::parse("903 : pas d'INS").map(|e| e.label), Some("pas d'INS".into()));
+        assert_eq!(
+            AnsError::parse("903 : pas d'INS").map(|e| e.label),
+            Some("pas d'INS".into())
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ pub fn read_facts(index: usize, cda: &[u8], env: Environment) -> Result<CdaFacts
             };
             has(name, "family")
                 && has(name, "given")
-                && child(p, "birthTime").and_then(|b| b.attribute("value")).is_some()
+                && child(p, "birthTime")
+                    .and_then(|b| b.attribute("value"))
+                    .is_some()
                 && child(p, "administrativeGenderCode")
                     .and_then(|g| g.attribute("code"))
                     .is_some()
@@ -92,7 +94,9 @@ pub fn read_facts(index: usize, cda: &[u8], env: Environment) -> Result<CdaFacts
             .filter(|c| c.is_element() && c.has_tag_name((HL7, "id")))
         {
             let root_oid = id.attribute("root").unwrap_or("");
-            let has_ext = id.attribute("extension").is_some_and(|e| !e.trim().is_empty());
+            let has_ext = id
+                .attribute("extension")
+                .is_some_and(|e| !e.trim().is_empty());
             let qualified_oid = if root_oid == OID_INS_NIR {
                 true
             } else if OID_INS_TEST.contains(&root_oid) {
@@ -154,7 +158,11 @@ mod tests {
 
     #[test]
     fn facts() {
-        let f = read_facts(0, cda("28653-4", OID_INS_NIR, true).as_bytes(), Environment::Production);
+        let f = read_facts(
+            0,
+            cda("28653-4", OID_INS_NIR, true).as_bytes(),
+            Environment::Production,
+        );
         assert_eq!(
             f,
             Ok(CdaFacts {
@@ -162,13 +170,29 @@ mod tests {
                 ins: InsKind::Qualified
             })
         );
-        let nia = read_facts(0, cda("28653-4", OID_INS_NIA, true).as_bytes(), Environment::Test);
+        let nia = read_facts(
+            0,
+            cda("28653-4", OID_INS_NIA, true).as_bytes(),
+            Environment::Test,
+        );
         assert_eq!(nia.map(|f| f.ins), Ok(InsKind::NotQualified));
-        let no_traits = read_facts(0, cda("x", OID_INS_NIR, false).as_bytes(), Environment::Test);
+        let no_traits = read_facts(
+            0,
+            cda("x", OID_INS_NIR, false).as_bytes(),
+            Environment::Test,
+        );
         assert_eq!(no_traits.map(|f| f.ins), Ok(InsKind::NotQualified));
-        let test_env = read_facts(1, cda("x", OID_INS_TEST[0], true).as_bytes(), Environment::Test);
+        let test_env = read_facts(
+            1,
+            cda("x", OID_INS_TEST[0], true).as_bytes(),
+            Environment::Test,
+        );
         assert_eq!(test_env.map(|f| f.ins), Ok(InsKind::Qualified));
-        let prod = read_facts(1, cda("x", OID_INS_TEST[0], true).as_bytes(), Environment::Production);
+        let prod = read_facts(
+            1,
+            cda("x", OID_INS_TEST[0], true).as_bytes(),
+            Environment::Production,
+        );
         assert!(matches!(prod, Err(Error::Cda { index: 1, .. })));
     }
 

@@ -140,16 +140,20 @@ impl Tracking {
     }
 
     /// Final for WatchStatus: terminal, or delivered with no MDN to wait for (README §2).
+    /// From then on every notification is late: recorded, never applied.
     pub fn is_final(&self) -> bool {
         self.state.is_terminal()
             || (self.state == State::Delivered && (!self.mdn_requested || self.read_window_closed))
-            || (self.state == State::Sent && !self.dsn_requested && !self.mdn_requested)
     }
 
-    /// Closed to notifications: everything that arrives is recorded as late.
+    /// `sent` to an operator without DSN and no MDN requested: nothing will confirm it
+    /// ("unconfirmed", §5.5). Not final: a default-NOTIFY bounce can still fail it.
+    pub fn is_unconfirmed(&self) -> bool {
+        self.state == State::Sent && !self.dsn_requested && !self.mdn_requested
+    }
+
     fn closed(&self) -> bool {
-        self.state.is_terminal()
-            || (self.state == State::Delivered && (!self.mdn_requested || self.read_window_closed))
+        self.is_final()
     }
 
     /// The earliest `now` at which a [`Event::Tick`] can change something.
@@ -390,17 +394,23 @@ pub fn apply(t: &Tracking, event: &Event, now: OffsetDateTime, timeouts: &Timeou
                 }
             }
             DsnAction::Delayed => {
-                if let (Some(w), Some(d)) = (will_retry_until, t.delivery_deadline) {
-                    if *w > d && t.state == State::Sent {
-                        n.delivery_deadline = Some(*w);
-                    }
+                if let (Some(w), Some(d)) = (will_retry_until, t.delivery_deadline)
+                    && *w > d
+                    && t.state == State::Sent
+                {
+                    n.delivery_deadline = Some(*w);
                 }
                 rec(RecordKind::Noted, from, event.describe(), false);
             }
             DsnAction::Failed => {
                 n.state = State::Failed;
                 n.reason = Some(dsn_failure_reason(*status).to_owned());
-                rec(RecordKind::Transition, State::Failed, event.describe(), false);
+                rec(
+                    RecordKind::Transition,
+                    State::Failed,
+                    event.describe(),
+                    false,
+                );
             }
             DsnAction::Other(_) => rec(RecordKind::Noted, from, event.describe(), false),
         },
@@ -414,7 +424,12 @@ pub fn apply(t: &Tracking, event: &Event, now: OffsetDateTime, timeouts: &Timeou
                 n.state = State::Rejected;
                 n.ans_code = ans_error.as_ref().map(|e| e.code);
                 n.reason = Some("integration_error".to_owned());
-                rec(RecordKind::Transition, State::Rejected, event.describe(), false);
+                rec(
+                    RecordKind::Transition,
+                    State::Rejected,
+                    event.describe(),
+                    false,
+                );
             } else {
                 match disposition {
                     DispositionType::Displayed => {
@@ -423,7 +438,12 @@ pub fn apply(t: &Tracking, event: &Event, now: OffsetDateTime, timeouts: &Timeou
                     }
                     DispositionType::Processed | DispositionType::Dispatched if before_delivery => {
                         deliver(&mut n, now, timeouts);
-                        rec(RecordKind::Transition, State::Delivered, event.describe(), false);
+                        rec(
+                            RecordKind::Transition,
+                            State::Delivered,
+                            event.describe(),
+                            false,
+                        );
                     }
                     // deleted, denied, failed (no MDN could be made: not a delivery failure),
                     // processed/dispatched once delivered: recorded only.
@@ -435,12 +455,22 @@ pub fn apply(t: &Tracking, event: &Event, now: OffsetDateTime, timeouts: &Timeou
             n.state = State::Rejected;
             n.ans_code = ans_error.as_ref().map(|e| e.code);
             n.reason = Some("integration_error".to_owned());
-            rec(RecordKind::Transition, State::Rejected, event.describe(), false);
+            rec(
+                RecordKind::Transition,
+                State::Rejected,
+                event.describe(),
+                false,
+            );
         }
         Event::NonDelivery => {
             n.state = State::Failed;
             n.reason = Some("non_delivery_notice".to_owned());
-            rec(RecordKind::Transition, State::Failed, event.describe(), false);
+            rec(
+                RecordKind::Transition,
+                State::Failed,
+                event.describe(),
+                false,
+            );
         }
     }
     Outcome {
@@ -503,9 +533,9 @@ impl Key {
                 message_id,
                 recipient,
             } => {
-                normalize_message_id(message_id).eq_ignore_ascii_case(&normalize_message_id(
-                    d.message_id,
-                )) && rcpt_ok(recipient)
+                normalize_message_id(message_id)
+                    .eq_ignore_ascii_case(&normalize_message_id(d.message_id))
+                    && rcpt_ok(recipient)
             }
         }
     }
@@ -648,14 +678,29 @@ mod tests {
     fn happy_path_with_read() {
         let to = Timeouts::default();
         let t = Tracking::after_send(T0, true, true, &to);
-        let o = apply(&t, &dsn(DsnAction::Delivered), T0 + Duration::minutes(1), &to);
+        let o = apply(
+            &t,
+            &dsn(DsnAction::Delivered),
+            T0 + Duration::minutes(1),
+            &to,
+        );
         assert_eq!(o.tracking.state, State::Delivered);
         assert!(!o.tracking.is_final());
-        let o = apply(&o.tracking, &mdn(DispositionType::Processed), T0 + Duration::minutes(2), &to);
+        let o = apply(
+            &o.tracking,
+            &mdn(DispositionType::Processed),
+            T0 + Duration::minutes(2),
+            &to,
+        );
         assert_eq!(o.tracking.state, State::Delivered);
         assert_eq!(o.records[0].kind, RecordKind::Noted);
         assert_eq!(o.tracking.disposition.as_deref(), Some("processed"));
-        let o = apply(&o.tracking, &mdn(DispositionType::Displayed), T0 + Duration::hours(3), &to);
+        let o = apply(
+            &o.tracking,
+            &mdn(DispositionType::Displayed),
+            T0 + Duration::hours(3),
+            &to,
+        );
         assert_eq!(o.tracking.state, State::Read);
         assert!(o.tracking.is_final());
     }
@@ -671,11 +716,21 @@ mod tests {
         assert_eq!(o.tracking.state, State::Expired);
         assert_eq!(o.records[0].kind, RecordKind::DeliveryTimeout);
         assert_eq!(o.tracking.reason.as_deref(), Some("delivery_timeout"));
-        let late = apply(&o.tracking, &dsn(DsnAction::Delivered), T0 + Duration::days(2), &to);
+        let late = apply(
+            &o.tracking,
+            &dsn(DsnAction::Delivered),
+            T0 + Duration::days(2),
+            &to,
+        );
         assert_eq!(late.tracking.state, State::Expired);
         assert_eq!(late.records[0].kind, RecordKind::LateDelivery);
         assert!(late.records[0].late);
-        let again = apply(&late.tracking, &dsn(DsnAction::Delivered), T0 + Duration::days(3), &to);
+        let again = apply(
+            &late.tracking,
+            &dsn(DsnAction::Delivered),
+            T0 + Duration::days(3),
+            &to,
+        );
         assert_eq!(again.records[0].kind, RecordKind::Late);
     }
 
@@ -724,7 +779,12 @@ mod tests {
         assert_eq!(o.tracking.state, State::Delivered);
         assert_eq!(o.records[0].kind, RecordKind::ReadTimeout);
         assert!(o.tracking.is_final());
-        let late = apply(&o.tracking, &mdn(DispositionType::Displayed), T0 + Duration::days(8), &to);
+        let late = apply(
+            &o.tracking,
+            &mdn(DispositionType::Displayed),
+            T0 + Duration::days(8),
+            &to,
+        );
         assert_eq!(late.tracking.state, State::Delivered);
         assert!(late.records[0].late);
     }

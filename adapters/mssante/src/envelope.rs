@@ -42,7 +42,10 @@ pub struct Envelope {
 impl Envelope {
     /// `MAIL FROM:<addr> PARAMS` (without CRLF).
     pub fn mail_from_command(&self) -> String {
-        command(&format!("MAIL FROM:<{}>", self.mail_from), &self.mail_params)
+        command(
+            &format!("MAIL FROM:<{}>", self.mail_from),
+            &self.mail_params,
+        )
     }
     /// `RCPT TO:<addr> PARAMS` (without CRLF).
     pub fn rcpt_to_command(&self) -> String {
@@ -127,7 +130,17 @@ mod tests {
     #[test]
     fn with_dsn() {
         let (f, t) = addrs().unwrap_or_else(|| panic!("addresses"));
-        let e = envelope(&f, &t, 412337, "dlv_01+x", ServerExtensions { size: true, dsn: true }, true);
+        let e = envelope(
+            &f,
+            &t,
+            412337,
+            "dlv_01+x",
+            ServerExtensions {
+                size: true,
+                dsn: true,
+            },
+            true,
+        );
         let e = e.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             e.mail_from_command(),
@@ -144,11 +157,26 @@ mod tests {
     fn without_dsn_support_or_after_555() {
         let (f, t) = addrs().unwrap_or_else(|| panic!("addresses"));
         for (ext, want) in [
-            (ServerExtensions { size: false, dsn: false }, true),
-            (ServerExtensions { size: false, dsn: true }, false),
+            (
+                ServerExtensions {
+                    size: false,
+                    dsn: false,
+                },
+                true,
+            ),
+            (
+                ServerExtensions {
+                    size: false,
+                    dsn: true,
+                },
+                false,
+            ),
         ] {
             let e = envelope(&f, &t, 10, "d1", ext, want).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(e.mail_from_command(), "MAIL FROM:<passerelle@mecs-tilleuls.mssante.test>");
+            assert_eq!(
+                e.mail_from_command(),
+                "MAIL FROM:<passerelle@mecs-tilleuls.mssante.test>"
+            );
             assert_eq!(e.rcpt_to_command(), "RCPT TO:<crip@cd93.mssante.test>");
             assert!(!e.dsn_requested);
         }
@@ -158,7 +186,10 @@ mod tests {
     fn envid_too_long() {
         let (f, t) = addrs().unwrap_or_else(|| panic!("addresses"));
         let long = "x".repeat(101);
-        let ext = ServerExtensions { size: true, dsn: true };
+        let ext = ServerExtensions {
+            size: true,
+            dsn: true,
+        };
         assert!(envelope(&f, &t, 1, &long, ext, true).is_err());
         assert!(envelope(&f, &t, 1, &long, ext, false).is_ok());
     }

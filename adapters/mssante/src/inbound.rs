@@ -116,7 +116,7 @@ pub struct PlainMail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundKind {
     Dsn(Dsn),
-    Mdn(Mdn),
+    Mdn(Box<Mdn>),
     AnsError(AnsErrorMail),
     Document(DocumentMail),
     NonDelivery(NonDeliveryNotice),
@@ -153,11 +153,9 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<InboundMail, Error> {
             limit: limits.max_bytes,
         });
     }
-    let msg = MessageParser::default()
-        .parse(raw)
-        .ok_or(Error::Mime {
-            reason: "no header section",
-        })?;
+    let msg = MessageParser::default().parse(raw).ok_or(Error::Mime {
+        reason: "no header section",
+    })?;
     if msg.headers().is_empty() {
         return Err(Error::Mime {
             reason: "no header section",
@@ -171,7 +169,12 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<InboundMail, Error> {
 }
 
 /// Depth and part-count bounds, over multiparts and nested messages.
-fn check_shape(msg: &Message<'_>, base: usize, limits: &Limits, count: &mut usize) -> Result<(), Error> {
+fn check_shape(
+    msg: &Message<'_>,
+    base: usize,
+    limits: &Limits,
+    count: &mut usize,
+) -> Result<(), Error> {
     let mut stack: Vec<(u32, usize)> = vec![(0, base)];
     let mut visited = 0usize;
     while let Some((id, depth)) = stack.pop() {
@@ -254,7 +257,12 @@ fn headers(msg: &Message<'_>) -> Headers {
             .map(str::to_owned),
         to: msg
             .to()
-            .map(|a| a.iter().filter_map(|a| a.address()).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|a| a.address())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
         subject: msg.subject().map(|s| s.trim().to_owned()),
         date: msg
@@ -327,7 +335,10 @@ fn attachment_of(part: &MessagePart<'_>) -> Result<Attachment, Error> {
 }
 
 fn is_xdm_name(name: Option<&str>) -> bool {
-    name.is_some_and(|n| n.trim().eq_ignore_ascii_case(crate::outgoing::XDM_FILE_NAME))
+    name.is_some_and(|n| {
+        n.trim()
+            .eq_ignore_ascii_case(crate::outgoing::XDM_FILE_NAME)
+    })
 }
 
 /// `<local@domain>` tokens of `text`, deduplicated, bounded.
@@ -341,7 +352,9 @@ fn scan_ids(text: &str, out: &mut Vec<String>) {
         if e <= 250
             && cand.contains('@')
             && !cand.contains(char::is_whitespace)
-            && cand.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && cand
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
         {
             let id = cand.to_owned();
             if !out.contains(&id) {
@@ -355,17 +368,17 @@ fn scan_ids(text: &str, out: &mut Vec<String>) {
 /// Message-ID of an embedded message (`message/rfc822`) or header block (`text/rfc822-headers`).
 fn returned_message_id(msg: &Message<'_>) -> Option<String> {
     for p in leaves(msg) {
-        if let PartType::Message(inner) = &p.body {
-            if let Some(id) = inner.message_id() {
-                return Some(normalize_message_id(id));
-            }
+        if let PartType::Message(inner) = &p.body
+            && let Some(id) = inner.message_id()
+        {
+            return Some(normalize_message_id(id));
         }
         if is_type(p, "text", "rfc822-headers") || is_type(p, "message", "rfc822-headers") {
             let bytes = p.contents();
-            if let Some(h) = MessageParser::default().parse_headers(bytes) {
-                if let Some(id) = h.message_id() {
-                    return Some(normalize_message_id(id));
-                }
+            if let Some(h) = MessageParser::default().parse_headers(bytes)
+                && let Some(id) = h.message_id()
+            {
+                return Some(normalize_message_id(id));
             }
         }
     }
@@ -379,10 +392,10 @@ fn referenced_ids(msg: &Message<'_>, h: &Headers, text: Option<&str>) -> Vec<Str
             ids.push(id.clone());
         }
     }
-    if let Some(id) = returned_message_id(msg) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
+    if let Some(id) = returned_message_id(msg)
+        && !ids.contains(&id)
+    {
+        ids.push(id);
     }
     for p in leaves(msg) {
         match &p.body {
@@ -404,11 +417,17 @@ fn referenced_ids(msg: &Message<'_>, h: &Headers, text: Option<&str>) -> Vec<Str
 fn report_type(msg: &Message<'_>) -> Option<String> {
     let ct = msg.root_part().content_type()?;
     if !ct.ctype().eq_ignore_ascii_case("multipart")
-        || !ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        || !ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
     {
         return None;
     }
-    Some(ct.attribute("report-type").unwrap_or("").to_ascii_lowercase())
+    Some(
+        ct.attribute("report-type")
+            .unwrap_or("")
+            .to_ascii_lowercase(),
+    )
 }
 
 fn find_leaf<'a, 'x>(msg: &'a Message<'x>, subtypes: &[&str]) -> Option<&'a MessagePart<'x>> {
@@ -423,7 +442,10 @@ fn find_leaf<'a, 'x>(msg: &'a Message<'x>, subtypes: &[&str]) -> Option<&'a Mess
 }
 
 const DSN_TYPES: [&str; 2] = ["delivery-status", "global-delivery-status"];
-const MDN_TYPES: [&str; 2] = ["disposition-notification", "global-disposition-notification"];
+const MDN_TYPES: [&str; 2] = [
+    "disposition-notification",
+    "global-disposition-notification",
+];
 
 fn non_delivery_subject(subject: &str, from: Option<&str>) -> bool {
     let s = crate::text::loose(subject);
@@ -481,11 +503,11 @@ fn classify(msg: &Message<'_>, h: &Headers) -> Result<InboundKind, Error> {
             reason: "no message/disposition-notification part",
         })?;
         let notification = report::parse_disposition_notification(part.contents())?;
-        return Ok(InboundKind::Mdn(Mdn {
+        return Ok(InboundKind::Mdn(Box::new(Mdn {
             notification,
             human_text: first_text(msg),
             returned_message_id: returned_message_id(msg),
-        }));
+        })));
     }
 
     let subject = h.subject.clone().unwrap_or_default();
@@ -596,12 +618,12 @@ fn body_label(text: Option<&str>, code: u16) -> Option<String> {
     let text = text?;
     let needle = code.to_string();
     for line in text.lines() {
-        if let Some(pos) = line.find(&needle) {
-            if let Some(e) = AnsError::parse(&line[pos..]) {
-                if e.code == code && e.label != ans::default_label(code) {
-                    return Some(e.label);
-                }
-            }
+        if let Some(pos) = line.find(&needle)
+            && let Some(e) = AnsError::parse(&line[pos..])
+            && e.code == code
+            && e.label != ans::default_label(code)
+        {
+            return Some(e.label);
         }
     }
     None
@@ -615,12 +637,10 @@ fn body_error(text: &str) -> Option<AnsError> {
             if bytes[i] == b'9'
                 && (i == 0 || !bytes[i - 1].is_ascii_digit())
                 && line.is_char_boundary(i)
+                && let Some(e) = AnsError::parse(&line[i..])
+                && e.is_integration_error()
             {
-                if let Some(e) = AnsError::parse(&line[i..]) {
-                    if e.is_integration_error() {
-                        return Some(e);
-                    }
-                }
+                return Some(e);
             }
         }
     }

@@ -16,8 +16,8 @@ pub mod mdn_out;
 mod mime;
 pub mod outgoing;
 pub mod paris;
-pub mod report;
 pub mod reply;
+pub mod report;
 pub mod text;
 
 pub use address::{Address, Mailbox};

@@ -32,8 +32,7 @@ pub fn mdn_decision(h: &Headers) -> MdnDecision {
     let Some(dnt) = h.disposition_notification_to.as_deref() else {
         return MdnDecision::NotRequested;
     };
-    if h
-        .auto_submitted
+    if h.auto_submitted
         .as_deref()
         .is_some_and(|a| !a.trim().eq_ignore_ascii_case("no"))
     {
@@ -90,7 +89,11 @@ fn safe_name(name: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\'))
         .collect();
-    if f.is_empty() { "attachment".to_owned() } else { f }
+    if f.is_empty() {
+        "attachment".to_owned()
+    } else {
+        f
+    }
 }
 
 /// Builds the MDN bytes.
@@ -111,7 +114,11 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
     let domain = m.from.address.domain();
     let b = format!("=_psl_mdn_{}", m.message_uuid.simple());
     let subject = match &m.error {
-        Some(e) => format!("{KO_SUBJECT_PREFIX}[{}] {}", e.code, m.original_subject.trim()),
+        Some(e) => format!(
+            "{KO_SUBJECT_PREFIX}[{}] {}",
+            e.code,
+            m.original_subject.trim()
+        ),
         None => m.original_subject.trim().to_owned(),
     };
     let mut out = String::new();
@@ -163,8 +170,16 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
     out.push_str(&format!(
         "Content-Type: message/disposition-notification{CRLF}{CRLF}"
     ));
-    out.push_str(&format!("Reporting-UA: {}{CRLF}", text::ascii_fold(m.reporting_ua.trim())));
-    if let Some(or) = m.original_recipient.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    out.push_str(&format!(
+        "Reporting-UA: {}{CRLF}",
+        text::ascii_fold(m.reporting_ua.trim())
+    ));
+    if let Some(or) = m
+        .original_recipient
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let v = if or.contains(';') {
             or.to_owned()
         } else {
@@ -174,7 +189,10 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
             out.push_str(&format!("Original-Recipient: {v}{CRLF}"));
         }
     }
-    out.push_str(&format!("Final-Recipient: rfc822;{}{CRLF}", m.final_recipient));
+    out.push_str(&format!(
+        "Final-Recipient: rfc822;{}{CRLF}",
+        m.final_recipient
+    ));
     out.push_str(&format!("Original-Message-ID: <{original_id}>{CRLF}"));
     let disposition = match &m.error {
         Some(e) => format!(
@@ -184,7 +202,7 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
         ),
         None => "automatic-action/MDN-sent-automatically; processed".to_owned(),
     };
-    out.push_str(&format!("Disposition: {disposition}{CRLF}"));
+    mime::header_text(&mut out, "Disposition", &disposition);
 
     // 3. The original message.
     out.push_str(&format!("--{b}{CRLF}"));
@@ -208,7 +226,10 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
         mime::header(
             &mut out,
             "Content-Type",
-            &[format!("{};", a.content_type.trim()), format!("name=\"{name}\"")],
+            &[
+                format!("{};", a.content_type.trim()),
+                format!("name=\"{name}\""),
+            ],
         );
         out.push_str(&format!("Content-Transfer-Encoding: base64{CRLF}"));
         mime::header(
@@ -239,7 +260,10 @@ mod tests {
 
     #[test]
     fn decisions() {
-        assert_eq!(mdn_decision(&h(None, Some("a@b.fr"), None)), MdnDecision::NotRequested);
+        assert_eq!(
+            mdn_decision(&h(None, Some("a@b.fr"), None)),
+            MdnDecision::NotRequested
+        );
         assert!(matches!(
             mdn_decision(&h(Some("a@b.fr"), Some("A@B.fr"), None)),
             MdnDecision::Send { .. }
@@ -248,7 +272,10 @@ mod tests {
             mdn_decision(&h(Some("a@b.fr"), Some("other@b.fr"), None)),
             MdnDecision::NeedsConfirmation
         );
-        assert_eq!(mdn_decision(&h(Some("a@b.fr"), None, None)), MdnDecision::NeedsConfirmation);
+        assert_eq!(
+            mdn_decision(&h(Some("a@b.fr"), None, None)),
+            MdnDecision::NeedsConfirmation
+        );
         assert!(matches!(
             mdn_decision(&h(Some("a@b.fr"), Some("a@b.fr"), Some("auto-replied"))),
             MdnDecision::Refused { .. }

@@ -24,8 +24,9 @@ pub(crate) fn header(out: &mut String, name: &str, tokens: &[String]) {
     out.push_str(name);
     out.push(':');
     let mut col = name.len() + 1;
-    for (i, tok) in tokens.iter().enumerate() {
-        if i > 0 && col + 1 + tok.len() > FOLD_AT {
+    for tok in tokens {
+        // Folding right after the colon is legal FWS; used when even the first token is long.
+        if col + 1 + tok.len() > FOLD_AT {
             out.push_str(CRLF);
             col = 0;
         }
@@ -48,7 +49,8 @@ fn is_atext(c: char) -> bool {
 
 /// A word needs encoding when it is not plain printable ASCII, or could be mistaken for an encoded word.
 fn needs_encoding(word: &str, ctx: Context) -> bool {
-    if word.contains("=?") || word.contains("?=") {
+    // Over-long words are encoded so that they can be split across folded lines.
+    if word.contains("=?") || word.contains("?=") || word.len() > 70 {
         return true;
     }
     match ctx {
@@ -141,11 +143,10 @@ pub(crate) fn phrase(name: &str) -> Vec<String> {
 
 /// Base64 in lines of 76 characters, each ended by CRLF.
 pub(crate) fn base64_lines(out: &mut String, data: &[u8]) {
-    let encoded = STANDARD.encode(data);
-    let bytes = encoded.as_bytes();
-    for chunk in bytes.chunks(76) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(&String::from_utf8_lossy(chunk));
+    // 57 input bytes make exactly 76 output characters: encode line by line, no copy.
+    out.reserve(data.len().div_ceil(57) * 78);
+    for chunk in data.chunks(57) {
+        STANDARD.encode_string(chunk, out);
         out.push_str(CRLF);
     }
 }
@@ -163,9 +164,8 @@ pub(crate) fn quoted_printable(out: &mut String, text: &str) {
         let mut col = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let last = i + 1 == bytes.len();
-            let tok = if (b == b' ' || b == b'\t') && !last {
-                (b as char).to_string()
-            } else if (33..=126).contains(&b) && b != b'=' {
+            let literal_space = (b == b' ' || b == b'\t') && !last;
+            let tok = if literal_space || ((33..=126).contains(&b) && b != b'=') {
                 (b as char).to_string()
             } else {
                 format!("={b:02X}")
@@ -227,7 +227,10 @@ mod tests {
 
     #[test]
     fn subject_words_only_encoded_where_needed() {
-        let t = encode_words("Projet pour l'enfant DUPONT Léa 01/02/2012", Context::Unstructured);
+        let t = encode_words(
+            "Projet pour l'enfant DUPONT Léa 01/02/2012",
+            Context::Unstructured,
+        );
         assert_eq!(
             t.join(" "),
             "Projet pour l'enfant DUPONT =?UTF-8?Q?L=C3=A9a?= 01/02/2012"
@@ -237,7 +240,10 @@ mod tests {
     #[test]
     fn adjacent_non_ascii_words_share_one_run() {
         let t = encode_words("Rapport d'évaluation été", Context::Unstructured);
-        assert_eq!(t, vec!["Rapport", "=?UTF-8?Q?d=27=C3=A9valuation_=C3=A9t=C3=A9?="]);
+        assert_eq!(
+            t,
+            vec!["Rapport", "=?UTF-8?Q?d=27=C3=A9valuation_=C3=A9t=C3=A9?="]
+        );
     }
 
     #[test]

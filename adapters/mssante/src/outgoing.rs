@@ -134,7 +134,9 @@ fn check_text(field: &'static str, value: &str, max_chars: usize) -> Result<(), 
 fn check_msg_id(field: &'static str, id: &str) -> Result<String, Error> {
     let id = normalize_message_id(id);
     let ok = id.len() <= 250
-        && id.split_once('@').is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
+        && id
+            .split_once('@')
+            .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
         && id
             .chars()
             .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | '\\'));
@@ -257,7 +259,11 @@ pub fn build(msg: &OutgoingMessage<'_>) -> Result<BuiltMessage, Error> {
     let sender = msg.sender;
     check_text("label", &msg.label, MAX_LABEL_CHARS)?;
     check_text("patient.birth_name", &msg.patient.birth_name, 100)?;
-    check_text("patient.first_given_name", &msg.patient.first_given_name, 100)?;
+    check_text(
+        "patient.first_given_name",
+        &msg.patient.first_given_name,
+        100,
+    )?;
     check_text("sender.structure_name", &sender.structure_name, 200)?;
     if sender.nil.trim().is_empty() || !sender.nil.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Error::InvalidField {

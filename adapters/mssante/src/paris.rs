@@ -16,7 +16,10 @@ pub fn offset_at(instant: OffsetDateTime) -> UtcOffset {
     let utc = instant.to_offset(UtcOffset::UTC);
     let year = utc.year();
     let one = Time::from_hms(1, 0, 0).unwrap_or(Time::MIDNIGHT);
-    let summer = match (last_sunday(year, Month::March), last_sunday(year, Month::October)) {
+    let summer = match (
+        last_sunday(year, Month::March),
+        last_sunday(year, Month::October),
+    ) {
         (Some(start), Some(end)) => {
             let start = PrimitiveDateTime::new(start, one).assume_utc();
             let end = PrimitiveDateTime::new(end, one).assume_utc();
@@ -94,9 +97,21 @@ mod tests {
     #[test]
     fn transitions_2026() {
         // Summer time starts Sun 29 March 2026 01:00 UTC, ends Sun 25 October 2026 01:00 UTC.
-        assert_eq!(offset_at(datetime!(2026-03-29 00:59:59 UTC)).whole_hours(), 1);
-        assert_eq!(offset_at(datetime!(2026-03-29 01:00:00 UTC)).whole_hours(), 2);
-        assert_eq!(offset_at(datetime!(2026-10-25 00:59:59 UTC)).whole_hours(), 2);
-        assert_eq!(offset_at(datetime!(2026-10-25 01:00:00 UTC)).whole_hours(), 1);
+        assert_eq!(
+            offset_at(datetime!(2026-03-29 00:59:59 UTC)).whole_hours(),
+            1
+        );
+        assert_eq!(
+            offset_at(datetime!(2026-03-29 01:00:00 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            offset_at(datetime!(2026-10-25 00:59:59 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            offset_at(datetime!(2026-10-25 01:00:00 UTC)).whole_hours(),
+            1
+        );
     }
 }

@@ -70,13 +70,13 @@ impl SmtpReply {
             let rest = line.get(3..).unwrap_or("");
             let rest = rest.strip_prefix(['-', ' ']).unwrap_or(rest);
             let mut text = rest;
-            if let Some((first, after)) = rest.split_once(' ').or(Some((rest, ""))) {
-                if let Some(e) = EnhancedCode::parse(first) {
-                    if enhanced.is_none() {
-                        enhanced = Some(e);
-                    }
-                    text = after;
+            if let Some((first, after)) = rest.split_once(' ').or(Some((rest, "")))
+                && let Some(e) = EnhancedCode::parse(first)
+            {
+                if enhanced.is_none() {
+                    enhanced = Some(e);
                 }
+                text = after;
             }
             texts.push(text.to_owned());
         }
@@ -203,7 +203,9 @@ pub fn classify(reply: &SmtpReply, stage: SmtpStage, dsn_params_sent: bool) -> C
     } else if on_params
         && (code == 555
             || (code >= 500
-                && reply.enhanced.is_some_and(|e| e.subject == 5 && e.detail == 4)))
+                && reply
+                    .enhanced
+                    .is_some_and(|e| e.subject == 5 && e.detail == 4)))
     {
         DsnUnsupported
     } else if let Some(e) = reply.enhanced.filter(|e| e.class != 2) {
@@ -284,7 +286,10 @@ mod tests {
             })
         );
         let r = SmtpReply::parse("550-5.1.1 No such user\r\n550 5.1.1 here\r\n");
-        assert_eq!(r.as_ref().map(|r| r.remote_code()), Some("550 5.1.1".into()));
+        assert_eq!(
+            r.as_ref().map(|r| r.remote_code()),
+            Some("550 5.1.1".into())
+        );
         assert_eq!(r.map(|r| r.text), Some("No such user\nhere".into()));
         assert_eq!(SmtpReply::parse(""), None);
         assert_eq!(SmtpReply::parse("25"), None);
@@ -304,25 +309,90 @@ mod tests {
             ("451 local error", DataEnd, false, Temporary),
             ("452 4.3.1 storage", MailFrom, false, Temporary),
             ("550 4.7.0 greylisted", RcptTo, false, Temporary),
-            ("530 5.7.0 Must issue STARTTLS", MailFrom, false, Configuration),
+            (
+                "530 5.7.0 Must issue STARTTLS",
+                MailFrom,
+                false,
+                Configuration,
+            ),
             ("535 5.7.8 bad credentials", Auth, false, Configuration),
             ("535 auth failed", Auth, false, Configuration),
-            ("555 5.5.4 Unsupported option: NOTIFY", RcptTo, true, DsnUnsupported),
+            (
+                "555 5.5.4 Unsupported option: NOTIFY",
+                RcptTo,
+                true,
+                DsnUnsupported,
+            ),
             ("501 5.5.4 Invalid ENVID", MailFrom, true, DsnUnsupported),
-            ("555 5.5.4 Unsupported option", MailFrom, false, Permanent(ProtocolError)),
-            ("550 5.1.1 unknown user", RcptTo, false, Permanent(RecipientRejected)),
-            ("553 5.1.3 bad address", RcptTo, false, Permanent(RecipientRejected)),
-            ("550 no such user", RcptTo, false, Permanent(RecipientRejected)),
-            ("552 5.3.4 too big", DataEnd, false, Permanent(MessageTooLarge)),
+            (
+                "555 5.5.4 Unsupported option",
+                MailFrom,
+                false,
+                Permanent(ProtocolError),
+            ),
+            (
+                "550 5.1.1 unknown user",
+                RcptTo,
+                false,
+                Permanent(RecipientRejected),
+            ),
+            (
+                "553 5.1.3 bad address",
+                RcptTo,
+                false,
+                Permanent(RecipientRejected),
+            ),
+            (
+                "550 no such user",
+                RcptTo,
+                false,
+                Permanent(RecipientRejected),
+            ),
+            (
+                "552 5.3.4 too big",
+                DataEnd,
+                false,
+                Permanent(MessageTooLarge),
+            ),
             ("552 too big", DataEnd, false, Permanent(MessageTooLarge)),
-            ("554 5.6.0 X-MSS-NIL missing", DataEnd, false, Permanent(RejectedByOperator)),
-            ("550 5.7.1 domain not whitelisted", RcptTo, false, Permanent(RejectedByOperator)),
-            ("553 5.7.1 sender mismatch", MailFrom, false, Permanent(RejectedByOperator)),
-            ("554 transaction failed", DataEnd, false, Permanent(RejectedByOperator)),
-            ("500 5.5.2 syntax", MailFrom, false, Permanent(ProtocolError)),
+            (
+                "554 5.6.0 X-MSS-NIL missing",
+                DataEnd,
+                false,
+                Permanent(RejectedByOperator),
+            ),
+            (
+                "550 5.7.1 domain not whitelisted",
+                RcptTo,
+                false,
+                Permanent(RejectedByOperator),
+            ),
+            (
+                "553 5.7.1 sender mismatch",
+                MailFrom,
+                false,
+                Permanent(RejectedByOperator),
+            ),
+            (
+                "554 transaction failed",
+                DataEnd,
+                false,
+                Permanent(RejectedByOperator),
+            ),
+            (
+                "500 5.5.2 syntax",
+                MailFrom,
+                false,
+                Permanent(ProtocolError),
+            ),
             ("503 bad sequence", RcptTo, false, Permanent(ProtocolError)),
             ("558 weird", DataEnd, false, Permanent(ProtocolError)),
-            ("550 5.1.8 bad sender domain", MailFrom, false, Configuration),
+            (
+                "550 5.1.8 bad sender domain",
+                MailFrom,
+                false,
+                Configuration,
+            ),
         ];
         for (raw, stage, dsn, want) in cases {
             let got = c(raw, *stage, *dsn);

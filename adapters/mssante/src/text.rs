@@ -98,14 +98,23 @@ mod tests {
     #[test]
     fn folding() {
         assert_eq!(ascii_fold("Léa Inès Œdipe Ståle"), "Lea Ines OEdipe Stale");
-        assert_eq!(file_name_field("Information préoccupante", 60), "Information-preoccupante");
-        assert_eq!(file_name_field("L'Horizon — d’accueil", 60), "L-Horizon-d-accueil");
+        assert_eq!(
+            file_name_field("Information préoccupante", 60),
+            "Information-preoccupante"
+        );
+        assert_eq!(
+            file_name_field("L'Horizon — d’accueil", 60),
+            "L-Horizon-d-accueil"
+        );
         assert_eq!(file_name_field("  ***  ", 60), "");
         assert_eq!(file_name_field("abcdef-ghij", 7), "abcdef");
     }
 
     #[test]
     fn loose_matching() {
-        assert_eq!(loose("[Erreur d’intégration !]"), "[erreur d'integration !]");
+        assert_eq!(
+            loose("[Erreur d’intégration !]"),
+            "[erreur d'integration !]"
+        );
     }
 }

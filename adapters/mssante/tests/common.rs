@@ -53,8 +53,10 @@ pub fn cda(code: &str, id_root: &str, ins: &str) -> String {
 
 /// Placeholder archive bytes (the XDM writer is another crate's; the builder treats them opaquely).
 pub const ZIP: &[u8] = b"PK\x03\x04\x0a\x00\x00\x00\x00\x00placeholder-xdm-archive\x00PK\x05\x06";
-pub const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+pub const PDF: &[u8] =
+    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
 
+#[allow(clippy::disallowed_methods)] // test fixtures are files
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

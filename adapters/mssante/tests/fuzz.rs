@@ -8,10 +8,20 @@ use passerelle_mssante::report;
 
 use crate::common::*;
 
-const ITERATIONS: usize = 3_000;
+/// Bounded for every CI run; `PASSERELLE_FUZZ_ITERATIONS` raises it for longer local/scheduled runs.
+fn iterations() -> usize {
+    std::env::var("PASSERELLE_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000)
+}
 
 fn mutate(base: &[u8], pos: u16, del: u8, insert: &[u8], dup: bool) -> Vec<u8> {
-    let p = if base.is_empty() { 0 } else { pos as usize % (base.len() + 1) };
+    let p = if base.is_empty() {
+        0
+    } else {
+        pos as usize % (base.len() + 1)
+    };
     let end = (p + del as usize).min(base.len());
     let mut out = Vec::with_capacity(base.len() + insert.len() * 2);
     out.extend_from_slice(&base[..p]);
@@ -41,15 +51,20 @@ fn check_classify(raw: &[u8]) {
 
 #[test]
 fn fuzz_mime_classifier() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let bases: Vec<Vec<u8>> = FIXTURES.iter().map(|f| fixture(f)).collect();
     bolero::check!()
-        .with_iterations(ITERATIONS)
+        .with_iterations(iterations())
         .with_type::<(u8, u16, u8, Vec<u8>, bool)>()
         .for_each(|(which, pos, del, insert, dup)| {
+            RUNS.fetch_add(1, Ordering::Relaxed);
             let base = &bases[*which as usize % bases.len()];
             check_classify(&mutate(base, *pos, *del, insert, *dup));
             check_classify(insert);
         });
+    // The harness really ran its bounded number of cases.
+    assert!(RUNS.load(Ordering::Relaxed) >= iterations());
 }
 
 fn dsn_body() -> Vec<u8> {
@@ -64,7 +79,7 @@ fn mdn_body() -> Vec<u8> {
 fn fuzz_dsn_parser() {
     let base = dsn_body();
     bolero::check!()
-        .with_iterations(ITERATIONS)
+        .with_iterations(iterations())
         .with_type::<(u16, u8, Vec<u8>, bool)>()
         .for_each(|(pos, del, insert, dup)| {
             for input in [mutate(&base, *pos, *del, insert, *dup), insert.clone()] {
@@ -79,14 +94,14 @@ fn fuzz_dsn_parser() {
 fn fuzz_mdn_parser() {
     let base = mdn_body();
     bolero::check!()
-        .with_iterations(ITERATIONS)
+        .with_iterations(iterations())
         .with_type::<(u16, u8, Vec<u8>, bool)>()
         .for_each(|(pos, del, insert, dup)| {
             for input in [mutate(&base, *pos, *del, insert, *dup), insert.clone()] {
-                if let Ok(n) = report::parse_disposition_notification(&input) {
-                    if let Some(e) = &n.disposition.ans_error {
-                        assert!(e.code <= 999);
-                    }
+                if let Ok(n) = report::parse_disposition_notification(&input)
+                    && let Some(e) = &n.disposition.ans_error
+                {
+                    assert!(e.code <= 999);
                 }
             }
         });
@@ -95,7 +110,7 @@ fn fuzz_mdn_parser() {
 #[test]
 fn fuzz_disposition_and_reply_strings() {
     bolero::check!()
-        .with_iterations(ITERATIONS)
+        .with_iterations(iterations())
         .with_type::<String>()
         .for_each(|s| {
             let _ = report::Disposition::parse(s);

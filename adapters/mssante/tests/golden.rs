@@ -3,7 +3,7 @@
 use passerelle_mssante::cda::{Environment, OID_INS_NIR, OID_INS_TEST};
 use passerelle_mssante::inbound::{self, InboundKind, Limits};
 use passerelle_mssante::outgoing::{
-    self, BuiltMessage, OutgoingMessage, Patient, ReadablePdf, Xdm, DEFAULT_MAX_MESSAGE_BYTES,
+    self, BuiltMessage, DEFAULT_MAX_MESSAGE_BYTES, OutgoingMessage, Patient, ReadablePdf, Xdm,
 };
 use passerelle_mssante::{Error, mdn_out};
 use time::macros::{date, datetime};
@@ -120,9 +120,7 @@ fn golden_ip_to_crip_with_read_receipt() {
         vec!["20260301_Information-preoccupante_LEFEBVRE_Ines_IP42.pdf"]
     );
     let t = text(&b);
-    assert!(t.contains(
-        "Disposition-Notification-To: <passerelle@mecs-tilleuls.mssante.test>\r\n"
-    ));
+    assert!(t.contains("Disposition-Notification-To: <passerelle@mecs-tilleuls.mssante.test>\r\n"));
     insta::assert_snapshot!("ip_to_crip_read_receipt", t);
 }
 
@@ -159,7 +157,10 @@ fn golden_replacement() {
     m.replaces = vec!["<0195f1c2-7a3e-7cc0-9a51-3c1f0e2b9d41@mecs-tilleuls.mssante.test>".into()];
     let b = build(&m);
     check_wire_form(&b);
-    assert!(b.subject.starts_with("XDM/1.0/DDM+Annule et remplace - Projet pour l'enfant DUPONT"));
+    assert!(
+        b.subject
+            .starts_with("XDM/1.0/DDM+Annule et remplace - Projet pour l'enfant DUPONT")
+    );
     let t = text(&b);
     assert!(t.contains("Date: Tue, 14 Jul 2026 12:00:00 +0200\r\n"));
     assert!(t.contains(
@@ -191,7 +192,10 @@ fn round_trip_through_the_parser() {
     check_wire_form(&b);
     let parsed = inbound::parse(&b.bytes, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.headers.subject.as_deref(), Some(b.subject.as_str()));
-    assert_eq!(parsed.headers.message_id.as_deref(), Some(b.message_id.as_str()));
+    assert_eq!(
+        parsed.headers.message_id.as_deref(),
+        Some(b.message_id.as_str())
+    );
     assert_eq!(
         parsed.headers.from.as_deref(),
         Some("passerelle@mecs-tilleuls.mssante.test")
@@ -203,7 +207,10 @@ fn round_trip_through_the_parser() {
     assert_eq!(d.other_attachments.len(), 1);
     assert_eq!(d.other_attachments[0].data, PDF);
     assert_eq!(d.other_attachments[0].content_type, "application/pdf");
-    assert!(d.text.is_some_and(|t| t.contains("Ce message vous est adressé par MECS Les Tilleuls")));
+    assert!(
+        d.text
+            .is_some_and(|t| t.contains("Ce message vous est adressé par MECS Les Tilleuls"))
+    );
 }
 
 #[test]
@@ -226,9 +233,9 @@ fn size_limits() {
     let s = mecs_sender();
     let c = ppe_cda();
     let mut m = ppe(&s, c.as_bytes());
-    m.max_message_bytes = 2_000;
+    m.max_message_bytes = 1_000;
     match outgoing::build(&m) {
-        Err(e @ Error::MessageTooLarge { limit: 2_000, .. }) => {
+        Err(e @ Error::MessageTooLarge { limit: 1_000, .. }) => {
             assert_eq!(e.reason(), "message_too_large")
         }
         other => panic!("expected message_too_large, got {other:?}"),
@@ -267,7 +274,10 @@ fn input_errors_name_the_field() {
     m.pdfs[0].data = b"not a pdf";
     assert!(matches!(
         outgoing::build(&m),
-        Err(Error::InvalidField { field: "pdfs.data", .. })
+        Err(Error::InvalidField {
+            field: "pdfs.data",
+            ..
+        })
     ));
     let prod_test_ins = {
         let mut m = ppe(&s, c.as_bytes());
@@ -279,7 +289,10 @@ fn input_errors_name_the_field() {
     m.replaces = vec!["not-an-id".into()];
     assert!(matches!(
         outgoing::build(&m),
-        Err(Error::InvalidField { field: "replaces", .. })
+        Err(Error::InvalidField {
+            field: "replaces",
+            ..
+        })
     ));
 }
 
@@ -313,13 +326,19 @@ fn golden_outgoing_mdn_error_902() {
         panic!("expected an MDN, got {}", parsed.kind.name())
     };
     let n = &mdn.notification;
-    assert_eq!(n.original_message_id.as_deref(), Some("doc-1@mecs-tilleuls.mssante.test"));
+    assert_eq!(
+        n.original_message_id.as_deref(),
+        Some("doc-1@mecs-tilleuls.mssante.test")
+    );
     assert_eq!(n.disposition.ans_error.as_ref().map(|e| e.code), Some(902));
     assert_eq!(
         parsed.headers.subject.as_deref(),
         Some("[KO Intégration système !][902] XDM/1.0/DDM+Bilan LEFEBVRE Inès")
     );
-    assert_eq!(parsed.headers.auto_submitted.as_deref(), Some("auto-replied"));
+    assert_eq!(
+        parsed.headers.auto_submitted.as_deref(),
+        Some("auto-replied")
+    );
     let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{e}"));
     insta::assert_snapshot!("mdn_error_902", text);
 }

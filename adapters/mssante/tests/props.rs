@@ -42,16 +42,22 @@ fn event() -> impl Strategy<Value = Event> {
             Event::Dsn {
                 action: a,
                 status: EnhancedCode::parse(if perm { "5.1.1" } else { "4.4.1" }),
-                will_retry_until: w.map(|h| datetime!(2026-03-01 09:15:00 UTC) + Duration::hours(h)),
+                will_retry_until: w
+                    .map(|h| datetime!(2026-03-01 09:15:00 UTC) + Duration::hours(h)),
             }
         }),
-        (disposition(), prop::bool::ANY, prop::option::of(900u16..=906)).prop_map(|(d, e, c)| {
-            Event::Mdn {
-                disposition: d,
-                error: e,
-                ans_error: c.and_then(|c| AnsError::parse(&c.to_string())),
-            }
-        }),
+        (
+            disposition(),
+            prop::bool::ANY,
+            prop::option::of(900u16..=906)
+        )
+            .prop_map(|(d, e, c)| {
+                Event::Mdn {
+                    disposition: d,
+                    error: e,
+                    ans_error: c.and_then(|c| AnsError::parse(&c.to_string())),
+                }
+            }),
         prop::option::of(900u16..=906).prop_map(|c| Event::AnsErrorMail {
             ans_error: c.and_then(|c| AnsError::parse(&c.to_string()))
         }),

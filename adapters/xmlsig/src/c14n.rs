@@ -1,5 +1,6 @@
 //! Exclusive XML Canonicalization 1.0 (<http://www.w3.org/2001/10/xml-exc-c14n#>) over a parsed
-//! tree, with or without comments, with an optional InclusiveNamespaces PrefixList.
+//! tree, with or without comments, with an optional InclusiveNamespaces PrefixList; and inclusive
+//! Canonical XML 1.0 (only to verify legacy XAdES documents written by other clients).
 //!
 //! The node-sets supported are the ones XML-DSig produces here: a whole document, or the subtree of
 //! one element (a same-document `#id` reference) optionally minus one descendant subtree (the
@@ -15,23 +16,35 @@ pub const MAX_INPUT: usize = 16 * 1024 * 1024;
 const NODES_LIMIT: u32 = 1_000_000;
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
-/// Options of [`exc_c14n_document`].
+/// Which canonicalization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum C14nAlgorithm {
+    /// Exclusive XML Canonicalization 1.0 (what this crate signs with).
+    #[default]
+    Exclusive,
+    /// Canonical XML 1.0 (inclusive), accepted when verifying legacy XAdES documents.
+    Inclusive10,
+}
+
+/// Options of [`canonicalize`].
 #[derive(Debug, Clone, Default)]
 pub struct C14nOptions {
+    /// Exclusive (default) or inclusive 1.0.
+    pub algorithm: C14nAlgorithm,
     /// `true` for `xml-exc-c14n#WithComments`.
     pub with_comments: bool,
-    /// The InclusiveNamespaces PrefixList (`#default` for the default namespace).
+    /// The InclusiveNamespaces PrefixList (`#default` for the default namespace); exclusive only.
     pub inclusive_prefixes: Vec<String>,
     /// Accept an internal DTD (entities are expanded, default attributes are NOT added).
     pub allow_dtd: bool,
 }
 
-/// Canonicalizes a whole document with exclusive c14n. The fuzzed entry point.
-pub fn exc_c14n_document(xml: &[u8], opts: &C14nOptions) -> Result<Vec<u8>, XmlSigError> {
+/// Canonicalizes a whole document. The fuzzed entry point.
+pub fn canonicalize(xml: &[u8], opts: &C14nOptions) -> Result<Vec<u8>, XmlSigError> {
     let text = as_text(xml)?;
     let doc = parse(text, opts.allow_dtd)?;
     let prefixes: Vec<&str> = opts.inclusive_prefixes.iter().map(String::as_str).collect();
-    let c = Canonicalizer::new(opts.with_comments, &prefixes, None);
+    let c = Canonicalizer::new(opts.algorithm, opts.with_comments, &prefixes, None);
     let mut out = Vec::with_capacity(xml.len());
     c.document(&doc, &mut out)?;
     Ok(out)
@@ -65,10 +78,12 @@ fn split_qname(qname: &str) -> (&str, &str) {
 pub(crate) fn element_prefix<'a>(node: Node<'a, '_>) -> Result<&'a str, XmlSigError> {
     let text = node.document().input_text();
     let start = node.range().start;
-    let rest = text
-        .get(start..)
-        .and_then(|s| s.strip_prefix('<'))
-        .ok_or(XmlSigError::Unsupported("element not found at its source position"))?;
+    let rest =
+        text.get(start..)
+            .and_then(|s| s.strip_prefix('<'))
+            .ok_or(XmlSigError::Unsupported(
+                "element not found at its source position",
+            ))?;
     let end = rest
         .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
         .ok_or(XmlSigError::Unsupported("element name not terminated"))?;
@@ -95,7 +110,9 @@ fn attribute_prefix<'a>(
     let text = node.document().input_text();
     let qname = text
         .get(attr.range_qname())
-        .ok_or(XmlSigError::Unsupported("attribute not found at its source position"))?;
+        .ok_or(XmlSigError::Unsupported(
+            "attribute not found at its source position",
+        ))?;
     let (prefix, local) = split_qname(qname);
     let ok = local == attr.name()
         && if prefix.is_empty() {
@@ -119,6 +136,7 @@ fn default_ns<'a>(node: Node<'a, '_>) -> &'a str {
 }
 
 pub(crate) struct Canonicalizer<'p> {
+    algorithm: C14nAlgorithm,
     with_comments: bool,
     /// InclusiveNamespaces, with `#default` mapped to "".
     inclusive: Vec<&'p str>,
@@ -126,12 +144,18 @@ pub(crate) struct Canonicalizer<'p> {
 }
 
 impl<'p> Canonicalizer<'p> {
-    pub(crate) fn new(with_comments: bool, prefixes: &[&'p str], exclude: Option<NodeId>) -> Self {
+    pub(crate) fn new(
+        algorithm: C14nAlgorithm,
+        with_comments: bool,
+        prefixes: &[&'p str],
+        exclude: Option<NodeId>,
+    ) -> Self {
         let inclusive = prefixes
             .iter()
             .map(|p| if *p == "#default" { "" } else { *p })
             .collect();
         Canonicalizer {
+            algorithm,
             with_comments,
             inclusive,
             exclude,
@@ -139,7 +163,11 @@ impl<'p> Canonicalizer<'p> {
     }
 
     /// Whole document: top-level comments and PIs separated from the root by line feeds.
-    pub(crate) fn document(&self, doc: &Document<'_>, out: &mut Vec<u8>) -> Result<(), XmlSigError> {
+    pub(crate) fn document(
+        &self,
+        doc: &Document<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), XmlSigError> {
         let mut seen_root = false;
         for child in doc.root().children() {
             match child.node_type() {
@@ -168,7 +196,22 @@ impl<'p> Canonicalizer<'p> {
     /// The subtree rooted at `apex` (which must be an element), as the apex of the output.
     pub(crate) fn subtree(&self, apex: Node<'_, '_>, out: &mut Vec<u8>) -> Result<(), XmlSigError> {
         let mut rendered: Vec<(&str, &str)> = Vec::new();
-        self.element(apex, &mut rendered, out)
+        // C14N 1.0 §2.4: a subset's apex inherits xml:* attributes from its ancestors (exclusive
+        // c14n deliberately does not).
+        let mut inherited: Vec<(&str, &str, &str, &str)> = Vec::new();
+        if self.algorithm == C14nAlgorithm::Inclusive10 {
+            for anc in apex.ancestors().skip(1).filter(|n| n.is_element()) {
+                for a in anc.attributes() {
+                    if a.namespace() == Some(XML_NS)
+                        && apex.attribute((XML_NS, a.name())).is_none()
+                        && !inherited.iter().any(|(_, l, _, _)| *l == a.name())
+                    {
+                        inherited.push((XML_NS, a.name(), "xml", a.value()));
+                    }
+                }
+            }
+        }
+        self.element(apex, &mut rendered, &inherited, out)
     }
 
     fn leaf(&self, node: Node<'_, '_>, out: &mut Vec<u8>) {
@@ -198,10 +241,12 @@ impl<'p> Canonicalizer<'p> {
         &self,
         node: Node<'a, '_>,
         rendered: &mut Vec<(&'a str, &'a str)>,
+        inherited: &[(&'a str, &'a str, &'a str, &'a str)],
         out: &mut Vec<u8>,
     ) -> Result<(), XmlSigError> {
         let prefix = element_prefix(node)?;
-        let mut attrs: Vec<(&str, &str, &str, &str)> = Vec::new(); // (ns, local, prefix, value)
+        // (ns, local, prefix, value)
+        let mut attrs: Vec<(&str, &str, &str, &str)> = inherited.to_vec();
         for a in node.attributes() {
             let p = attribute_prefix(node, &a)?;
             attrs.push((a.namespace().unwrap_or(""), a.name(), p, a.value()));
@@ -220,7 +265,11 @@ impl<'p> Canonicalizer<'p> {
             if p == "xml" || decls.iter().any(|(q, _)| *q == p) {
                 return;
             }
-            let current = rendered.iter().rev().find(|(q, _)| *q == p).map(|(_, u)| *u);
+            let current = rendered
+                .iter()
+                .rev()
+                .find(|(q, _)| *q == p)
+                .map(|(_, u)| *u);
             let needed = if p.is_empty() {
                 // xmlns="" only undoes a non-empty default rendered above.
                 current.unwrap_or("") != uri
@@ -239,6 +288,15 @@ impl<'p> Canonicalizer<'p> {
                 && let Some(uri) = lookup(p)
             {
                 consider(p, uri, &mut decls);
+            }
+        }
+        if self.algorithm == C14nAlgorithm::Inclusive10 {
+            // Inclusive c14n: every namespace node in scope, unless the output parent has it.
+            consider("", default_ns(node), &mut decls);
+            for ns in node.namespaces() {
+                if let Some(name) = ns.name() {
+                    consider(name, ns.uri(), &mut decls);
+                }
             }
         }
         for p in &self.inclusive {
@@ -281,7 +339,7 @@ impl<'p> Canonicalizer<'p> {
             match child.node_type() {
                 NodeType::Element => {
                     if Some(child.id()) != self.exclude {
-                        self.element(child, rendered, out)?;
+                        self.element(child, rendered, &[], out)?;
                     }
                 }
                 NodeType::Comment if !self.with_comments => {}
@@ -343,6 +401,7 @@ fn escape(s: &str, out: &mut Vec<u8>, map: impl Fn(u8) -> Option<&'static [u8]>)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -351,13 +410,16 @@ mod tests {
             inclusive_prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
             ..C14nOptions::default()
         };
-        String::from_utf8(exc_c14n_document(xml.as_bytes(), &opts).unwrap()).unwrap()
+        String::from_utf8(canonicalize(xml.as_bytes(), &opts).unwrap()).unwrap()
     }
 
     #[test]
     fn unused_namespaces_dropped_and_attributes_sorted() {
         assert_eq!(
-            c14n(r#"<a:r xmlns:a="urn:a" xmlns:b="urn:b" z="1" a:y="2" b="3"/>"#, &[]),
+            c14n(
+                r#"<a:r xmlns:a="urn:a" xmlns:b="urn:b" z="1" a:y="2" b="3"/>"#,
+                &[]
+            ),
             r#"<a:r xmlns:a="urn:a" b="3" z="1" a:y="2"></a:r>"#
         );
     }

@@ -27,17 +27,21 @@ pub(crate) struct CertInfo {
 
 fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, XmlSigError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
-        Ok(_) => Err(XmlSigError::Certificate("trailing bytes after the DER certificate")),
+        Ok(([], cert)) => Ok(cert),
+        Ok(_) => Err(XmlSigError::Certificate(
+            "trailing bytes after the DER certificate",
+        )),
         Err(_) => Err(XmlSigError::Certificate("not a DER X.509 certificate")),
     }
 }
 
 const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 
-/// One DER TLV at the start of `b`: (tag, whole element, content, rest). Single-byte tags,
-/// definite lengths.
-fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// (tag, whole element, content, rest)
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// One DER TLV at the start of `b`. Single-byte tags, definite lengths.
+fn tlv(b: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = b.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, header) = if first < 0x80 {
@@ -220,16 +224,20 @@ impl TrustAnchors {
     }
 }
 
-/// Verifies an RSA PKCS#1 v1.5 SHA-256 signature with the certificate's key.
-pub(crate) fn verify_rsa_sha256(
+/// Verifies an RSA PKCS#1 v1.5 signature (SHA-256, or SHA-1 for legacy XAdES) with the
+/// certificate's key.
+pub(crate) fn verify_rsa(
     cert: &CertInfo,
     message: &[u8],
     signature: &[u8],
+    sha1: bool,
 ) -> Result<(), XmlSigError> {
-    let key = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        &cert.rsa_public_key,
-    );
+    let alg = if sha1 {
+        &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+    } else {
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256
+    };
+    let key = ring::signature::UnparsedPublicKey::new(alg, &cert.rsa_public_key);
     key.verify(message, signature)
         .map_err(|_| XmlSigError::BadSignature)
 }

@@ -15,12 +15,13 @@ pub mod vihf;
 mod write;
 pub mod xades;
 
-pub use c14n::{C14nOptions, MAX_INPUT, exc_c14n_document};
+pub use c14n::{C14nAlgorithm, C14nOptions, MAX_INPUT, canonicalize};
 pub use cert::TrustAnchors;
+pub use dsig::DigestAlgorithm;
 pub use error::XmlSigError;
 pub use signer::Signer;
 pub use vihf::{Code, VerifiedAssertion, VihfInput, build_and_sign, build_unsigned, verify};
 pub use xades::{
-    ManifestEntry, SignatureDocumentInput, VerifiedSignatureDocument, build_signature_document,
-    verify_signature_document,
+    ManifestEntry, ManifestReference, SignatureDocumentInput, VerifiedSignatureDocument,
+    build_signature_document, verify_signature_document,
 };

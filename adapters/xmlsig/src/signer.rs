@@ -29,7 +29,9 @@ impl Signer {
             .map_err(|_| XmlSigError::Key("not an acceptable PKCS#8 RSA private key"))?;
         let cert = CertInfo::from_der(certificate_der)?;
         if key.public().as_ref() != cert.rsa_public_key.as_slice() {
-            return Err(XmlSigError::Key("private key does not match the certificate"));
+            return Err(XmlSigError::Key(
+                "private key does not match the certificate",
+            ));
         }
         Ok(Signer { key, cert })
     }
@@ -49,7 +51,11 @@ impl Signer {
     }
 
     /// RSA PKCS#1 v1.5 SHA-256 (deterministic; ring's API takes an rng anyway).
-    pub(crate) fn sign(&self, rng: &dyn SecureRandom, message: &[u8]) -> Result<Vec<u8>, XmlSigError> {
+    pub(crate) fn sign(
+        &self,
+        rng: &dyn SecureRandom,
+        message: &[u8],
+    ) -> Result<Vec<u8>, XmlSigError> {
         let mut sig = vec![0u8; self.key.public().modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, rng, message, &mut sig)

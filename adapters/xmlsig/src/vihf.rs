@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::c14n::{as_text, parse};
 use crate::cert::TrustAnchors;
 use crate::dsig::{
-    DS_NS, ENVELOPED, EXC_C14N, RSA_SHA256, SHA256, check_signature_value, digest_matches,
+    DS_NS, ENVELOPED, EXC_C14N, Policy, RSA_SHA256, SHA256, check_signature_value, digest_matches,
     element_children, find_by_id, is, parse_signature, reference_digest,
 };
 use crate::error::{XmlSigError, input, structure};
@@ -301,7 +301,12 @@ fn build_parts(v: &VihfInput, issuer_dn: &str) -> Result<(Vec<u8>, Vec<u8>), Xml
         "authentification_mode",
         &v.authentification_mode,
     )?;
-    text_attribute(&mut t, IDENTIFIANT_STRUCTURE, "structure_id", &v.structure_id)?;
+    text_attribute(
+        &mut t,
+        IDENTIFIANT_STRUCTURE,
+        "structure_id",
+        &v.structure_id,
+    )?;
     text_attribute(
         &mut t,
         SECTEUR_ACTIVITE,
@@ -313,7 +318,13 @@ fn build_parts(v: &VihfInput, issuer_dn: &str) -> Result<(Vec<u8>, Vec<u8>), Xml
     coded_attribute(&mut t, ROLE, "Role", "roles", &roles)?;
     text_attribute(&mut t, RESOURCE_ID, "ins", &ins_cx(&v.ins, &v.ins_oid))?;
     text_attribute(&mut t, RESSOURCE_URN, "ressource_urn", "urn:dmp")?;
-    coded_attribute(&mut t, PURPOSE_OF_USE, "PurposeOfUse", "purpose", &[&v.purpose])?;
+    coded_attribute(
+        &mut t,
+        PURPOSE_OF_USE,
+        "PurposeOfUse",
+        "purpose",
+        &[&v.purpose],
+    )?;
     if let Some(c) = &v.confidentiality_code {
         coded_attribute(
             &mut t,
@@ -328,7 +339,12 @@ fn build_parts(v: &VihfInput, issuer_dn: &str) -> Result<(Vec<u8>, Vec<u8>), Xml
     }
     text_attribute(&mut t, LPS_NOM, "lps_nom", &v.lps_nom)?;
     text_attribute(&mut t, LPS_VERSION, "lps_version", &v.lps_version)?;
-    text_attribute(&mut t, LPS_HOMOLOGATION, "lps_homologation", &v.lps_homologation)?;
+    text_attribute(
+        &mut t,
+        LPS_HOMOLOGATION,
+        "lps_homologation",
+        &v.lps_homologation,
+    )?;
     raw(&mut t, "</saml:AttributeStatement></saml:Assertion>");
     Ok((head, t))
 }
@@ -357,7 +373,10 @@ pub fn build_and_sign(
     let mut body = Vec::with_capacity(1024);
     raw(&mut body, "<ds:CanonicalizationMethod Algorithm=\"");
     raw(&mut body, EXC_C14N);
-    raw(&mut body, "\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"");
+    raw(
+        &mut body,
+        "\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"",
+    );
     raw(&mut body, RSA_SHA256);
     raw(&mut body, "\"></ds:SignatureMethod><ds:Reference");
     attr(&mut body, "URI", "id", &format!("#{}", v.id))?;
@@ -369,11 +388,17 @@ pub fn build_and_sign(
     raw(&mut body, EXC_C14N);
     raw(&mut body, "\" PrefixList=\"");
     raw(&mut body, VIHF_PREFIX_LIST);
-    raw(&mut body, "\"></InclusiveNamespaces></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"");
+    raw(
+        &mut body,
+        "\"></InclusiveNamespaces></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"",
+    );
     raw(&mut body, SHA256);
     raw(&mut body, "\"></ds:DigestMethod><ds:DigestValue>");
     raw(&mut body, &digest);
-    raw(&mut body, "</ds:DigestValue></ds:Reference></ds:SignedInfo>");
+    raw(
+        &mut body,
+        "</ds:DigestValue></ds:Reference></ds:SignedInfo>",
+    );
 
     let mut canonical_si = Vec::with_capacity(body.len() + 64);
     raw(&mut canonical_si, "<ds:SignedInfo xmlns:ds=\"");
@@ -389,9 +414,15 @@ pub fn build_and_sign(
     out.extend_from_slice(&body);
     raw(&mut out, "<ds:SignatureValue>");
     raw(&mut out, &B64.encode(sig));
-    raw(&mut out, "</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>");
+    raw(
+        &mut out,
+        "</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>",
+    );
     raw(&mut out, cert_b64);
-    raw(&mut out, "</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>");
+    raw(
+        &mut out,
+        "</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>",
+    );
     out.extend_from_slice(&tail);
     Ok(out)
 }
@@ -445,6 +476,25 @@ pub struct VerifiedAssertion {
 }
 
 impl VerifiedAssertion {
+    /// `IssueInstant` parsed (xsd:dateTime with a zone), for the caller's freshness window.
+    pub fn issue_instant_time(&self) -> Result<OffsetDateTime, XmlSigError> {
+        OffsetDateTime::parse(
+            &self.issue_instant,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|_| {
+            structure(
+                "saml:Assertion",
+                "IssueInstant is not an RFC 3339 date-time",
+            )
+        })
+    }
+
+    /// Whether the KeyInfo certificate is within its validity window at `at`.
+    pub fn certificate_valid_at(&self, at: OffsetDateTime) -> bool {
+        self.certificate_not_before <= at && at <= self.certificate_not_after
+    }
+
     /// The values of the attribute called `name` (empty if absent).
     pub fn values(&self, name: &str) -> Vec<&AttributeValue> {
         self.attributes
@@ -504,7 +554,9 @@ pub fn verify(xml: &[u8], trust: &TrustAnchors) -> Result<VerifiedAssertion, Xml
     if assertion.attribute("Version") != Some("2.0") {
         return Err(structure(A, "Version is not 2.0"));
     }
-    let id = assertion.attribute("ID").ok_or(structure(A, "missing ID"))?;
+    let id = assertion
+        .attribute("ID")
+        .ok_or(structure(A, "missing ID"))?;
     let kids = element_children(assertion, A)?;
     let [issuer, sig_node, rest @ ..] = kids.as_slice() else {
         return Err(structure(A, "expected Issuer then Signature"));
@@ -512,7 +564,7 @@ pub fn verify(xml: &[u8], trust: &TrustAnchors) -> Result<VerifiedAssertion, Xml
     if !is(*issuer, SAML_NS, "Issuer") || !is(*sig_node, DS_NS, "Signature") {
         return Err(structure(A, "expected Issuer then Signature"));
     }
-    let sig = parse_signature(*sig_node)?;
+    let sig = parse_signature(*sig_node, Policy::Strict)?;
     let [reference] = sig.references.as_slice() else {
         return Err(structure("ds:SignedInfo", "expected exactly one Reference"));
     };

@@ -57,7 +57,10 @@ pub(crate) fn ncname(field: &'static str, s: &str) -> Result<(), XmlSigError> {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-        return Err(input(field, "is not an NCName (letter or '_' then letters, digits, '_-.')"));
+        return Err(input(
+            field,
+            "is not an NCName (letter or '_' then letters, digits, '_-.')",
+        ));
     }
     Ok(())
 }

@@ -10,11 +10,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 
-use crate::c14n::{Canonicalizer, as_text, parse};
+use crate::c14n::{C14nAlgorithm, Canonicalizer, as_text, parse};
 use crate::cert::TrustAnchors;
 use crate::dsig::{
-    DS_NS, EXC_C14N, RSA_SHA256, SHA256, check_signature_value, decode_b64, digest_matches,
-    element_children, find_by_id, is, parse_signature, reference_digest, sha256,
+    DS_NS, DigestAlgorithm, EXC_C14N, Policy, RSA_SHA256, SHA256, check_signature_value,
+    decode_b64, digest_matches, element_children, find_by_id, is, parse_signature,
+    reference_digest, sha256,
 };
 use crate::error::{XmlSigError, input, structure};
 use crate::signer::Signer;
@@ -70,7 +71,10 @@ pub struct SignatureDocumentInput {
 
 fn oid(field: &'static str, s: &str) -> Result<(), XmlSigError> {
     required(field, s)?;
-    if !s.split('.').all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())) {
+    if !s
+        .split('.')
+        .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(input(field, "is not a plain dotted OID"));
     }
     Ok(())
@@ -94,7 +98,10 @@ fn signed_info_reference(out: &mut Vec<u8>, ref_type: &str, id: &str, digest: &[
     raw(out, id);
     raw(out, "\"><ds:Transforms><ds:Transform Algorithm=\"");
     raw(out, EXC_C14N);
-    raw(out, "\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"");
+    raw(
+        out,
+        "\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"",
+    );
     raw(out, SHA256);
     raw(out, "\"></ds:DigestMethod><ds:DigestValue>");
     raw(out, &B64.encode(digest));
@@ -120,11 +127,22 @@ pub fn build_signature_document(
 
     // Everything after KeyInfo: the three ds:Object elements.
     let mut objects = Vec::with_capacity(2048);
-    raw(&mut objects, "<ds:Object><ds:SignatureProperties><ds:SignatureProperty Id=\"purposeOfSignature\"");
-    attr(&mut objects, "Target", "signature_id", &format!("#{}", v.signature_id))?;
+    raw(
+        &mut objects,
+        "<ds:Object><ds:SignatureProperties><ds:SignatureProperty Id=\"purposeOfSignature\"",
+    );
+    attr(
+        &mut objects,
+        "Target",
+        "signature_id",
+        &format!("#{}", v.signature_id),
+    )?;
     raw(&mut objects, ">");
     raw(&mut objects, PURPOSE_SOURCE);
-    raw(&mut objects, "</ds:SignatureProperty></ds:SignatureProperties></ds:Object><ds:Object><ds:Manifest Id=\"");
+    raw(
+        &mut objects,
+        "</ds:SignatureProperty></ds:SignatureProperties></ds:Object><ds:Object><ds:Manifest Id=\"",
+    );
     raw(&mut objects, MANIFEST_ID);
     raw(&mut objects, "\">");
     manifest_reference(
@@ -139,19 +157,36 @@ pub fn build_signature_document(
             &B64.encode(d.sha256),
         )?;
     }
-    raw(&mut objects, "</ds:Manifest></ds:Object><ds:Object><xades:QualifyingProperties xmlns:xades=\"");
+    raw(
+        &mut objects,
+        "</ds:Manifest></ds:Object><ds:Object><xades:QualifyingProperties xmlns:xades=\"",
+    );
     raw(&mut objects, XADES_NS);
     raw(&mut objects, "\"");
-    attr(&mut objects, "Target", "signature_id", &format!("#{}", v.signature_id))?;
+    attr(
+        &mut objects,
+        "Target",
+        "signature_id",
+        &format!("#{}", v.signature_id),
+    )?;
     raw(&mut objects, "><xades:SignedProperties Id=\"");
     raw(&mut objects, SIGNED_PROPERTIES_ID);
-    raw(&mut objects, "\"><xades:SignedSignatureProperties><xades:SigningTime>");
+    raw(
+        &mut objects,
+        "\"><xades:SignedSignatureProperties><xades:SigningTime>",
+    );
     raw(&mut objects, &time);
-    raw(&mut objects, "</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest><xades:DigestMethod Algorithm=\"");
+    raw(
+        &mut objects,
+        "</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest><xades:DigestMethod Algorithm=\"",
+    );
     raw(&mut objects, SHA256);
     raw(&mut objects, "\"></xades:DigestMethod><xades:DigestValue>");
     raw(&mut objects, &B64.encode(sha256(&cert.der)));
-    raw(&mut objects, "</xades:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName>");
+    raw(
+        &mut objects,
+        "</xades:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName>",
+    );
     text(&mut objects, "certificate issuer", &cert.issuer_rfc4514)?;
     raw(&mut objects, "</ds:X509IssuerName><ds:X509SerialNumber>");
     raw(&mut objects, &cert.serial_decimal);
@@ -171,19 +206,28 @@ pub fn build_signature_document(
     attr(&mut start, "Id", "signature_id", &v.signature_id)?;
     raw(&mut start, ">");
     let mut key_info = Vec::with_capacity(cert.b64.len() + 128);
-    raw(&mut key_info, "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>");
+    raw(
+        &mut key_info,
+        "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>",
+    );
     raw(&mut key_info, &cert.b64);
-    raw(&mut key_info, "</ds:X509Certificate></ds:X509Data></ds:KeyInfo>");
+    raw(
+        &mut key_info,
+        "</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+    );
 
     // Digest the two targets in their final context (the SignedInfo/SignatureValue content does
     // not influence the exc-c14n of the Objects).
     let mut draft = start.clone();
-    raw(&mut draft, "<ds:SignedInfo></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue>");
+    raw(
+        &mut draft,
+        "<ds:SignedInfo></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue>",
+    );
     draft.extend_from_slice(&key_info);
     draft.extend_from_slice(&objects);
     let draft_text = std::str::from_utf8(&draft).map_err(|_| XmlSigError::NotUtf8)?;
     let doc = parse(draft_text, false)?;
-    let c = Canonicalizer::new(false, &[], None);
+    let c = Canonicalizer::new(C14nAlgorithm::Exclusive, false, &[], None);
     let digest_of = |id: &str| -> Result<[u8; 32], XmlSigError> {
         let node = find_by_id(&doc, "Id", id)?;
         let mut buf = Vec::with_capacity(2048);
@@ -196,11 +240,19 @@ pub fn build_signature_document(
     let mut body = Vec::with_capacity(1024);
     raw(&mut body, "<ds:CanonicalizationMethod Algorithm=\"");
     raw(&mut body, EXC_C14N);
-    raw(&mut body, "\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"");
+    raw(
+        &mut body,
+        "\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"",
+    );
     raw(&mut body, RSA_SHA256);
     raw(&mut body, "\"></ds:SignatureMethod>");
     signed_info_reference(&mut body, MANIFEST_TYPE, MANIFEST_ID, &manifest_digest);
-    signed_info_reference(&mut body, SIGNED_PROPERTIES_TYPE, SIGNED_PROPERTIES_ID, &props_digest);
+    signed_info_reference(
+        &mut body,
+        SIGNED_PROPERTIES_TYPE,
+        SIGNED_PROPERTIES_ID,
+        &props_digest,
+    );
     raw(&mut body, "</ds:SignedInfo>");
     let mut canonical_si = Vec::with_capacity(body.len() + 64);
     raw(&mut canonical_si, "<ds:SignedInfo xmlns:ds=\"");
@@ -225,7 +277,9 @@ pub fn build_signature_document(
 pub struct ManifestReference {
     /// the URI with `urn:oid:` removed
     pub unique_id: String,
-    /// the DigestValue (SHA-256)
+    /// the DigestMethod (SHA-256; SHA-1 in legacy documents)
+    pub digest_algorithm: DigestAlgorithm,
+    /// the DigestValue
     pub digest: Vec<u8>,
 }
 
@@ -256,8 +310,11 @@ impl VerifiedSignatureDocument {
             .documents
             .iter()
             .find(|d| d.unique_id == unique_id)
-            .ok_or(structure("ds:Manifest", "document not named by the manifest"))?;
-        if !digest_matches(&entry.digest, &sha256(bytes)) {
+            .ok_or(structure(
+                "ds:Manifest",
+                "document not named by the manifest",
+            ))?;
+        if !digest_matches(&entry.digest, &entry.digest_algorithm.digest(bytes)) {
             return Err(XmlSigError::DigestMismatch {
                 reference: "manifest document",
             });
@@ -266,8 +323,11 @@ impl VerifiedSignatureDocument {
     }
 }
 
-/// Verifies a signature document built as by [`build_signature_document`] (root `ds:Signature`,
-/// exc-c14n, RSA-SHA256, SHA-256) and returns its manifest and signing time.
+/// Verifies a submission-set signature document (root `ds:Signature`, references to a
+/// `ds:Manifest` and to `xades:SignedProperties`) and returns its manifest and signing time.
+///
+/// Accepts what [`build_signature_document`] writes (exc-c14n, RSA-SHA256, SHA-256) and the
+/// legacy form of observed DMP clients (C14N 1.0 with or without comments, SHA-1, RSA-SHA1).
 pub fn verify_signature_document(
     xml: &[u8],
     trust: &TrustAnchors,
@@ -279,7 +339,7 @@ pub fn verify_signature_document(
         return Err(structure(S, "not the document element"));
     }
     let signature_id = root.attribute("Id").ok_or(structure(S, "missing Id"))?;
-    let sig = parse_signature(root)?;
+    let sig = parse_signature(root, Policy::AcceptLegacy)?;
     let mut manifest = None;
     let mut props = None;
     for r in &sig.references {
@@ -292,7 +352,13 @@ pub fn verify_signature_document(
         let (slot, expected_type, ns, name, label) = if is(target, DS_NS, "Manifest") {
             (&mut manifest, MANIFEST_TYPE, DS_NS, "Manifest", "manifest")
         } else {
-            (&mut props, SIGNED_PROPERTIES_TYPE, XADES_NS, "SignedProperties", "signed properties")
+            (
+                &mut props,
+                SIGNED_PROPERTIES_TYPE,
+                XADES_NS,
+                "SignedProperties",
+                "signed properties",
+            )
         };
         if !is(target, ns, name) || r.ref_type != Some(expected_type) || slot.is_some() {
             return Err(structure("ds:Reference", "unexpected target or Type"));
@@ -303,12 +369,21 @@ pub fn verify_signature_document(
         *slot = Some(target);
     }
     let (Some(manifest), Some(props)) = (manifest, props) else {
-        return Err(structure("ds:SignedInfo", "must reference the manifest and the SignedProperties"));
+        return Err(structure(
+            "ds:SignedInfo",
+            "must reference the manifest and the SignedProperties",
+        ));
     };
     // Both targets must belong to this signature's Objects (no foreign content signed).
     for t in [manifest, props] {
-        if !t.ancestors().any(|a| sig.objects.iter().any(|o| o.id() == a.id())) {
-            return Err(structure("ds:Reference", "target outside the signature's Objects"));
+        if !t
+            .ancestors()
+            .any(|a| sig.objects.iter().any(|o| o.id() == a.id()))
+        {
+            return Err(structure(
+                "ds:Reference",
+                "target outside the signature's Objects",
+            ));
         }
     }
     check_signature_value(&sig, trust)?;
@@ -317,12 +392,18 @@ pub fn verify_signature_document(
     let ssp = props
         .children()
         .find(|c| is(*c, XADES_NS, "SignedSignatureProperties"))
-        .ok_or(structure("xades:SignedProperties", "no SignedSignatureProperties"))?;
+        .ok_or(structure(
+            "xades:SignedProperties",
+            "no SignedSignatureProperties",
+        ))?;
     let signing_time = ssp
         .children()
         .find(|c| is(*c, XADES_NS, "SigningTime"))
         .and_then(|n| n.text())
-        .ok_or(structure("xades:SignedSignatureProperties", "no SigningTime"))?
+        .ok_or(structure(
+            "xades:SignedSignatureProperties",
+            "no SigningTime",
+        ))?
         .trim()
         .to_string();
     let cert_el = ssp
@@ -336,12 +417,22 @@ pub fn verify_signature_document(
         .ok_or(structure("xades:Cert", "no CertDigest"))?;
     let cd = element_children(cert_digest, "xades:CertDigest")?;
     let [dm, dv] = cd.as_slice() else {
-        return Err(structure("xades:CertDigest", "expected DigestMethod and DigestValue"));
+        return Err(structure(
+            "xades:CertDigest",
+            "expected DigestMethod and DigestValue",
+        ));
     };
-    if dm.attribute("Algorithm") != Some(SHA256) {
-        return Err(structure("xades:DigestMethod", "only SHA-256 is accepted"));
-    }
-    if !digest_matches(&decode_b64(*dv, "xades:DigestValue")?, &sha256(&sig.cert.der)) {
+    let cert_alg = dm
+        .attribute("Algorithm")
+        .and_then(|a| DigestAlgorithm::from_uri(a, Policy::AcceptLegacy))
+        .ok_or(structure(
+            "xades:DigestMethod",
+            "unsupported digest algorithm",
+        ))?;
+    if !digest_matches(
+        &decode_b64(*dv, "xades:DigestValue")?,
+        &cert_alg.digest(&sig.cert.der),
+    ) {
         return Err(XmlSigError::DigestMismatch {
             reference: "signing certificate",
         });
@@ -352,24 +443,35 @@ pub fn verify_signature_document(
         if !is(r, DS_NS, "Reference") {
             return Err(structure("ds:Manifest", "unexpected child element"));
         }
-        let uri = r.attribute("URI").ok_or(structure("ds:Reference", "missing URI"))?;
+        let uri = r
+            .attribute("URI")
+            .ok_or(structure("ds:Reference", "missing URI"))?;
         let unique_id = uri
             .strip_prefix("urn:oid:")
             .ok_or(structure("ds:Reference", "manifest URI is not urn:oid"))?;
         let kids = element_children(r, "ds:Reference")?;
         let [dm, dv] = kids.as_slice() else {
-            return Err(structure("ds:Reference", "expected DigestMethod and DigestValue"));
+            return Err(structure(
+                "ds:Reference",
+                "expected DigestMethod and DigestValue",
+            ));
         };
-        if !is(*dm, DS_NS, "DigestMethod") || dm.attribute("Algorithm") != Some(SHA256) {
-            return Err(structure("ds:DigestMethod", "only SHA-256 is accepted"));
-        }
+        let digest_algorithm = dm
+            .attribute("Algorithm")
+            .filter(|_| is(*dm, DS_NS, "DigestMethod"))
+            .and_then(|a| DigestAlgorithm::from_uri(a, Policy::AcceptLegacy))
+            .ok_or(structure("ds:DigestMethod", "unsupported digest algorithm"))?;
         refs.push(ManifestReference {
             unique_id: unique_id.to_string(),
+            digest_algorithm,
             digest: decode_b64(*dv, "ds:DigestValue")?,
         });
     }
     if refs.len() < 2 {
-        return Err(structure("ds:Manifest", "expected the SubmissionSet and a document"));
+        return Err(structure(
+            "ds:Manifest",
+            "expected the SubmissionSet and a document",
+        ));
     }
     let submission_set = refs.remove(0);
     Ok(VerifiedSignatureDocument {

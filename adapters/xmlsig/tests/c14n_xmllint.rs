@@ -4,7 +4,7 @@
 
 mod common;
 
-use passerelle_xmlsig::{C14nOptions, exc_c14n_document};
+use passerelle_xmlsig::{C14nAlgorithm, C14nOptions, canonicalize};
 
 const CASES: &[(&str, &str)] = &[
     (
@@ -53,9 +53,29 @@ fn matches_xmllint_exc_c14n_with_comments() {
         ..C14nOptions::default()
     };
     for (name, xml) in CASES {
-        let ours = exc_c14n_document(xml.as_bytes(), &opts)
+        let ours = canonicalize(xml.as_bytes(), &opts)
             .unwrap_or_else(|e| panic!("{name}: our c14n failed: {e}"));
         let theirs = common::xmllint_exc_c14n(xml.as_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "case: {name}"
+        );
+    }
+}
+
+#[test]
+fn inclusive_matches_xmllint_c14n_with_comments() {
+    let opts = C14nOptions {
+        algorithm: C14nAlgorithm::Inclusive10,
+        with_comments: true,
+        allow_dtd: true,
+        ..C14nOptions::default()
+    };
+    for (name, xml) in CASES {
+        let ours = canonicalize(xml.as_bytes(), &opts)
+            .unwrap_or_else(|e| panic!("{name}: our c14n failed: {e}"));
+        let theirs = common::xmllint_c14n(xml.as_bytes());
         assert_eq!(
             String::from_utf8_lossy(&ours),
             String::from_utf8_lossy(&theirs),
@@ -76,8 +96,8 @@ fn without_comments_drops_every_comment_only() {
         ..C14nOptions::default()
     };
     for (name, xml) in CASES {
-        let ours = String::from_utf8(exc_c14n_document(xml.as_bytes(), &opts).unwrap()).unwrap();
-        let full = String::from_utf8(exc_c14n_document(xml.as_bytes(), &with).unwrap()).unwrap();
+        let ours = String::from_utf8(canonicalize(xml.as_bytes(), &opts).unwrap()).unwrap();
+        let full = String::from_utf8(canonicalize(xml.as_bytes(), &with).unwrap()).unwrap();
         assert!(!ours.contains("<!--"), "case: {name}");
         if !full.contains("<!--") {
             assert_eq!(ours, full, "case: {name}");
@@ -92,7 +112,7 @@ fn inclusive_prefix_list_renders_in_scope_ancestor_namespaces() {
         inclusive_prefixes: vec!["p".into(), "#default".into(), "absent".into()],
         ..C14nOptions::default()
     };
-    let out = String::from_utf8(exc_c14n_document(xml.as_bytes(), &opts).unwrap()).unwrap();
+    let out = String::from_utf8(canonicalize(xml.as_bytes(), &opts).unwrap()).unwrap();
     assert_eq!(
         out,
         r#"<r xmlns="urn:d" xmlns:p="urn:p"><s:e xmlns:s="urn:s"></s:e></r>"#
@@ -102,10 +122,10 @@ fn inclusive_prefix_list_renders_in_scope_ancestor_namespaces() {
 #[test]
 fn refuses_dtd_unless_allowed_and_malformed_input() {
     let dtd = "<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>";
-    assert!(exc_c14n_document(dtd.as_bytes(), &C14nOptions::default()).is_err());
-    assert!(exc_c14n_document(b"<r><a></r>", &C14nOptions::default()).is_err());
-    assert!(exc_c14n_document(b"<p:r/>", &C14nOptions::default()).is_err());
-    assert!(exc_c14n_document(&[0xff, 0xfe], &C14nOptions::default()).is_err());
+    assert!(canonicalize(dtd.as_bytes(), &C14nOptions::default()).is_err());
+    assert!(canonicalize(b"<r><a></r>", &C14nOptions::default()).is_err());
+    assert!(canonicalize(b"<p:r/>", &C14nOptions::default()).is_err());
+    assert!(canonicalize(&[0xff, 0xfe], &C14nOptions::default()).is_err());
 }
 
 #[test]
@@ -116,7 +136,7 @@ fn markup_from_entity_expansion_is_refused_not_guessed() {
         ..C14nOptions::default()
     };
     // Either a correct result or a refusal: never a wrong prefix.
-    match exc_c14n_document(xml.as_bytes(), &opts) {
+    match canonicalize(xml.as_bytes(), &opts) {
         Ok(out) => assert_eq!(out, common::xmllint_exc_c14n(xml.as_bytes())),
         Err(e) => assert!(e.to_string().contains("unsupported"), "{e}"),
     }

@@ -47,9 +47,13 @@ fn print_timings() {
         submission_set_unique_id: "1.2.250.1.999.1.2.2.17".to_string(),
         documents: vec![ManifestEntry::from_bytes("1.2.250.1.999.1.2.1.17", bytes)],
     };
-    per_op("XAdES build+sign incl. SHA-256 of a 1 MiB document", n, || {
-        black_box(build_signature_document(&doc_input(&pdf_like), &signer, &rng).unwrap());
-    });
+    per_op(
+        "XAdES build+sign incl. SHA-256 of a 1 MiB document",
+        n,
+        || {
+            black_box(build_signature_document(&doc_input(&pdf_like), &signer, &rng).unwrap());
+        },
+    );
     let xades = build_signature_document(&doc_input(&pdf_like), &signer, &rng).unwrap();
     per_op("XAdES verify", n, || {
         black_box(verify_signature_document(black_box(&xades), &trust).unwrap());

@@ -7,8 +7,8 @@ mod common;
 use common::{input, rng, signer, trust_ca, xmlsec1_verify_vihf};
 use passerelle_xmlsig::vihf::names;
 use passerelle_xmlsig::{
-    C14nOptions, Code, TrustAnchors, XmlSigError, build_and_sign, build_unsigned,
-    exc_c14n_document, verify,
+    C14nOptions, Code, TrustAnchors, XmlSigError, build_and_sign, build_unsigned, canonicalize,
+    verify,
 };
 
 fn signed() -> String {
@@ -46,7 +46,11 @@ fn xmlsec1_verifies_the_signed_vihf() {
 fn xmlsec1_verifies_vihf_with_confidentiality_code_and_several_roles() {
     let mut v = input();
     v.confidentiality_code = Some(Code::invisible_representants_legaux());
-    v.roles.push(Code::new("326", "1.2.250.1.213.1.6.1.107", "Éducateur spécialisé & <co>"));
+    v.roles.push(Code::new(
+        "326",
+        "1.2.250.1.213.1.6.1.107",
+        "Éducateur spécialisé & <co>",
+    ));
     v.lps_id = None;
     v.subject_id = "Passerelle, \"quoted\" & <angle>, tab\there".to_string();
     let xml = build_and_sign(&v, &signer(), &rng()).unwrap();
@@ -79,7 +83,10 @@ fn our_verify_returns_every_attribute() {
     assert_eq!(a.text(names::VIHF_VERSION), Some("3.0"));
     assert_eq!(a.text(names::AUTHENTIFICATION_MODE), Some("INDIRECTE"));
     assert_eq!(a.text(names::IDENTIFIANT_STRUCTURE), Some("1930004130"));
-    assert_eq!(a.text(names::SECTEUR_ACTIVITE), Some("SA20^1.2.250.1.71.4.2.4"));
+    assert_eq!(
+        a.text(names::SECTEUR_ACTIVITE),
+        Some("SA20^1.2.250.1.71.4.2.4")
+    );
     assert_eq!(a.text(names::SUBJECT_ID), Some(v.subject_id.as_str()));
     assert_eq!(a.codes(names::ROLE), vec![&Code::role_automate()]);
     assert_eq!(
@@ -88,13 +95,19 @@ fn our_verify_returns_every_attribute() {
     );
     assert_eq!(a.ins(), Some(("212069306600157", "1.2.250.1.213.1.4.10")));
     assert_eq!(a.text(names::RESSOURCE_URN), Some("urn:dmp"));
-    assert_eq!(a.codes(names::PURPOSE_OF_USE), vec![&Code::purpose_normal()]);
+    assert_eq!(
+        a.codes(names::PURPOSE_OF_USE),
+        vec![&Code::purpose_normal()]
+    );
     assert!(a.values(names::CONFIDENTIALITY_CODE).is_empty());
     assert_eq!(a.text(names::LPS_ID), Some("1.2.250.1.999.1.1"));
     assert_eq!(a.text(names::LPS_NOM), Some("Passerelle"));
     assert_eq!(a.text(names::LPS_VERSION), Some("0.1.0"));
     assert_eq!(a.text(names::LPS_HOMOLOGATION), Some("TEST-CNDA-0000"));
     assert_eq!(a.certificate_der, common::read("org_sign.cert.der"));
+    assert_eq!(a.issue_instant_time().unwrap(), v.issue_instant);
+    assert!(a.certificate_valid_at(time::macros::datetime!(2030-01-01 0:00 UTC)));
+    assert!(!a.certificate_valid_at(time::macros::datetime!(2026-01-01 0:00 UTC)));
 }
 
 #[test]
@@ -122,9 +135,9 @@ fn built_forms_are_already_exclusive_canonical() {
         ..C14nOptions::default()
     };
     let unsigned = build_unsigned(&input(), &signer()).unwrap();
-    assert_eq!(exc_c14n_document(&unsigned, &opts).unwrap(), unsigned);
+    assert_eq!(canonicalize(&unsigned, &opts).unwrap(), unsigned);
     let signed = build_and_sign(&input(), &signer(), &rng()).unwrap();
-    assert_eq!(exc_c14n_document(&signed, &opts).unwrap(), signed);
+    assert_eq!(canonicalize(&signed, &opts).unwrap(), signed);
 }
 
 #[test]
@@ -141,7 +154,10 @@ fn must_fail_changed_attribute_character() {
         ("MECS Les Tilleuls", "MECS Les Tilleulz"),
         ("code=\"AUTOMATE\"", "code=\"AUTOMATF\""),
         ("212069306600157", "212069306600158"),
-        ("IssueInstant=\"2026-03-02T08:14:05.120Z\"", "IssueInstant=\"2026-03-02T08:14:05.121Z\""),
+        (
+            "IssueInstant=\"2026-03-02T08:14:05.120Z\"",
+            "IssueInstant=\"2026-03-02T08:14:05.121Z\"",
+        ),
     ] {
         assert!(xml.contains(from));
         let e = assert_both_reject(&xml.replacen(from, to, 1), &format!("changed {from}"));
@@ -164,7 +180,8 @@ fn must_fail_ancestor_rebinding_ds() {
     let xml = signed();
     // The assertion's own ds declaration removed, an ancestor binds ds elsewhere.
     let stripped = xml.replacen(" xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"", "", 1);
-    let wrapped = format!(r#"<w:Wrap xmlns:w="urn:w" xmlns:ds="urn:not-xmldsig">{stripped}</w:Wrap>"#);
+    let wrapped =
+        format!(r#"<w:Wrap xmlns:w="urn:w" xmlns:ds="urn:not-xmldsig">{stripped}</w:Wrap>"#);
     assert_both_reject(&wrapped, "ancestor rebinding ds");
     // An ancestor default namespace is pulled in by #default of the PrefixList.
     let default = format!(r#"<w:Wrap xmlns:w="urn:w" xmlns="urn:default">{xml}</w:Wrap>"#);
@@ -179,7 +196,10 @@ fn must_fail_foreign_keyinfo_certificate() {
     let foreign = base64_of("foreign.cert.der");
     assert!(xml.contains(&ours));
     // Certificate swapped: the signature no longer verifies with the KeyInfo key.
-    let e = assert_both_reject(&xml.replace(&ours, &foreign), "foreign certificate swapped in");
+    let e = assert_both_reject(
+        &xml.replace(&ours, &foreign),
+        "foreign certificate swapped in",
+    );
     assert!(matches!(e, XmlSigError::BadSignature), "{e}");
     // Correctly signed by a foreign, untrusted key.
     let by_foreign =
@@ -218,7 +238,9 @@ fn must_pass_reordered_attributes_and_declarations() {
     let role_from = "<Role xmlns=\"urn:hl7-org:v3\" code=\"AUTOMATE\" codeSystem=\"1.2.250.1.213.1.1.4.6\" displayName=\"Automate\" xsi:type=\"CE\"></Role>";
     let role_to = "<Role xsi:type=\"CE\" displayName=\"Automate\" code=\"AUTOMATE\" xmlns=\"urn:hl7-org:v3\" codeSystem=\"1.2.250.1.213.1.1.4.6\"/>";
     assert!(xml.contains(role_from));
-    let reordered = xml.replacen(&head_from, &head_to, 1).replacen(role_from, role_to, 1);
+    let reordered = xml
+        .replacen(&head_from, &head_to, 1)
+        .replacen(role_from, role_to, 1);
     assert_ne!(reordered, xml);
     assert_both_accept(&reordered, "reordered attributes");
 }
@@ -257,7 +279,11 @@ fn our_verifier_accepts_what_xmlsec1_signs_with_varied_prefix_lists_and_ancestor
         ("", "", ""),
         ("wsse", " xmlns:wsse=\"urn:wsse\"", ""),
         ("#default", " xmlns=\"urn:outer-default\"", ""),
-        ("saml", " xmlns:wsu=\"urn:wsu\"", "<!-- a comment --><saml:Audit wsu:Id=\"x\">  text </saml:Audit>\n"),
+        (
+            "saml",
+            " xmlns:wsu=\"urn:wsu\"",
+            "<!-- a comment --><saml:Audit wsu:Id=\"x\">  text </saml:Audit>\n",
+        ),
     ];
     for (prefixes, ancestor_ns, extra) in cases {
         let template_sig = format!(
@@ -265,16 +291,29 @@ fn our_verifier_accepts_what_xmlsec1_signs_with_varied_prefix_lists_and_ancestor
             v.id
         );
         let assertion = unsigned
-            .replacen("</saml:Issuer>", &format!("</saml:Issuer>{template_sig}"), 1)
-            .replacen("<saml:AttributeStatement>", &format!("{extra}<saml:AttributeStatement>"), 1);
-        let doc = format!("<env:Outer xmlns:env=\"urn:env\"{ancestor_ns}><env:In>{assertion}</env:In></env:Outer>");
+            .replacen(
+                "</saml:Issuer>",
+                &format!("</saml:Issuer>{template_sig}"),
+                1,
+            )
+            .replacen(
+                "<saml:AttributeStatement>",
+                &format!("{extra}<saml:AttributeStatement>"),
+                1,
+            );
+        let doc = format!(
+            "<env:Outer xmlns:env=\"urn:env\"{ancestor_ns}><env:In>{assertion}</env:In></env:Outer>"
+        );
         let signed = common::xmlsec1_sign(
             doc.as_bytes(),
             "ID",
             "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
         );
         let r = verify(&signed, &trust_ca());
-        assert!(r.is_ok(), "PrefixList {prefixes:?} ancestors {ancestor_ns:?}: {r:?}");
+        assert!(
+            r.is_ok(),
+            "PrefixList {prefixes:?} ancestors {ancestor_ns:?}: {r:?}"
+        );
         // And tampering after xmlsec1 signed is still caught by our verifier.
         let s = String::from_utf8(signed).unwrap();
         let tampered = s.replacen("MECS Les Tilleuls", "MECS Les Tilleulz", 1);
@@ -290,14 +329,27 @@ fn refuses_bad_inputs_naming_the_field() {
     assert!(e.to_string().contains("input id"), "{e}");
     let mut v = input();
     v.roles.clear();
-    assert!(build_and_sign(&v, &signer(), &rng()).unwrap_err().to_string().contains("roles"));
+    assert!(
+        build_and_sign(&v, &signer(), &rng())
+            .unwrap_err()
+            .to_string()
+            .contains("roles")
+    );
     let mut v = input();
     v.ins = "2120^69306600157".to_string();
-    assert!(build_and_sign(&v, &signer(), &rng()).unwrap_err().to_string().contains("ins"));
+    assert!(
+        build_and_sign(&v, &signer(), &rng())
+            .unwrap_err()
+            .to_string()
+            .contains("ins")
+    );
     let mut v = input();
     v.lps_nom = "bad\u{1}char".to_string();
     let e = build_and_sign(&v, &signer(), &rng()).unwrap_err();
-    assert!(e.to_string().contains("lps_nom") && !e.to_string().contains("bad"), "{e}");
+    assert!(
+        e.to_string().contains("lps_nom") && !e.to_string().contains("bad"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -362,6 +414,48 @@ fn every_single_byte_flip_is_refused() {
     for i in 0..xml.len() {
         let mut m = xml.clone();
         m[i] ^= 0x01;
-        assert!(verify(&m, &trust).is_err(), "flip at byte {i} still verified");
+        assert!(
+            verify(&m, &trust).is_err(),
+            "flip at byte {i} still verified"
+        );
+    }
+}
+
+#[test]
+fn vihf_with_sha1_or_inclusive_c14n_is_refused_even_if_valid() {
+    let unsigned = String::from_utf8(build_unsigned(&input(), &signer()).unwrap()).unwrap();
+    let id = input().id;
+    for (c14n, sig_alg, digest) in [
+        (
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ),
+        (
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2000/09/xmldsig#sha1",
+        ),
+        (
+            "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ),
+    ] {
+        let sig = format!(
+            "<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{c14n}\"/><ds:SignatureMethod Algorithm=\"{sig_alg}\"/><ds:Reference URI=\"#{id}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><ds:Transform Algorithm=\"{c14n}\"/></ds:Transforms><ds:DigestMethod Algorithm=\"{digest}\"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>"
+        );
+        let tpl = unsigned.replacen("</saml:Issuer>", &format!("</saml:Issuer>{sig}"), 1);
+        let signed = common::xmlsec1_sign(
+            tpl.as_bytes(),
+            "ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        );
+        assert!(
+            xmlsec1_verify_vihf(&signed).ok,
+            "template {c14n} {sig_alg} {digest}"
+        );
+        let e = verify(&signed, &trust_ca()).unwrap_err();
+        assert!(matches!(e, XmlSigError::Structure { .. }), "{e}");
     }
 }

@@ -309,6 +309,22 @@ fn folder_uids(inner: &Inner, user: &str, folder: &str) -> Vec<u32> {
 }
 
 impl Sess {
+    /// New messages only (EXISTS may be sent with any response; EXPUNGE may not, RFC 3501 §7.4.1).
+    fn sync_new(&mut self, inner: &Inner) -> Vec<String> {
+        let (Some(user), Some(sel)) = (self.user.as_deref(), self.selected.as_mut()) else {
+            return Vec::new();
+        };
+        let current = folder_uids(inner, user, &sel.name);
+        let max = sel.uids.last().copied().unwrap_or(0);
+        let before = sel.uids.len();
+        sel.uids.extend(current.iter().copied().filter(|&u| u > max));
+        if sel.uids.len() != before {
+            vec![format!("* {} EXISTS", sel.uids.len())]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Untagged EXPUNGE/EXISTS for changes made by other sessions.
     fn sync(&mut self, inner: &Inner) -> Vec<String> {
         let (Some(user), Some(sel)) = (self.user.as_deref(), self.selected.as_mut()) else {
@@ -467,7 +483,12 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 Some(()) => continue,
                 None => return Next::Closed,
             },
-            _ => authed_command(s, inner, &cmd, &args),
+            _ => {
+                let mut pre = lines(s.sync_new(inner));
+                let (out, tagged) = authed_command(s, inner, &cmd, &args);
+                pre.extend_from_slice(&out);
+                (pre, tagged)
+            }
         };
         if !untagged.is_empty() && !write_raw(io, &untagged).await {
             return Next::Closed;

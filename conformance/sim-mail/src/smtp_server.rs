@@ -613,11 +613,8 @@ fn send_mdn(inner: &Inner, txn: &Txn, r: &Rcpt, body: &[u8]) {
         return;
     };
     let Some(dnt) = msg
-        .header("Disposition-Notification-To")
-        .and_then(|h| h.as_address())
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_ascii_lowercase)
+        .header_raw("Disposition-Notification-To")
+        .and_then(first_address)
     else {
         return;
     };
@@ -661,4 +658,15 @@ fn send_mdn(inner: &Inner, txn: &Txn, r: &Rcpt, body: &[u8]) {
         original: body,
     });
     deliver_later(inner, dnt, mdn, delay, Kind::Mdn);
+}
+
+/// The address inside `<…>`, else the trimmed value; lower case.
+fn first_address(value: &str) -> Option<String> {
+    let v = value.trim();
+    let a = match (v.find('<'), v.find('>')) {
+        (Some(i), Some(j)) if i < j => &v[i + 1..j],
+        _ => v,
+    };
+    let a = a.trim();
+    a.contains('@').then(|| a.to_ascii_lowercase())
 }

@@ -217,7 +217,12 @@ pub fn checkpoint_path(dir: &Path) -> PathBuf {
 }
 
 /// Signs and writes the checkpoint atomically.
-pub fn write_checkpoint(dir: &Path, key: &AuditKey, store_id: &str, info: &CheckpointInfo) -> Result<()> {
+pub fn write_checkpoint(
+    dir: &Path,
+    key: &AuditKey,
+    store_id: &str,
+    info: &CheckpointInfo,
+) -> Result<()> {
     let at = info
         .at
         .format(&time::format_description::well_known::Rfc3339)
@@ -272,8 +277,11 @@ pub fn read_checkpoint(
     if file.body.store_id != store_id {
         return Err("written for another store".into());
     }
-    let at = OffsetDateTime::parse(&file.body.at, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("bad time: {e}"))?;
+    let at = OffsetDateTime::parse(
+        &file.body.at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_err(|e| format!("bad time: {e}"))?;
     let mut heads = Vec::with_capacity(file.body.heads.len());
     for h in file.body.heads {
         let hash = Sha256::from_hex(&h.hash).map_err(|e| e.to_string())?;
@@ -352,10 +360,16 @@ mod tests {
         assert!(v.push(&e1).is_ok());
         let f = v.push(&e3).expect_err("gap");
         assert_eq!(f.seq, 3);
-        assert!(matches!(f.problem, AuditProblem::SequenceGap { expected: 2 }));
+        assert!(matches!(
+            f.problem,
+            AuditProblem::SequenceGap { expected: 2 }
+        ));
         let mut v = ChainVerifier::new(None);
         assert!(v.push(&e1).is_ok());
         let bad = entry(2, Sha256([9; 32]));
-        assert_eq!(v.push(&bad).expect_err("link").problem, AuditProblem::BrokenLink);
+        assert_eq!(
+            v.push(&bad).expect_err("link").problem,
+            AuditProblem::BrokenLink
+        );
     }
 }

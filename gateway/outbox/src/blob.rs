@@ -51,10 +51,10 @@ impl BlobStore {
             sync_dir(&self.root)?;
         }
         let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{}.{}.{n}", sha.to_hex(), std::process::id()));
+        let tmp =
+            self.root
+                .join("tmp")
+                .join(format!("{}.{}.{n}", sha.to_hex(), std::process::id()));
         {
             let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
             f.write_all(bytes).map_err(Error::io(&tmp))?;
@@ -143,7 +143,10 @@ mod tests {
             a.sha256.to_hex(),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        assert!(bs.path(&a.sha256).ends_with("2c/f24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        assert!(
+            bs.path(&a.sha256)
+                .ends_with("2c/f24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        );
         assert_eq!(bs.get(&a.sha256).expect("get"), b"hello");
         std::fs::write(bs.path(&a.sha256), b"tampered").expect("write");
         assert!(matches!(bs.get(&a.sha256), Err(Error::Corrupt { .. })));

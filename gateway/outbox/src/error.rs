@@ -21,7 +21,9 @@ pub enum ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Backpressure: the bounded queue is full; nothing was stored.
-    #[error("queue full ({scope}: {pending} pending, capacity {capacity}); retry after {retry_after:?}")]
+    #[error(
+        "queue full ({scope}: {pending} pending, capacity {capacity}); retry after {retry_after:?}"
+    )]
     QueueFull {
         scope: String,
         pending: u64,

@@ -92,8 +92,11 @@ pub trait Store: Send + Sync {
 
     // ---- reads ----
     fn get_transmission(&self, id: &str) -> Result<TransmissionRecord>;
-    fn find_transmission(&self, tenant: &str, idempotency_key: &str)
-    -> Result<Option<TransmissionRecord>>;
+    fn find_transmission(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<TransmissionRecord>>;
     fn get_delivery(&self, id: &str) -> Result<DeliveryRecord>;
     /// Newest first.
     fn list_transmissions(
@@ -102,8 +105,11 @@ pub trait Store: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<TransmissionRecord>>;
     /// Newest first.
-    fn list_deliveries(&self, filter: DeliveryFilter, page: PageRequest)
-    -> Result<Page<DeliveryRecord>>;
+    fn list_deliveries(
+        &self,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<DeliveryRecord>>;
     /// Events of a transmission with `seq > after_seq`, oldest first (Watch).
     fn events_since(
         &self,

@@ -326,15 +326,21 @@ pub enum AttemptResult {
         notify_by: Option<OffsetDateTime>,
     },
     /// The DMP accepted the submission (final success).
-    Stored { message_id: String },
+    Stored {
+        message_id: String,
+    },
     /// Try again later: after `retry_after` if given, else after the backoff.
     TemporaryFailure {
         error: DeliveryError,
         retry_after: Option<Duration>,
     },
-    PermanentFailure { error: DeliveryError },
+    PermanentFailure {
+        error: DeliveryError,
+    },
     /// Not sent and will not be (e.g. DECISION_STALE at dispatch).
-    Cancelled { reason: String },
+    Cancelled {
+        reason: String,
+    },
     /// Not attempted (e.g. shutdown); back to the queue, the attempt not counted.
     Released,
 }

@@ -176,7 +176,7 @@ impl Service {
             .policy
             .evaluate(req, now, dry_run, &id)
             .map_err(|e| match e {
-                passerelle_policy::PolicyError::Invalid(v) => Error::invalid(
+                passerelle_policy::PolicyError::InvalidInput(v) => Error::invalid(
                     v.into_iter()
                         .map(|f| FieldViolation::new(f.field, f.reason))
                         .collect(),

@@ -11,18 +11,26 @@ use passerelle_tls::{ClientAuth, Identity, IdentitySource, Revocation, TrustAnch
 use crate::config::{self, Config};
 
 pub fn engine(cfg: &Config) -> anyhow::Result<Arc<dyn PolicyEngine>> {
-    let mut pc = passerelle_policy::PolicyConfig::default();
-    pc.crip_mailboxes = cfg.mssante.crip.clone();
-    pc.mss_whitelist = cfg.mssante.whitelist.clone();
-    pc.local_code_system_oid = cfg.policy.local_code_system_oid.clone();
+    // Through serde so that every field the config does not set takes the engine's default.
+    let pc: passerelle_policy::PolicyConfig = serde_json::from_value(serde_json::json!({
+        "crip_mailboxes": cfg.mssante.crip,
+        "local_code_system_oid": cfg.policy.local_code_system_oid,
+        "mss_trust_domains": cfg.mssante.whitelist,
+    }))
+    .context("policy configuration")?;
     let mut overlays = Vec::new();
     for p in &cfg.policy.overlays {
         overlays.push(
-            std::fs::read_to_string(p).with_context(|| format!("cannot read overlay {}", p.display()))?,
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read overlay {}", p.display()))?,
         );
     }
-    let engine = passerelle_policy::Engine::from_parts(pc, &overlays)
-        .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
+    let engine = passerelle_policy::Engine::new(passerelle_policy::PolicyBundle {
+        matrix: passerelle_policy::DEFAULT_MATRIX.to_string(),
+        overlays,
+        config: pc,
+    })
+    .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
     Ok(Arc::new(engine))
 }
 

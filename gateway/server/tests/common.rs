@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 
 pub struct Gw {
     pub running: Running,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 impl Gw {
@@ -63,7 +63,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config), senders: Vec<Arc<dyn Se
     )
     .await
     .expect("start");
-    Gw { running, dir }
+    Gw { running, _dir: dir }
 }
 
 pub async fn start() -> Gw {

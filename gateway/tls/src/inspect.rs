@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
+use x509_parser::prelude::{
+    DistributionPointName, FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name,
+};
 
 use crate::TlsError;
 
@@ -56,6 +58,8 @@ pub struct CertInfo {
     pub san_dns: Vec<String>,
     pub san_ips: Vec<IpAddr>,
     pub is_ca: bool,
+    /// URIs of the CRL distribution points (where the CRL refresher fetches).
+    pub crl_distribution_points: Vec<String>,
     /// Subject attribute values by short name, first occurrence (e.g. `CN`, `O`, `OU`).
     pub subject_cn: Option<String>,
     pub subject_o: Option<String>,
@@ -231,6 +235,20 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, TlsError> {
             }
         }
     }
+    let mut crl_distribution_points = Vec::new();
+    for ext in x.extensions() {
+        if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
+            for p in points.iter() {
+                if let Some(DistributionPointName::FullName(names)) = &p.distribution_point {
+                    for n in names {
+                        if let GeneralName::URI(u) = n {
+                            crl_distribution_points.push((*u).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
     let public_key = match x.public_key().parsed() {
         Ok(x509_parser::public_key::PublicKey::RSA(r)) => format!("RSA {}", r.key_size()),
         Ok(x509_parser::public_key::PublicKey::EC(p)) => format!("EC {}", p.key_size()),
@@ -259,6 +277,7 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, TlsError> {
         san_dns,
         san_ips,
         is_ca: x.is_ca(),
+        crl_distribution_points,
         subject_cn: first_attr(subject, "2.5.4.3"),
         subject_o: first_attr(subject, "2.5.4.10"),
         subject_ou: first_attr(subject, "2.5.4.11"),

@@ -441,6 +441,13 @@ fn inspect_reports_subject_issuer_usages_and_fingerprint() {
     assert_eq!(i.extended_key_usage, Some(vec!["clientAuth".to_owned()]));
     assert_eq!(i.san_emails, ["passerelle@mecs-tilleuls.mssante.test"]);
     assert_eq!(i.public_key, "RSA 2048");
+    assert_eq!(
+        i.crl_distribution_points,
+        [format!(
+            "{}organisations.crl",
+            passerelle_certs::CRL_BASE_URL
+        )]
+    );
     assert!(!i.is_ca);
     assert!(i.not_before < i.not_after);
 
@@ -455,7 +462,8 @@ fn inspect_reports_subject_issuer_usages_and_fingerprint() {
     assert_eq!(srv.san_dns, ["smtp.mssante.test", "localhost"]);
     assert!(srv.san_ips.contains(&"127.0.0.1".parse().expect("ip")));
     assert_eq!(srv.extended_key_usage, Some(vec!["serverAuth".to_owned()]));
-    assert!(inspect(&pki().root.cert_der).expect("root").is_ca);
+    let root = inspect(&pki().root.cert_der).expect("root");
+    assert!(root.is_ca && root.crl_distribution_points.is_empty());
 
     // Same fingerprint as OpenSSL's.
     let out = Command::new("openssl")

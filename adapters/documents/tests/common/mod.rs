@@ -18,14 +18,22 @@ pub fn tenant() -> Tenant {
         name: "MECS Les Tilleuls".into(),
         struct_idnat: "1930004130".into(),
         source_oid: TENANT_OID.into(),
-        facility_type: code("1.2.250.1.71.4.2.4", "SA20", "Etablissement pour la protection de l'enfance"),
+        facility_type: code(
+            "1.2.250.1.71.4.2.4",
+            "SA20",
+            "Etablissement pour la protection de l'enfance",
+        ),
         practice_setting: code(
             "1.2.250.1.213.1.1.4.9",
             "ESSMS",
             "Etablissement ou Service Social ou Médico-Social",
         ),
         practice_setting_dmp: code("1.2.250.1.213.1.1.4.9", "AMBULATOIRE", "Ambulatoire"),
-        content_type: code("1.2.250.1.71.4.2.4", "SA20", "Etablissement pour la protection de l'enfance"),
+        content_type: code(
+            "1.2.250.1.71.4.2.4",
+            "SA20",
+            "Etablissement pour la protection de l'enfance",
+        ),
         app_mailbox: "passerelle@mecs-tilleuls.mssante.test".into(),
         org_mailbox: "secretariat@mecs-tilleuls.mssante.test".into(),
         phone: "01 48 00 00 00".into(),
@@ -151,18 +159,24 @@ pub fn tiny_pdf(tag: &str) -> Vec<u8> {
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
     out
 }
 
 /// Kinds that can be rendered at all (they have a gateway channel).
 pub fn renderable() -> impl Iterator<Item = &'static KindInfo> {
-    CATALOGUE.iter().filter(|k| k.channels != KindChannels::None)
+    CATALOGUE
+        .iter()
+        .filter(|k| k.channels != KindChannels::None)
 }
 
 /// Kinds that may go to the DMP.
 pub fn dmp_kinds() -> impl Iterator<Item = &'static KindInfo> {
-    CATALOGUE.iter().filter(|k| k.channels == KindChannels::MssDmp)
+    CATALOGUE
+        .iter()
+        .filter(|k| k.channels == KindChannels::MssDmp)
 }
 
 pub struct Owned {

@@ -367,20 +367,24 @@ const LONG_PARAGRAPH: &str = "Léa poursuit sa scolarité en classe de cinquièm
     décrites comme chaleureuses ; la question d'un élargissement des droits de visite sera \
     étudiée à l'échéance suivante.";
 
-/// A PPE long enough for about ten A4 pages (the lead's benchmark input).
+/// Extra actions and opinions of [`long_ppe`] (the test checks the last ones are printed).
+pub const LONG_PPE_ACTIONS: usize = 18;
+pub const LONG_PPE_OPINIONS: usize = 10;
+
+/// A PPE that fills exactly ten A4 pages (the lead's benchmark input).
 pub fn long_ppe() -> PpeContent {
     let mut c = ppe();
     c.legal_situation = [LONG_PARAGRAPH; 4].join("\n\n");
-    for i in 0..24 {
+    for i in 0..20 {
         c.needs.push(Need {
             domain: (i % 8 + 1) as i32,
             description: format!("Besoin n° {} : {LONG_PARAGRAPH}", i + 1),
         });
     }
-    for i in 0..20 {
+    for i in 0..16 {
         c.objectives.push(format!("Objectif détaillé n° {} — {LONG_PARAGRAPH}", i + 3));
     }
-    for i in 0..26 {
+    for i in 0..LONG_PPE_ACTIONS {
         c.actions.push(action(
             &format!("Action n° {} : {LONG_PARAGRAPH}", i + 3),
             "Référente ASE et éducateur référent",
@@ -388,7 +392,7 @@ pub fn long_ppe() -> PpeContent {
             &format!("{}", i % 5 + 1),
         ));
     }
-    for i in 0..12 {
+    for i in 0..LONG_PPE_OPINIONS {
         c.opinions.push(Opinion {
             who: format!("Participant n° {}", i + 1),
             party_id: "".into(),

@@ -8,7 +8,9 @@ use passerelle_xmlsig::{Code, Signer, TrustAnchors, VihfInput};
 use time::macros::datetime;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn read(name: &str) -> Vec<u8> {
@@ -24,7 +26,9 @@ pub fn foreign_signer() -> Signer {
 }
 
 pub fn trust_ca() -> TrustAnchors {
-    TrustAnchors::new().add_issuing_ca(read("ca.cert.der")).unwrap()
+    TrustAnchors::new()
+        .add_issuing_ca(read("ca.cert.der"))
+        .unwrap()
 }
 
 pub fn rng() -> ring::rand::SystemRandom {
@@ -61,9 +65,12 @@ pub struct Run {
 
 fn run(cmd: &mut Command) -> Run {
     // A missing tool must fail the test (the test script installs it), never skip it.
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {:?} (Debian package needed): {e}", cmd.get_program()));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {:?} (Debian package needed): {e}",
+            cmd.get_program()
+        )
+    });
     Run {
         ok: out.status.success(),
         output: format!(
@@ -136,12 +143,47 @@ pub fn xmlsec1_sign(template: &[u8], id_attr: &str, node: &str) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// `xmlsec1 --sign` of a XAdES template (Manifest and SignedProperties ids registered).
+pub fn xmlsec1_sign_xades(template: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_temp(&dir, "tpl.xml", template);
+    let out = dir.path().join("signed.xml");
+    let key = format!(
+        "{},{}",
+        fixture("org_sign.key.pem").display(),
+        fixture("org_sign.cert.pem").display()
+    );
+    let r = run(Command::new("xmlsec1")
+        .arg("--sign")
+        .arg("--ignore-manifests")
+        .arg("--id-attr:Id")
+        .arg("http://www.w3.org/2000/09/xmldsig#:Manifest")
+        .arg("--id-attr:Id")
+        .arg("http://uri.etsi.org/01903/v1.1.1#:SignedProperties")
+        .arg("--privkey-pem")
+        .arg(key)
+        .arg("--output")
+        .arg(&out)
+        .arg(&f));
+    assert!(r.ok, "xmlsec1 --sign failed: {}", r.output);
+    std::fs::read(out).unwrap()
+}
+
 /// `xmllint --exc-c14n` (with comments) of a document.
 pub fn xmllint_exc_c14n(xml: &[u8]) -> Vec<u8> {
+    xmllint(xml, "--exc-c14n")
+}
+
+/// `xmllint --c14n` (inclusive 1.0, with comments) of a document.
+pub fn xmllint_c14n(xml: &[u8]) -> Vec<u8> {
+    xmllint(xml, "--c14n")
+}
+
+fn xmllint(xml: &[u8], mode: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let f = write_temp(&dir, "in.xml", xml);
     let out = Command::new("xmllint")
-        .arg("--exc-c14n")
+        .arg(mode)
         .arg(&f)
         .output()
         .unwrap_or_else(|e| panic!("cannot run xmllint (Debian package libxml2-utils): {e}"));

@@ -90,7 +90,11 @@ impl SqliteStore {
         conn.execute_batch(schema::SCHEMA)
             .map_err(Error::db("create schema"))?;
         let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(Error::db("read schema version"))?;
         match version {
@@ -105,12 +109,17 @@ impl SqliteStore {
             Some(v) => {
                 return Err(Error::Corrupt {
                     field: "meta.schema_version",
-                    reason: format!("database has version {v}, this build knows {}", schema::VERSION),
+                    reason: format!(
+                        "database has version {v}, this build knows {}",
+                        schema::VERSION
+                    ),
                 });
             }
         }
         let store_id: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(Error::db("read store id"))?;
         let store_id = match store_id {
@@ -246,7 +255,9 @@ fn write_checkpoint_now(
     let at = match at {
         Some(a) => a,
         None => conn
-            .query_row("SELECT MAX(at) FROM audit", [], |r| r.get::<_, Option<i64>>(0))
+            .query_row("SELECT MAX(at) FROM audit", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
             .map_err(Error::db("newest audit time"))?
             .map(read::from_ts)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
@@ -480,10 +491,12 @@ impl Store for SqliteStore {
         tenant: &str,
         idempotency_key: &str,
     ) -> Result<Option<TransmissionRecord>> {
-        self.read(|c| match read::by_idempotency(c, tenant, idempotency_key)? {
-            Some((id, _)) => read::transmission(c, &id),
-            None => Ok(None),
-        })
+        self.read(
+            |c| match read::by_idempotency(c, tenant, idempotency_key)? {
+                Some((id, _)) => read::transmission(c, &id),
+                None => Ok(None),
+            },
+        )
     }
 
     fn get_delivery(&self, id: &str) -> Result<DeliveryRecord> {

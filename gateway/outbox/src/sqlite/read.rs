@@ -68,10 +68,12 @@ fn from_json_list(field: &'static str, s: &str) -> Result<Vec<String>> {
 }
 
 pub(crate) fn parse_state(field: &'static str, s: &str) -> Result<DeliveryState> {
-    s.parse().map_err(|e: passerelle_domain::delivery::UnknownName| Error::Corrupt {
-        field,
-        reason: e.to_string(),
-    })
+    s.parse().map_err(
+        |e: passerelle_domain::delivery::UnknownName| Error::Corrupt {
+            field,
+            reason: e.to_string(),
+        },
+    )
 }
 
 pub(crate) const DELIVERY_COLS: &str = "id, transmission_id, tenant, target_id, channel, recipient, \
@@ -91,12 +93,12 @@ fn delivery_from_row(r: &Row<'_>) -> Result<DeliveryRecord> {
     let g = |i: usize| -> Result<Option<i64>> { r.get(i).map_err(dberr) };
     let s = |i: usize| -> Result<String> { r.get(i).map_err(dberr) };
     let os = |i: usize| -> Result<Option<String>> { r.get(i).map_err(dberr) };
-    let channel: Channel = s(4)?.parse().map_err(|e: passerelle_domain::delivery::UnknownName| {
-        Error::Corrupt {
+    let channel: Channel = s(4)?.parse().map_err(
+        |e: passerelle_domain::delivery::UnknownName| Error::Corrupt {
             field: "deliveries.channel",
             reason: e.to_string(),
-        }
-    })?;
+        },
+    )?;
     let state = parse_state("deliveries.state", &s(8)?)?;
     let lease = match (os(12)?, g(14)?) {
         (Some(owner), Some(until)) if state == DeliveryState::InFlight => Some(Lease {
@@ -152,7 +154,11 @@ pub(crate) fn payloads(conn: &Connection, kind: &str, owner: &str) -> Result<Vec
         .map_err(Error::db("prepare payloads"))?;
     let rows = st
         .query_map(params![kind, owner], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })
         .map_err(Error::db("query payloads"))?;
     let mut out = Vec::new();
@@ -168,7 +174,9 @@ pub(crate) fn payloads(conn: &Connection, kind: &str, owner: &str) -> Result<Vec
 }
 
 fn query_deliveries(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<DeliveryRecord>> {
-    let mut st = conn.prepare_cached(sql).map_err(Error::db("prepare deliveries"))?;
+    let mut st = conn
+        .prepare_cached(sql)
+        .map_err(Error::db("prepare deliveries"))?;
     let mut rows = st
         .query(rusqlite::params_from_iter(args.iter()))
         .map_err(Error::db("query deliveries"))?;
@@ -225,9 +233,8 @@ pub(crate) fn transmission(conn: &Connection, id: &str) -> Result<Option<Transmi
     else {
         return Ok(None);
     };
-    let sql = format!(
-        "SELECT {DELIVERY_COLS} FROM deliveries WHERE transmission_id = ?1 ORDER BY ord"
-    );
+    let sql =
+        format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE transmission_id = ?1 ORDER BY ord");
     let deliveries = query_deliveries(conn, &sql, &[Value::Text(id.clone())])?;
     Ok(Some(TransmissionRecord {
         blobs: payloads(conn, "t", &id)?,
@@ -367,11 +374,7 @@ pub(crate) fn list_transmissions(
     Ok(Page { items, next_token })
 }
 
-pub(crate) fn delivery_filter_sql(
-    f: &DeliveryFilter,
-    sql: &mut String,
-    args: &mut Vec<Value>,
-) {
+pub(crate) fn delivery_filter_sql(f: &DeliveryFilter, sql: &mut String, args: &mut Vec<Value>) {
     if let Some(t) = &f.tenant {
         args.push(Value::Text(t.clone()));
         sql.push_str(&format!(" AND tenant = ?{}", args.len()));
@@ -483,7 +486,9 @@ pub(crate) fn is_paused(conn: &Connection, destination: &str) -> Result<bool> {
 
 pub(crate) fn paused_destinations(conn: &Connection) -> Result<Vec<String>> {
     let mut st = conn
-        .prepare_cached("SELECT destination FROM destinations WHERE paused = 1 ORDER BY destination")
+        .prepare_cached(
+            "SELECT destination FROM destinations WHERE paused = 1 ORDER BY destination",
+        )
         .map_err(Error::db("prepare paused list"))?;
     st.query_map([], |r| r.get(0))
         .map_err(Error::db("list paused"))?
@@ -491,7 +496,10 @@ pub(crate) fn paused_destinations(conn: &Connection) -> Result<Vec<String>> {
         .map_err(Error::db("list paused"))
 }
 
-pub(crate) fn destination_stats(conn: &Connection, now: OffsetDateTime) -> Result<Vec<DestinationStats>> {
+pub(crate) fn destination_stats(
+    conn: &Connection,
+    now: OffsetDateTime,
+) -> Result<Vec<DestinationStats>> {
     let mut st = conn
         .prepare_cached(
             "SELECT destination, \
@@ -504,7 +512,9 @@ pub(crate) fn destination_stats(conn: &Connection, now: OffsetDateTime) -> Resul
         )
         .map_err(Error::db("prepare stats"))?;
     let rows: Vec<(String, i64, i64, i64, Option<i64>)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .map_err(Error::db("stats"))?
         .collect::<Result<_, _>>()
         .map_err(Error::db("stats"))?;
@@ -560,8 +570,7 @@ fn audit_from_row(r: &Row<'_>) -> Result<AuditEntry, String> {
     })
 }
 
-pub(crate) const AUDIT_COLS: &str =
-    "tenant, seq, at, kind, actor, transmission_id, delivery_id, summary, data_sha256, prev_hash, hash";
+pub(crate) const AUDIT_COLS: &str = "tenant, seq, at, kind, actor, transmission_id, delivery_id, summary, data_sha256, prev_hash, hash";
 
 pub(crate) fn audit_entries(
     conn: &Connection,
@@ -572,7 +581,9 @@ pub(crate) fn audit_entries(
     let sql = format!(
         "SELECT {AUDIT_COLS} FROM audit WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
     );
-    let mut st = conn.prepare_cached(&sql).map_err(Error::db("prepare audit"))?;
+    let mut st = conn
+        .prepare_cached(&sql)
+        .map_err(Error::db("prepare audit"))?;
     let mut rows = st
         .query(params![tenant, after_seq as i64, i64::from(limit)])
         .map_err(Error::db("query audit"))?;
@@ -592,7 +603,9 @@ pub(crate) fn audit_walk(
     mut f: impl FnMut(Result<AuditEntry, (String, u64, String)>) -> bool,
 ) -> Result<()> {
     let sql = format!("SELECT {AUDIT_COLS} FROM audit ORDER BY tenant, seq");
-    let mut st = conn.prepare(&sql).map_err(Error::db("prepare audit walk"))?;
+    let mut st = conn
+        .prepare(&sql)
+        .map_err(Error::db("prepare audit walk"))?;
     let mut rows = st.query([]).map_err(Error::db("audit walk"))?;
     while let Some(r) = rows.next().map_err(Error::db("audit walk"))? {
         let item = audit_from_row(r).map_err(|why| {

@@ -145,7 +145,9 @@ impl<'c> Ctx<'c> {
     ) -> Result<AuditEntry> {
         let head: Option<(i64, String)> = self
             .conn
-            .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")
+            .prepare_cached(
+                "SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
+            )
             .map_err(Error::db("prepare audit head"))?
             .query_row(params![tenant], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
@@ -234,7 +236,9 @@ impl<'c> Ctx<'c> {
             actor: actor.into(),
             transmission_id: Some(d.transmission_id.clone()),
             delivery_id: Some(d.id.clone()),
-            summary: format!("{from_s}->{to} {audit_summary}").trim_end().to_owned(),
+            summary: format!("{from_s}->{to} {audit_summary}")
+                .trim_end()
+                .to_owned(),
             data_sha256: None,
         };
         self.append_audit(&d.tenant, now, &draft)?;
@@ -291,7 +295,16 @@ impl<'c> Ctx<'c> {
             (false, true) => self.count_pending(&d.destination, 1),
             _ => {}
         }
-        self.record(d, Some(d.state), to, now, actor, detail, audit_summary, false)
+        self.record(
+            d,
+            Some(d.state),
+            to,
+            now,
+            actor,
+            detail,
+            audit_summary,
+            false,
+        )
     }
 
     fn add_ref(&mut self, kind: &str, owner: &str, ord: usize, p: &PayloadRef) -> Result<()> {
@@ -317,11 +330,17 @@ impl<'c> Ctx<'c> {
 
     // ---- operations ----
 
-    pub fn submit(&mut self, t: &NewTransmission, blobs_present: &dyn Fn(&Sha256) -> bool) -> Result<SubmitOutcome> {
+    pub fn submit(
+        &mut self,
+        t: &NewTransmission,
+        blobs_present: &dyn Fn(&Sha256) -> bool,
+    ) -> Result<SubmitOutcome> {
         let now = t.created_at;
         if let Some((id, sha)) = read::by_idempotency(self.conn, &t.tenant, &t.idempotency_key)? {
             if sha == t.request_sha256 {
-                return Ok(SubmitOutcome::Replayed(read::require_transmission(self.conn, &id)?));
+                return Ok(SubmitOutcome::Replayed(read::require_transmission(
+                    self.conn, &id,
+                )?));
             }
             return Err(Error::IdempotencyConflict { existing_id: id });
         }
@@ -337,7 +356,11 @@ impl<'c> Ctx<'c> {
         }
         self.check_capacity(&adding)?;
         // A prune committed earlier may have unlinked content this submission re-uses.
-        for p in t.blobs.iter().chain(t.deliveries.iter().flat_map(|d| d.payloads.iter())) {
+        for p in t
+            .blobs
+            .iter()
+            .chain(t.deliveries.iter().flat_map(|d| d.payloads.iter()))
+        {
             if !blobs_present(&p.sha256) {
                 return Err(Error::BlobMissing {
                     sha256: p.sha256.to_hex(),
@@ -370,7 +393,9 @@ impl<'c> Ctx<'c> {
         }
         let mut records = Vec::with_capacity(t.deliveries.len());
         for (ord, d) in t.deliveries.iter().enumerate() {
-            let expires_at = d.expires_at.unwrap_or_else(|| add(now, self.cfg.retry_window));
+            let expires_at = d
+                .expires_at
+                .unwrap_or_else(|| add(now, self.cfg.retry_window));
             let ins = self
                 .conn
                 .prepare_cached(
@@ -397,7 +422,9 @@ impl<'c> Ctx<'c> {
                 ]);
             match ins {
                 Ok(_) => {}
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+                {
                     return Err(Error::DuplicateId {
                         what: "delivery",
                         id: d.id.clone(),
@@ -435,7 +462,16 @@ impl<'c> Ctx<'c> {
                 final_at: None,
             };
             let summary = format!("channel={} destination={}", d.channel, d.destination);
-            self.record(&rec, None, DeliveryState::Queued, now, "gateway", "created", &summary, false)?;
+            self.record(
+                &rec,
+                None,
+                DeliveryState::Queued,
+                now,
+                "gateway",
+                "created",
+                &summary,
+                false,
+            )?;
             self.count_pending(&d.destination, 1);
             records.push(rec);
         }
@@ -699,8 +735,8 @@ impl<'c> Ctx<'c> {
                 )?;
             }
             AttemptResult::TemporaryFailure { error, retry_after } => {
-                let delay = retry_after
-                    .unwrap_or_else(|| self.cfg.backoff.delay(&d.id, d.attempts));
+                let delay =
+                    retry_after.unwrap_or_else(|| self.cfg.backoff.delay(&d.id, d.attempts));
                 let next = add(now, delay);
                 let mut sets = error_sets(error);
                 let summary = format!("attempt={} reason={}", d.attempts, error.reason);
@@ -716,7 +752,10 @@ impl<'c> Ctx<'c> {
                         TransitionKind::Normal,
                         now,
                         &actor,
-                        &format!("{why} after temporary failure {}: {}", error.reason, error.message),
+                        &format!(
+                            "{why} after temporary failure {}: {}",
+                            error.reason, error.message
+                        ),
                         &summary,
                         sets,
                     )?;
@@ -824,14 +863,21 @@ impl<'c> Ctx<'c> {
                     format!("mdn={disposition}"),
                     vec![("disposition", Value::Text(disposition.clone()))],
                 ),
-                DeliveryNotice::Info { detail } => {
-                    (None, detail.clone(), "info".into(), vec![])
-                }
+                DeliveryNotice::Info { detail } => (None, detail.clone(), "info".into(), vec![]),
             };
         if watch_final {
             // Final is final: record what came, change nothing.
             let to = target.unwrap_or(d.state);
-            self.record(&d, Some(d.state), to, now, "notifier", &detail, &summary, true)?;
+            self.record(
+                &d,
+                Some(d.state),
+                to,
+                now,
+                "notifier",
+                &detail,
+                &summary,
+                true,
+            )?;
             return Ok(NoticeOutcome::Late(d));
         }
         let Some(to) = target else {
@@ -851,13 +897,28 @@ impl<'c> Ctx<'c> {
                     .execute(rusqlite::params_from_iter(args.iter()))
                     .map_err(Error::db("disposition"))?;
             }
-            let detail = if matches!(notice, DeliveryNotice::Disposition { .. } | DeliveryNotice::Info { .. }) {
+            let detail = if matches!(
+                notice,
+                DeliveryNotice::Disposition { .. } | DeliveryNotice::Info { .. }
+            ) {
                 detail
             } else {
                 format!("not applicable in state {}: {detail}", d.state)
             };
-            self.record(&d, Some(d.state), d.state, now, "notifier", &detail, &summary, false)?;
-            return Ok(NoticeOutcome::Recorded(read::require_delivery(self.conn, delivery_id)?));
+            self.record(
+                &d,
+                Some(d.state),
+                d.state,
+                now,
+                "notifier",
+                &detail,
+                &summary,
+                false,
+            )?;
+            return Ok(NoticeOutcome::Recorded(read::require_delivery(
+                self.conn,
+                delivery_id,
+            )?));
         };
         if to == Delivered {
             if d.read_receipt_expected {
@@ -869,8 +930,20 @@ impl<'c> Ctx<'c> {
             }
         }
         sets.push(("notify_by", Value::Null));
-        self.transition(&d, to, TransitionKind::Normal, now, "notifier", &detail, &summary, sets)?;
-        Ok(NoticeOutcome::Applied(read::require_delivery(self.conn, delivery_id)?))
+        self.transition(
+            &d,
+            to,
+            TransitionKind::Normal,
+            now,
+            "notifier",
+            &detail,
+            &summary,
+            sets,
+        )?;
+        Ok(NoticeOutcome::Applied(read::require_delivery(
+            self.conn,
+            delivery_id,
+        )?))
     }
 
     pub fn sweep(&mut self, now: OffsetDateTime, limit: u32) -> Result<SweepReport> {
@@ -958,29 +1031,30 @@ impl<'c> Ctx<'c> {
         now: OffsetDateTime,
     ) -> Result<TransmissionRecord> {
         let t = read::require_transmission(self.conn, transmission_id)?;
-        let targets: Vec<&DeliveryRecord> = match delivery_id {
-            Some(id) => {
-                let d = t.deliveries.iter().find(|d| d.id == id).ok_or_else(|| {
-                    Error::NotFound {
-                        what: "delivery",
-                        id: id.to_owned(),
+        let targets: Vec<&DeliveryRecord> =
+            match delivery_id {
+                Some(id) => {
+                    let d = t.deliveries.iter().find(|d| d.id == id).ok_or_else(|| {
+                        Error::NotFound {
+                            what: "delivery",
+                            id: id.to_owned(),
+                        }
+                    })?;
+                    if !Self::cancellable(d, now) {
+                        return Err(Error::InvalidState {
+                            delivery_id: d.id.clone(),
+                            state: d.state,
+                            action: "cancel",
+                        });
                     }
-                })?;
-                if !Self::cancellable(d, now) {
-                    return Err(Error::InvalidState {
-                        delivery_id: d.id.clone(),
-                        state: d.state,
-                        action: "cancel",
-                    });
+                    vec![d]
                 }
-                vec![d]
-            }
-            None => t
-                .deliveries
-                .iter()
-                .filter(|d| Self::cancellable(d, now))
-                .collect(),
-        };
+                None => t
+                    .deliveries
+                    .iter()
+                    .filter(|d| Self::cancellable(d, now))
+                    .collect(),
+            };
         for d in targets {
             let unknown = d.outcome_unknown || d.state == DeliveryState::InFlight;
             self.transition(
@@ -1037,7 +1111,10 @@ impl<'c> Ctx<'c> {
             vec![
                 ("attempts", Value::Integer(0)),
                 ("next_attempt_at", Value::Integer(ts(now)?)),
-                ("expires_at", Value::Integer(ts(add(now, self.cfg.retry_window))?)),
+                (
+                    "expires_at",
+                    Value::Integer(ts(add(now, self.cfg.retry_window))?),
+                ),
                 ("final_at", Value::Null),
                 ("notify_by", Value::Null),
                 ("mdn_by", Value::Null),
@@ -1045,13 +1122,23 @@ impl<'c> Ctx<'c> {
         )
     }
 
-    pub fn retry(&mut self, delivery_id: &str, actor: &str, now: OffsetDateTime) -> Result<DeliveryRecord> {
+    pub fn retry(
+        &mut self,
+        delivery_id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<DeliveryRecord> {
         let d = read::require_delivery(self.conn, delivery_id)?;
         self.requeue(&d, actor, now)?;
         read::require_delivery(self.conn, delivery_id)
     }
 
-    pub fn retry_all(&mut self, f: &DeliveryFilter, actor: &str, now: OffsetDateTime) -> Result<u64> {
+    pub fn retry_all(
+        &mut self,
+        f: &DeliveryFilter,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
         if let Some(s) = f.state
             && !s.is_retryable()
         {
@@ -1060,14 +1147,16 @@ impl<'c> Ctx<'c> {
                 reason: format!("{s} deliveries cannot be retried (failed or expired only)"),
             });
         }
-        let mut sql = String::from(
-            "SELECT id FROM deliveries WHERE state IN ('failed', 'expired')",
-        );
+        let mut sql =
+            String::from("SELECT id FROM deliveries WHERE state IN ('failed', 'expired')");
         let mut args = Vec::new();
         read::delivery_filter_sql(f, &mut sql, &mut args);
         sql.push_str(" ORDER BY created_at, id");
         let ids: Vec<String> = {
-            let mut st = self.conn.prepare(&sql).map_err(Error::db("prepare retry all"))?;
+            let mut st = self
+                .conn
+                .prepare(&sql)
+                .map_err(Error::db("prepare retry all"))?;
             st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))
                 .map_err(Error::db("retry all"))?
                 .collect::<Result<_, _>>()
@@ -1120,8 +1209,14 @@ impl<'c> Ctx<'c> {
         Ok(())
     }
 
-    pub fn prune(&mut self, now: OffsetDateTime, retention: Duration, limit: u32) -> Result<PruneReport> {
-        let cutoff = ts(now)?.saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX));
+    pub fn prune(
+        &mut self,
+        now: OffsetDateTime,
+        retention: Duration,
+        limit: u32,
+    ) -> Result<PruneReport> {
+        let cutoff =
+            ts(now)?.saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX));
         let rows: Vec<(String, String)> = {
             let mut st = self
                 .conn
@@ -1132,10 +1227,12 @@ impl<'c> Ctx<'c> {
                      ORDER BY t.created_at LIMIT ?2",
                 )
                 .map_err(Error::db("prepare prune"))?;
-            st.query_map(params![cutoff, i64::from(limit)], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(Error::db("prune"))?
-                .collect::<Result<_, _>>()
-                .map_err(Error::db("prune"))?
+            st.query_map(params![cutoff, i64::from(limit)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(Error::db("prune"))?
+            .collect::<Result<_, _>>()
+            .map_err(Error::db("prune"))?
         };
         let mut report = PruneReport::default();
         for (tid, tenant) in rows {

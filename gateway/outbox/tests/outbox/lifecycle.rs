@@ -9,17 +9,32 @@ use crate::common::*;
 fn submit_commits_everything_and_replays_by_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
-    let t = transmission(&s, "tx1", "cd93", "k1", "body-a", &["mssante:a.test", "dmp"], at(0));
+    let t = transmission(
+        &s,
+        "tx1",
+        "cd93",
+        "k1",
+        "body-a",
+        &["mssante:a.test", "dmp"],
+        at(0),
+    );
     let out = s.submit(t.clone()).expect("submit");
     assert!(!out.replayed());
     let rec = out.record();
     assert_eq!(rec.deliveries.len(), 2);
-    assert!(rec.deliveries.iter().all(|d| d.state == DeliveryState::Queued));
+    assert!(
+        rec.deliveries
+            .iter()
+            .all(|d| d.state == DeliveryState::Queued)
+    );
     assert_eq!(s.get_transmission("tx1").expect("get"), *rec);
     // One creation event per delivery.
     let ev = s.events_since("tx1", 0, 100).expect("events");
     assert_eq!(ev.len(), 2);
-    assert!(ev.iter().all(|e| e.from.is_none() && e.to == DeliveryState::Queued));
+    assert!(
+        ev.iter()
+            .all(|e| e.from.is_none() && e.to == DeliveryState::Queued)
+    );
     // Audit: caller's draft + one entry per delivery creation, hash-chained.
     let audit = s.audit_entries("cd93", 0, 100).expect("audit");
     assert_eq!(audit.len(), 3);
@@ -72,14 +87,23 @@ fn refusal_and_explain_store_only_audit() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].seq, 1);
     let page = s
-        .list_transmissions(TransmissionFilter::default(), PageRequest { size: 10, token: None })
+        .list_transmissions(
+            TransmissionFilter::default(),
+            PageRequest {
+                size: 10,
+                token: None,
+            },
+        )
         .expect("list");
     assert!(page.items.is_empty());
     assert!(s.audit_verify().expect("verify").ok());
     // A submission without deliveries is refused by the store (refusals are audit-only).
     let mut t = transmission(&s, "tx", "cd93", "k", "b", &["dmp"], at(0));
     t.deliveries.clear();
-    assert_eq!(s.submit(t).expect_err("no delivery").kind(), ErrorKind::Invalid);
+    assert_eq!(
+        s.submit(t).expect_err("no delivery").kind(),
+        ErrorKind::Invalid
+    );
 }
 
 #[test]
@@ -92,22 +116,54 @@ fn full_queue_refuses_with_retry_after_and_stores_nothing() {
         ..config()
     };
     let s = open_with(dir.path(), cfg);
-    let t1 = transmission(&s, "tx1", "cd93", "k1", "a", &["dmp", "mssante:a.test"], at(0));
+    let t1 = transmission(
+        &s,
+        "tx1",
+        "cd93",
+        "k1",
+        "a",
+        &["dmp", "mssante:a.test"],
+        at(0),
+    );
     s.submit(t1).expect("fits");
     let before = s.audit_entries("cd93", 0, 100).expect("audit").len();
 
     // Store-wide capacity: 2 pending + 2 > 3.
-    let t2 = transmission(&s, "tx2", "cd93", "k2", "b", &["mssante:b.test", "mssante:c.test"], at(1));
+    let t2 = transmission(
+        &s,
+        "tx2",
+        "cd93",
+        "k2",
+        "b",
+        &["mssante:b.test", "mssante:c.test"],
+        at(1),
+    );
     let err = s.submit(t2).expect_err("full");
     assert_eq!(err.kind(), ErrorKind::QueueFull);
     assert!(err.retryable());
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-    assert!(matches!(s.get_transmission("tx2"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.get_transmission("tx2"),
+        Err(Error::NotFound { .. })
+    ));
     assert!(s.find_transmission("cd93", "k2").expect("find").is_none());
-    assert_eq!(s.audit_entries("cd93", 0, 100).expect("audit").len(), before);
+    assert_eq!(
+        s.audit_entries("cd93", 0, 100).expect("audit").len(),
+        before
+    );
     assert!(s.events_since("tx2", 0, 10).expect("events").is_empty());
 
-    // Per-destination capacity: dmp has 1, + 2 > 2.
+    // Per-destination capacity: make room in the store first, then fill dmp (1 + 1 + 1 > 2).
+    let c = claim_one(&s, "mssante:a.test", at(2));
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Stored {
+            message_id: "m".into(),
+        },
+        at(2),
+    )
+    .expect("done");
     let t3 = transmission(&s, "tx3", "cd93", "k3", "c", &["dmp"], at(2));
     s.submit(t3).expect("dmp now has 2");
     let t4 = transmission(&s, "tx4", "cd93", "k4", "d", &["dmp"], at(3));
@@ -118,17 +174,34 @@ fn full_queue_refuses_with_retry_after_and_stores_nothing() {
 
     // Room comes back when deliveries leave the queue.
     let c = claim_one(&s, "dmp", at(4));
-    s.complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::Stored { message_id: "1.2.3".into() }, at(5))
-        .expect("stored");
-    s.submit(t4).expect("fits again");
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Stored {
+            message_id: "1.2.3".into(),
+        },
+        at(5),
+    )
+    .expect("stored");
+    if let Err(e) = s.submit(t4) {
+        panic!("fits again: {e}")
+    }
 }
 
 #[test]
 fn expired_lease_is_reclaimed_flagged_and_stale_token_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
-    s.submit(transmission(&s, "tx", "cd93", "k", "a", &["mssante:a.test"], at(0)))
-        .expect("submit");
+    s.submit(transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["mssante:a.test"],
+        at(0),
+    ))
+    .expect("submit");
     let c1 = claim_one(&s, "mssante:a.test", at(1));
     assert_eq!(c1.delivery.state, DeliveryState::InFlight);
     assert_eq!(c1.delivery.attempts, 1);
@@ -139,9 +212,15 @@ fn expired_lease_is_reclaimed_flagged_and_stale_token_refused() {
         .expect("claim");
     assert!(none.is_empty());
     // Renewing a live lease works; the worker then crashes.
-    let until = s.renew_lease(&c1.delivery.id, c1.lease_token, at(30), lease()).expect("renew");
+    let until = s
+        .renew_lease(&c1.delivery.id, c1.lease_token, at(30), lease())
+        .expect("renew");
     assert_eq!(until, at(90));
-    assert!(s.claim(ClaimScope::AnyUnpaused, at(89), 10, "w2", lease()).expect("claim").is_empty());
+    assert!(
+        s.claim(ClaimScope::AnyUnpaused, at(89), 10, "w2", lease())
+            .expect("claim")
+            .is_empty()
+    );
     let c2 = s
         .claim(ClaimScope::AnyUnpaused, at(90), 10, "w2", lease())
         .expect("reclaim")
@@ -151,27 +230,58 @@ fn expired_lease_is_reclaimed_flagged_and_stale_token_refused() {
     assert!(c2.delivery.outcome_unknown);
     assert_eq!(c2.delivery.attempts, 2);
     assert_ne!(c2.lease_token, c1.lease_token);
-    assert_eq!(c2.delivery.lease.as_ref().map(|l| l.owner.as_str()), Some("w2"));
+    assert_eq!(
+        c2.delivery.lease.as_ref().map(|l| l.owner.as_str()),
+        Some("w2")
+    );
     // The first worker comes back: its token is stale.
     let err = s
-        .complete_attempt(&c1.delivery.id, c1.lease_token, AttemptResult::Sent { message_id: "m1".into(), notify_by: None }, at(91))
+        .complete_attempt(
+            &c1.delivery.id,
+            c1.lease_token,
+            AttemptResult::Sent {
+                message_id: "m1".into(),
+                notify_by: None,
+            },
+            at(91),
+        )
         .expect_err("stale");
     assert_eq!(err.kind(), ErrorKind::LeaseLost);
-    assert!(s.renew_lease(&c1.delivery.id, c1.lease_token, at(91), lease()).is_err());
+    assert!(
+        s.renew_lease(&c1.delivery.id, c1.lease_token, at(91), lease())
+            .is_err()
+    );
     let d = s
-        .complete_attempt(&c2.delivery.id, c2.lease_token, AttemptResult::Sent { message_id: "m1".into(), notify_by: Some(at(3600)) }, at(92))
+        .complete_attempt(
+            &c2.delivery.id,
+            c2.lease_token,
+            AttemptResult::Sent {
+                message_id: "m1".into(),
+                notify_by: Some(at(3600)),
+            },
+            at(92),
+        )
         .expect("current token");
     assert_eq!(d.state, DeliveryState::Sent);
     assert!(d.outcome_unknown, "the flag stays: a duplicate may exist");
     assert_eq!(d.message_id.as_deref(), Some("m1"));
     // Once sent, even the current token is spent.
-    assert!(s
-        .complete_attempt(&c2.delivery.id, c2.lease_token, AttemptResult::Released, at(93))
-        .is_err());
+    assert!(
+        s.complete_attempt(
+            &c2.delivery.id,
+            c2.lease_token,
+            AttemptResult::Released,
+            at(93)
+        )
+        .is_err()
+    );
     // No DSN within the timeout: expired by the sweep.
     let r = s.sweep(at(3600), 100).expect("sweep");
     assert_eq!(r.expired_unnotified, 1);
-    assert_eq!(s.get_delivery(&d.id).expect("get").state, DeliveryState::Expired);
+    assert_eq!(
+        s.get_delivery(&d.id).expect("get").state,
+        DeliveryState::Expired
+    );
 }
 
 #[test]
@@ -182,51 +292,129 @@ fn temporary_failures_back_off_and_expire_then_operator_retries() {
         ..config()
     };
     let s = open_with(dir.path(), cfg.clone());
-    s.submit(transmission(&s, "tx", "cd93", "k", "a", &["mssante:a.test"], at(0)))
-        .expect("submit");
+    s.submit(transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["mssante:a.test"],
+        at(0),
+    ))
+    .expect("submit");
     let c = claim_one(&s, "mssante:a.test", at(0));
     let d = s
-        .complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::TemporaryFailure { error: temp_error(), retry_after: None }, at(1))
+        .complete_attempt(
+            &c.delivery.id,
+            c.lease_token,
+            AttemptResult::TemporaryFailure {
+                error: temp_error(),
+                retry_after: None,
+            },
+            at(1),
+        )
         .expect("temp");
     assert_eq!(d.state, DeliveryState::Queued);
     assert_eq!(d.attempts, 1);
     let next = d.next_attempt_at.expect("scheduled");
     let delay = (next - at(1)).whole_seconds();
     assert!((48..=72).contains(&delay), "1 min ± 20 %: {delay}s");
-    assert_eq!(d.last_error.as_ref().map(|e| e.reason.as_str()), Some("smtp_4.4.1"));
+    assert_eq!(
+        d.last_error.as_ref().map(|e| e.reason.as_str()),
+        Some("smtp_4.4.1")
+    );
     // Not due before its time.
-    assert!(s.claim(ClaimScope::Destination("mssante:a.test".into()), next - time::Duration::seconds(1), 5, "w", lease()).expect("claim").is_empty());
+    assert!(
+        s.claim(
+            ClaimScope::Destination("mssante:a.test".into()),
+            next - time::Duration::seconds(1),
+            5,
+            "w",
+            lease()
+        )
+        .expect("claim")
+        .is_empty()
+    );
     let mut now = next;
     for attempt in 2..=3u32 {
         let c = claim_one(&s, "mssante:a.test", now);
         assert_eq!(c.delivery.attempts, attempt);
         let d = s
-            .complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::TemporaryFailure { error: temp_error(), retry_after: Some(Duration::from_secs(10)) }, now)
+            .complete_attempt(
+                &c.delivery.id,
+                c.lease_token,
+                AttemptResult::TemporaryFailure {
+                    error: temp_error(),
+                    retry_after: Some(Duration::from_secs(10)),
+                },
+                now,
+            )
             .expect("temp");
         if attempt < 3 {
             assert_eq!(d.state, DeliveryState::Queued);
             assert_eq!(d.next_attempt_at, Some(now + time::Duration::seconds(10)));
-            now = now + time::Duration::seconds(10);
+            now += time::Duration::seconds(10);
         } else {
             assert_eq!(d.state, DeliveryState::Expired, "attempts are bounded");
             assert!(d.attempts <= cfg.max_attempts);
         }
     }
     // Final: nothing to claim, cancel refused.
-    assert!(s.claim(ClaimScope::AnyUnpaused, now + time::Duration::hours(2), 5, "w", lease()).expect("claim").is_empty());
-    assert_eq!(s.cancel("tx", Some("tx-d0"), "x", "op", now).expect_err("final").kind(), ErrorKind::InvalidState);
+    assert!(
+        s.claim(
+            ClaimScope::AnyUnpaused,
+            now + time::Duration::hours(2),
+            5,
+            "w",
+            lease()
+        )
+        .expect("claim")
+        .is_empty()
+    );
+    assert_eq!(
+        s.cancel("tx", Some("tx-d0"), "x", "op", now)
+            .expect_err("final")
+            .kind(),
+        ErrorKind::InvalidState
+    );
     // Operator retry: queued again, attempts reset, new window.
     let later = now + time::Duration::hours(30);
     let d = s.retry("tx-d0", "op", later).expect("retry");
     assert_eq!(d.state, DeliveryState::Queued);
     assert_eq!(d.attempts, 0);
     assert_eq!(d.expires_at, later + time::Duration::hours(24));
-    assert_eq!(s.retry("tx-d0", "op", later).expect_err("queued").kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        s.retry("tx-d0", "op", later).expect_err("queued").kind(),
+        ErrorKind::InvalidState
+    );
     // The retry window: a delivery not sent within it expires.
-    let r = s.sweep(later + time::Duration::hours(24), 10).expect("sweep");
+    let r = s
+        .sweep(later + time::Duration::hours(24), 10)
+        .expect("sweep");
     assert_eq!(r.expired_unsent, 1);
-    assert_eq!(s.retry_all(DeliveryFilter { state: Some(DeliveryState::Expired), ..DeliveryFilter::default() }, "op", later + time::Duration::hours(25)).expect("retry all"), 1);
-    assert!(s.retry_all(DeliveryFilter { state: Some(DeliveryState::Sent), ..DeliveryFilter::default() }, "op", later).is_err());
+    assert_eq!(
+        s.retry_all(
+            DeliveryFilter {
+                state: Some(DeliveryState::Expired),
+                ..DeliveryFilter::default()
+            },
+            "op",
+            later + time::Duration::hours(25)
+        )
+        .expect("retry all"),
+        1
+    );
+    assert!(
+        s.retry_all(
+            DeliveryFilter {
+                state: Some(DeliveryState::Sent),
+                ..DeliveryFilter::default()
+            },
+            "op",
+            later
+        )
+        .is_err()
+    );
     assert!(s.audit_verify().expect("verify").ok());
 }
 
@@ -236,75 +424,200 @@ fn destinations_are_isolated_and_pause_is_persisted() {
     {
         let s = open(dir.path());
         for i in 0..5 {
-            s.submit(transmission(&s, &format!("tx{i}"), "cd93", &format!("k{i}"), &format!("b{i}"), &["dmp", "mssante:a.test"], at(i)))
-                .expect("submit");
+            s.submit(transmission(
+                &s,
+                &format!("tx{i}"),
+                "cd93",
+                &format!("k{i}"),
+                &format!("b{i}"),
+                &["dmp", "mssante:a.test"],
+                at(i),
+            ))
+            .expect("submit");
         }
         s.pause("dmp", "op", at(10)).expect("pause");
         assert!(s.is_paused("dmp").expect("paused"));
     }
     let s = open(dir.path());
     assert!(s.is_paused("dmp").expect("still paused after restart"));
-    assert_eq!(s.paused_destinations().expect("list"), vec!["dmp".to_string()]);
-    let got = s.claim(ClaimScope::AnyUnpaused, at(20), 100, "w", lease()).expect("claim");
+    assert_eq!(
+        s.paused_destinations().expect("list"),
+        vec!["dmp".to_string()]
+    );
+    let got = s
+        .claim(ClaimScope::AnyUnpaused, at(20), 100, "w", lease())
+        .expect("claim");
     assert_eq!(got.len(), 5);
-    assert!(got.iter().all(|c| c.delivery.destination == "mssante:a.test"));
-    assert!(s.claim(ClaimScope::Destination("dmp".into()), at(20), 100, "w", lease()).expect("claim").is_empty());
+    assert!(
+        got.iter()
+            .all(|c| c.delivery.destination == "mssante:a.test")
+    );
+    assert!(
+        s.claim(
+            ClaimScope::Destination("dmp".into()),
+            at(20),
+            100,
+            "w",
+            lease()
+        )
+        .expect("claim")
+        .is_empty()
+    );
     let stats = s.destination_stats(at(25)).expect("stats");
-    let dmp = stats.iter().find(|x| x.destination == "dmp").expect("dmp stats");
+    let dmp = stats
+        .iter()
+        .find(|x| x.destination == "dmp")
+        .expect("dmp stats");
     assert!(dmp.paused);
     assert_eq!(dmp.queued, 5);
     assert_eq!(dmp.oldest_pending_age, Some(Duration::from_secs(25)));
-    let mss = stats.iter().find(|x| x.destination == "mssante:a.test").expect("mss stats");
+    let mss = stats
+        .iter()
+        .find(|x| x.destination == "mssante:a.test")
+        .expect("mss stats");
     assert_eq!((mss.queued, mss.in_flight), (0, 5));
     s.resume("dmp", "op", at(30)).expect("resume");
     // Fair share between destinations with due work: a limit of 2 over one destination.
-    let got = s.claim(ClaimScope::AnyUnpaused, at(31), 2, "w", lease()).expect("claim");
+    let got = s
+        .claim(ClaimScope::AnyUnpaused, at(31), 2, "w", lease())
+        .expect("claim");
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|c| c.delivery.destination == "dmp"));
-    let audit = s.audit_entries(passerelle_outbox::sqlite::SYSTEM_TENANT, 0, 10).expect("audit");
-    assert_eq!(audit.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), vec!["destination.paused", "destination.resumed"]);
+    let audit = s
+        .audit_entries(passerelle_outbox::sqlite::SYSTEM_TENANT, 0, 10)
+        .expect("audit");
+    assert_eq!(
+        audit.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(),
+        vec!["destination.paused", "destination.resumed"]
+    );
 }
 
 #[test]
 fn notifications_respect_finality_and_read_receipts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
-    let mut t = transmission(&s, "tx", "cd93", "k", "a", &["mssante:a.test", "mssante:b.test", "mssante:c.test"], at(0));
+    let mut t = transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["mssante:a.test", "mssante:b.test", "mssante:c.test"],
+        at(0),
+    );
     t.deliveries[1].read_receipt_expected = true;
     s.submit(t).expect("submit");
-    let claimed = s.claim(ClaimScope::AnyUnpaused, at(1), 10, "w", lease()).expect("claim");
+    let claimed = s
+        .claim(ClaimScope::AnyUnpaused, at(1), 10, "w", lease())
+        .expect("claim");
     assert_eq!(claimed.len(), 3);
     for c in &claimed {
-        s.complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::Sent { message_id: format!("<{}@x>", c.delivery.id), notify_by: Some(at(3600)) }, at(2))
-            .expect("sent");
+        s.complete_attempt(
+            &c.delivery.id,
+            c.lease_token,
+            AttemptResult::Sent {
+                message_id: format!("<{}@x>", c.delivery.id),
+                notify_by: Some(at(3600)),
+            },
+            at(2),
+        )
+        .expect("sent");
     }
     // No read receipt expected: delivered is final; a later MDN is late.
-    let r = s.apply_notice("tx-d0", DeliveryNotice::Delivered { detail: "2.0.0".into() }, at(10)).expect("dsn");
-    assert!(matches!(r, NoticeOutcome::Applied(ref d) if d.state == DeliveryState::Delivered && d.is_final_for_watch(at(10))));
-    let r = s.apply_notice("tx-d0", DeliveryNotice::Read { detail: "displayed".into() }, at(20)).expect("mdn");
+    let r = s
+        .apply_notice(
+            "tx-d0",
+            DeliveryNotice::Delivered {
+                detail: "2.0.0".into(),
+            },
+            at(10),
+        )
+        .expect("dsn");
+    assert!(
+        matches!(r, NoticeOutcome::Applied(ref d) if d.state == DeliveryState::Delivered && d.is_final_for_watch(at(10)))
+    );
+    let r = s
+        .apply_notice(
+            "tx-d0",
+            DeliveryNotice::Read {
+                detail: "displayed".into(),
+            },
+            at(20),
+        )
+        .expect("mdn");
     assert!(matches!(r, NoticeOutcome::Late(ref d) if d.state == DeliveryState::Delivered));
     // Read receipt expected: delivered is not final until the MDN or its window.
-    let r = s.apply_notice("tx-d1", DeliveryNotice::Delivered { detail: "2.0.0".into() }, at(10)).expect("dsn");
-    let NoticeOutcome::Applied(d1) = r else { panic!("applied") };
+    let r = s
+        .apply_notice(
+            "tx-d1",
+            DeliveryNotice::Delivered {
+                detail: "2.0.0".into(),
+            },
+            at(10),
+        )
+        .expect("dsn");
+    let NoticeOutcome::Applied(d1) = r else {
+        panic!("applied")
+    };
     assert!(!d1.is_final_for_watch(at(11)));
     assert!(d1.is_final_for_watch(d1.mdn_by.expect("window")));
-    let r = s.apply_notice("tx-d1", DeliveryNotice::Disposition { disposition: "deleted".into(), detail: String::new() }, at(11)).expect("mdn deleted");
-    assert!(matches!(r, NoticeOutcome::Recorded(ref d) if d.state == DeliveryState::Delivered && d.disposition.as_deref() == Some("deleted")));
-    let r = s.apply_notice("tx-d1", DeliveryNotice::Read { detail: "displayed".into() }, at(12)).expect("mdn");
+    let r = s
+        .apply_notice(
+            "tx-d1",
+            DeliveryNotice::Disposition {
+                disposition: "deleted".into(),
+                detail: String::new(),
+            },
+            at(11),
+        )
+        .expect("mdn deleted");
+    assert!(
+        matches!(r, NoticeOutcome::Recorded(ref d) if d.state == DeliveryState::Delivered && d.disposition.as_deref() == Some("deleted"))
+    );
+    let r = s
+        .apply_notice(
+            "tx-d1",
+            DeliveryNotice::Read {
+                detail: "displayed".into(),
+            },
+            at(12),
+        )
+        .expect("mdn");
     assert!(matches!(r, NoticeOutcome::Applied(ref d) if d.state == DeliveryState::Read));
     // DSN failure then a late success: stays failed.
-    s.apply_notice("tx-d2", DeliveryNotice::Failed { error: perm_error() }, at(10)).expect("dsn fail");
-    let r = s.apply_notice("tx-d2", DeliveryNotice::Delivered { detail: "2.0.0".into() }, at(11)).expect("late");
+    s.apply_notice(
+        "tx-d2",
+        DeliveryNotice::Failed {
+            error: perm_error(),
+        },
+        at(10),
+    )
+    .expect("dsn fail");
+    let r = s
+        .apply_notice(
+            "tx-d2",
+            DeliveryNotice::Delivered {
+                detail: "2.0.0".into(),
+            },
+            at(11),
+        )
+        .expect("late");
     assert!(matches!(r, NoticeOutcome::Late(ref d) if d.state == DeliveryState::Failed));
     let ev = s.events_since("tx", 0, 100).expect("events");
     let late: Vec<_> = ev.iter().filter(|e| e.late).collect();
     assert_eq!(late.len(), 2);
     assert!(ev.windows(2).all(|w| w[0].seq < w[1].seq));
     let after = ev[3].seq;
-    assert_eq!(s.events_since("tx", after, 100).expect("events").len(), ev.len() - 4);
+    assert_eq!(
+        s.events_since("tx", after, 100).expect("events").len(),
+        ev.len() - 4
+    );
     assert!(s.get_transmission("tx").expect("get").all_final(at(13)));
     // The notification timeout no longer applies to notified deliveries.
-    assert_eq!(s.sweep(at(7200), 10).expect("sweep"), SweepReport::default());
+    assert_eq!(
+        s.sweep(at(7200), 10).expect("sweep"),
+        SweepReport::default()
+    );
     assert!(s.audit_verify().expect("verify").ok());
 }
 
@@ -312,19 +625,51 @@ fn notifications_respect_finality_and_read_receipts() {
 fn cancel_queued_or_abandoned_never_live_in_flight() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
-    s.submit(transmission(&s, "tx", "cd93", "k", "a", &["dmp", "mssante:a.test", "mssante:b.test"], at(0))).expect("submit");
+    s.submit(transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["dmp", "mssante:a.test", "mssante:b.test"],
+        at(0),
+    ))
+    .expect("submit");
     let c = claim_one(&s, "dmp", at(1));
-    let err = s.cancel("tx", Some(&c.delivery.id), "changed mind", "dui", at(2)).expect_err("live lease");
+    let err = s
+        .cancel("tx", Some(&c.delivery.id), "changed mind", "dui", at(2))
+        .expect_err("live lease");
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    let t = s.cancel("tx", Some("tx-d1"), "changed mind", "dui", at(2)).expect("queued");
+    let t = s
+        .cancel("tx", Some("tx-d1"), "changed mind", "dui", at(2))
+        .expect("queued");
     assert_eq!(t.deliveries[1].state, DeliveryState::Cancelled);
     assert_eq!(t.deliveries[0].state, DeliveryState::InFlight);
     // Whole transmission, after the worker's lease expired.
-    let t = s.cancel("tx", None, "changed mind", "dui", at(100)).expect("all");
-    assert!(t.deliveries.iter().all(|d| d.state == DeliveryState::Cancelled));
+    let t = s
+        .cancel("tx", None, "changed mind", "dui", at(100))
+        .expect("all");
+    assert!(
+        t.deliveries
+            .iter()
+            .all(|d| d.state == DeliveryState::Cancelled)
+    );
     assert!(t.deliveries[0].outcome_unknown);
-    assert!(s.complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::Stored { message_id: "x".into() }, at(101)).is_err());
-    assert!(matches!(s.cancel("nope", None, "r", "a", at(1)), Err(Error::NotFound { .. })));
+    assert!(
+        s.complete_attempt(
+            &c.delivery.id,
+            c.lease_token,
+            AttemptResult::Stored {
+                message_id: "x".into()
+            },
+            at(101)
+        )
+        .is_err()
+    );
+    assert!(matches!(
+        s.cancel("nope", None, "r", "a", at(1)),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -340,9 +685,23 @@ fn prune_keeps_shared_payloads_until_last_reference_and_keeps_metadata() {
     s.submit(t2).expect("t2");
     let c = claim_one(&s, "dmp", at(1));
     assert_eq!(c.delivery.id, "tx1-d0");
-    s.complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::PermanentFailure { error: perm_error() }, at(2)).expect("fail");
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::PermanentFailure {
+            error: perm_error(),
+        },
+        at(2),
+    )
+    .expect("fail");
     let retention = Duration::from_secs(3600);
-    assert_eq!(s.prune(at(3000), retention, 100).expect("prune").transmissions, 0, "retention not over");
+    assert_eq!(
+        s.prune(at(3000), retention, 100)
+            .expect("prune")
+            .transmissions,
+        0,
+        "retention not over"
+    );
     let r = s.prune(at(3602), retention, 100).expect("prune");
     assert_eq!(r.transmissions, 1);
     assert_eq!(r.blobs_deleted, 1, "only tx1's own payload");
@@ -351,17 +710,47 @@ fn prune_keeps_shared_payloads_until_last_reference_and_keeps_metadata() {
     let t = s.get_transmission("tx1").expect("metadata kept");
     assert!(t.payloads_pruned);
     assert_eq!(t.deliveries[0].state, DeliveryState::Failed);
-    assert_eq!(s.retry("tx1-d0", "op", at(3700)).expect_err("pruned").kind(), ErrorKind::InvalidState);
-    assert_eq!(s.prune(at(3700), retention, 100).expect("prune again").transmissions, 0);
+    assert_eq!(
+        s.retry("tx1-d0", "op", at(3700))
+            .expect_err("pruned")
+            .kind(),
+        ErrorKind::InvalidState
+    );
+    assert_eq!(
+        s.prune(at(3700), retention, 100)
+            .expect("prune again")
+            .transmissions,
+        0
+    );
     // tx2 ends; its prune drops the last reference of the shared payload.
     let c = claim_one(&s, "dmp", at(3700));
-    s.complete_attempt(&c.delivery.id, c.lease_token, AttemptResult::Stored { message_id: "1.2".into() }, at(3701)).expect("stored");
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Stored {
+            message_id: "1.2".into(),
+        },
+        at(3701),
+    )
+    .expect("stored");
     let r = s.prune(at(8000), retention, 100).expect("prune");
     assert_eq!(r.transmissions, 1);
     assert_eq!(r.blobs_deleted, 2);
-    assert!(matches!(s.read_blob(&shared), Err(Error::BlobMissing { .. })));
+    assert!(matches!(
+        s.read_blob(&shared),
+        Err(Error::BlobMissing { .. })
+    ));
     // A new submission re-using the content writes it again and is accepted.
-    s.submit(transmission(&s, "tx3", "cd93", "k3", "c", &["dmp"], at(9000))).expect("t3");
+    s.submit(transmission(
+        &s,
+        "tx3",
+        "cd93",
+        "k3",
+        "c",
+        &["dmp"],
+        at(9000),
+    ))
+    .expect("t3");
     assert!(s.read_blob(&shared).is_ok());
     assert!(s.audit_verify().expect("verify").ok());
 }
@@ -371,10 +760,17 @@ fn submission_referencing_a_missing_payload_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
     let mut t = transmission(&s, "tx", "cd93", "k", "a", &["dmp"], at(0));
-    t.deliveries[0].payloads.push(PayloadRef { name: "x".into(), sha256: Sha256::digest(b"never written"), size: 13 });
+    t.deliveries[0].payloads.push(PayloadRef {
+        name: "x".into(),
+        sha256: Sha256::digest(b"never written"),
+        size: 13,
+    });
     let err = s.submit(t).expect_err("missing");
     assert!(matches!(err, Error::BlobMissing { .. }));
-    assert!(matches!(s.get_transmission("tx"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.get_transmission("tx"),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -382,7 +778,15 @@ fn listing_is_filtered_and_paginated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path());
     for i in 0..7 {
-        let mut t = transmission(&s, &format!("tx{i}"), if i % 2 == 0 { "cd93" } else { "cd75" }, &format!("k{i}"), &format!("b{i}"), &["dmp"], at(i));
+        let mut t = transmission(
+            &s,
+            &format!("tx{i}"),
+            if i % 2 == 0 { "cd93" } else { "cd75" },
+            &format!("k{i}"),
+            &format!("b{i}"),
+            &["dmp"],
+            at(i),
+        );
         t.child_ref = format!("DUI-{}", i % 3);
         s.submit(t).expect("submit");
     }
@@ -390,7 +794,16 @@ fn listing_is_filtered_and_paginated() {
     let mut token = None;
     loop {
         let p = s
-            .list_transmissions(TransmissionFilter { tenant: Some("cd93".into()), ..Default::default() }, PageRequest { size: 2, token: token.clone() })
+            .list_transmissions(
+                TransmissionFilter {
+                    tenant: Some("cd93".into()),
+                    ..Default::default()
+                },
+                PageRequest {
+                    size: 2,
+                    token: token.clone(),
+                },
+            )
             .expect("list");
         seen.extend(p.items.iter().map(|t| t.id.clone()));
         token = p.next_token;
@@ -400,25 +813,76 @@ fn listing_is_filtered_and_paginated() {
     }
     assert_eq!(seen, vec!["tx6", "tx4", "tx2", "tx0"]);
     let p = s
-        .list_transmissions(TransmissionFilter { child_ref: Some("DUI-1".into()), since: Some(at(2)), ..Default::default() }, PageRequest { size: 0, token: None })
+        .list_transmissions(
+            TransmissionFilter {
+                child_ref: Some("DUI-1".into()),
+                since: Some(at(2)),
+                ..Default::default()
+            },
+            PageRequest {
+                size: 0,
+                token: None,
+            },
+        )
         .expect("list");
-    assert_eq!(p.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), vec!["tx4"]);
+    assert_eq!(
+        p.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        vec!["tx4"]
+    );
     let c = claim_one(&s, "dmp", at(10));
     let p = s
-        .list_transmissions(TransmissionFilter { state: Some(DeliveryState::InFlight), ..Default::default() }, PageRequest { size: 0, token: None })
+        .list_transmissions(
+            TransmissionFilter {
+                state: Some(DeliveryState::InFlight),
+                ..Default::default()
+            },
+            PageRequest {
+                size: 0,
+                token: None,
+            },
+        )
         .expect("list");
     assert_eq!(p.items.len(), 1);
     assert_eq!(p.items[0].id, c.delivery.transmission_id);
     let p = s
-        .list_deliveries(DeliveryFilter { tenant: Some("cd75".into()), state: Some(DeliveryState::Queued), ..Default::default() }, PageRequest { size: 2, token: None })
+        .list_deliveries(
+            DeliveryFilter {
+                tenant: Some("cd75".into()),
+                state: Some(DeliveryState::Queued),
+                ..Default::default()
+            },
+            PageRequest {
+                size: 2,
+                token: None,
+            },
+        )
         .expect("list deliveries");
     assert_eq!(p.items.len(), 2);
     let p2 = s
-        .list_deliveries(DeliveryFilter { tenant: Some("cd75".into()), state: Some(DeliveryState::Queued), ..Default::default() }, PageRequest { size: 2, token: p.next_token })
+        .list_deliveries(
+            DeliveryFilter {
+                tenant: Some("cd75".into()),
+                state: Some(DeliveryState::Queued),
+                ..Default::default()
+            },
+            PageRequest {
+                size: 2,
+                token: p.next_token,
+            },
+        )
         .expect("page 2");
     assert_eq!(p2.items.len(), 1);
     assert!(p2.next_token.is_none());
-    assert!(s.list_deliveries(DeliveryFilter::default(), PageRequest { size: 1, token: Some("zz".into()) }).is_err());
+    assert!(
+        s.list_deliveries(
+            DeliveryFilter::default(),
+            PageRequest {
+                size: 1,
+                token: Some("zz".into())
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]

@@ -14,11 +14,27 @@ use crate::common::*;
 fn setup(dir: &Path) -> Vec<AuditEntry> {
     let s = open(dir);
     for i in 0..3 {
-        let t = transmission(&s, &format!("tx{i}"), "cd93", &format!("k{i}"), &format!("b{i}"), &["dmp", "mssante:a.test"], at(i));
+        let t = transmission(
+            &s,
+            &format!("tx{i}"),
+            "cd93",
+            &format!("k{i}"),
+            &format!("b{i}"),
+            &["dmp", "mssante:a.test"],
+            at(i),
+        );
         s.submit(t).expect("submit");
     }
-    s.record_audit("cd75", vec![AuditDraft { kind: "explain".into(), summary: "allow".into(), ..Default::default() }], at(5))
-        .expect("audit");
+    s.record_audit(
+        "cd75",
+        vec![AuditDraft {
+            kind: "explain".into(),
+            summary: "allow".into(),
+            ..Default::default()
+        }],
+        at(5),
+    )
+    .expect("audit");
     s.checkpoint(at(10)).expect("checkpoint");
     let entries = s.audit_entries("cd93", 0, 100).expect("entries");
     assert_eq!(entries.len(), 9);
@@ -62,7 +78,10 @@ fn edited_entry_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
     db(dir.path())
-        .execute("UPDATE audit SET summary = 'allow targets=9' WHERE tenant = 'cd93' AND seq = 4", [])
+        .execute(
+            "UPDATE audit SET summary = 'allow targets=9' WHERE tenant = 'cd93' AND seq = 4",
+            [],
+        )
         .expect("edit");
     let f = verify(dir.path());
     assert_eq!((f.tenant.as_str(), f.seq), ("cd93", 4));
@@ -87,8 +106,16 @@ fn inserted_entry_breaks_the_link_even_with_a_valid_own_hash() {
     let entries = setup(dir.path());
     let c = db(dir.path());
     // Make room at seq 3 and insert a well-formed entry chained to entry 2.
-    c.execute("UPDATE audit SET seq = -seq WHERE tenant = 'cd93' AND seq >= 3", []).expect("shift");
-    c.execute("UPDATE audit SET seq = 1 - seq WHERE tenant = 'cd93' AND seq < 0", []).expect("shift");
+    c.execute(
+        "UPDATE audit SET seq = -seq WHERE tenant = 'cd93' AND seq >= 3",
+        [],
+    )
+    .expect("shift");
+    c.execute(
+        "UPDATE audit SET seq = 1 - seq WHERE tenant = 'cd93' AND seq < 0",
+        [],
+    )
+    .expect("shift");
     let mut forged = entries[2].clone();
     forged.seq = 3;
     forged.summary = "forged".into();
@@ -130,7 +157,9 @@ fn truncated_tail_is_detected_through_the_checkpoint() {
 fn deleted_tenant_chain_is_detected_through_the_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
-    db(dir.path()).execute("DELETE FROM audit WHERE tenant = 'cd75'", []).expect("delete");
+    db(dir.path())
+        .execute("DELETE FROM audit WHERE tenant = 'cd75'", [])
+        .expect("delete");
     let f = verify(dir.path());
     assert_eq!(f.tenant, "cd75");
     assert_eq!(f.problem, AuditProblem::Truncated { checkpoint_seq: 1 });
@@ -166,9 +195,14 @@ fn forged_or_missing_checkpoint_is_detected() {
     let text = std::fs::read_to_string(&path).expect("read checkpoint");
     assert!(text.contains("\"seq\": 9"), "{text}");
     std::fs::write(&path, text.replace("\"seq\": 9", "\"seq\": 6")).expect("forge");
-    assert!(matches!(verify(dir.path()).problem, AuditProblem::Checkpoint(ref m) if m.contains("signature")));
+    assert!(
+        matches!(verify(dir.path()).problem, AuditProblem::Checkpoint(ref m) if m.contains("signature"))
+    );
     std::fs::remove_file(&path).expect("remove");
-    assert!(matches!(verify(dir.path()).problem, AuditProblem::Checkpoint(_)));
+    assert!(matches!(
+        verify(dir.path()).problem,
+        AuditProblem::Checkpoint(_)
+    ));
 }
 
 #[test]
@@ -176,7 +210,16 @@ fn clean_store_verifies_after_restart_and_new_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
     let s = open(dir.path());
-    s.submit(transmission(&s, "tx9", "cd93", "k9", "b9", &["dmp"], at(20))).expect("submit");
+    s.submit(transmission(
+        &s,
+        "tx9",
+        "cd93",
+        "k9",
+        "b9",
+        &["dmp"],
+        at(20),
+    ))
+    .expect("submit");
     let r = s.audit_verify().expect("verify");
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.entries_checked, 12);

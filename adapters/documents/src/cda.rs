@@ -239,7 +239,8 @@ fn write_organization(x: &mut Xml, tag: &str, ctx: &DocumentContext<'_>, h: Opti
             }
             if let Some(addr) = &t.address {
                 x.open("addr", &[]);
-                x.leaf("streetAddressLine", &[], &addr.street);
+                // Structured form (CI-SIS warns when streetAddressLine is mixed with parts).
+                x.leaf("streetName", &[], &addr.street);
                 x.leaf("postalCode", &[], &addr.postal_code);
                 x.leaf("city", &[], &addr.city);
                 x.close("addr");

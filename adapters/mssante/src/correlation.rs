@@ -770,6 +770,26 @@ mod tests {
     }
 
     #[test]
+    fn timers() {
+        let to = Timeouts::default();
+        let t = Tracking::after_send(T0, true, true, &to);
+        assert_eq!(t.next_timer(), Some(T0 + Duration::hours(1)));
+        let d = apply(
+            &t,
+            &dsn(DsnAction::Delivered),
+            T0 + Duration::minutes(2),
+            &to,
+        );
+        assert_eq!(
+            d.tracking.next_timer(),
+            Some(T0 + Duration::minutes(2) + Duration::days(7))
+        );
+        let no_dsn = Tracking::after_send(T0, false, false, &to);
+        assert_eq!(no_dsn.next_timer(), None);
+        assert!(no_dsn.is_unconfirmed() && !no_dsn.is_final());
+    }
+
+    #[test]
     fn read_timeout_does_not_fail() {
         let to = Timeouts::default();
         let t = Tracking::after_send(T0, true, true, &to);

@@ -9,7 +9,6 @@ use crate::address::{Address, Mailbox};
 use crate::ans::{AnsError, KO_SUBJECT_PREFIX};
 use crate::inbound::Headers;
 use crate::mime::{self, CRLF, Context};
-use crate::outgoing::normalize_message_id;
 use crate::{Error, paris, text};
 
 /// Whether an automatic MDN may be sent for a received message.
@@ -98,13 +97,7 @@ fn safe_name(name: &str) -> String {
 
 /// Builds the MDN bytes.
 pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
-    let original_id = normalize_message_id(&m.original_message_id);
-    if original_id.is_empty() || original_id.contains(char::is_whitespace) {
-        return Err(Error::InvalidField {
-            field: "original_message_id",
-            reason: "empty or not a msg-id",
-        });
-    }
+    let original_id = crate::outgoing::check_msg_id("original_message_id", &m.original_message_id)?;
     if m.reporting_ua.chars().any(char::is_control) || m.reporting_ua.trim().is_empty() {
         return Err(Error::InvalidField {
             field: "reporting_ua",

@@ -131,7 +131,7 @@ fn check_text(field: &'static str, value: &str, max_chars: usize) -> Result<(), 
     Ok(())
 }
 
-fn check_msg_id(field: &'static str, id: &str) -> Result<String, Error> {
+pub(crate) fn check_msg_id(field: &'static str, id: &str) -> Result<String, Error> {
     let id = normalize_message_id(id);
     let ok = id.len() <= 250
         && id

@@ -2,7 +2,7 @@
 
 use passerelle_api::v1::document::Content;
 use passerelle_api::v1::{
-    Action, ActKind, AutorisationSoinsContent, BilanPsyContent, ChildContext,
+    ActKind, Action, AutorisationSoinsContent, BilanPsyContent, ChildContext,
     CompteRenduEducatifContent, ContratContent, DangerLevel, DocumentSignature,
     EvaluationReportContent, FicheLiaisonUrgenceContent, FicheNavetteContent, GenericContent,
     HealthReportContent, IpReportContent, Opinion, PartyRole, PpeContent,
@@ -76,7 +76,8 @@ impl Out<'_> {
         self.heading(title);
         for (i, it) in items.into_iter().enumerate() {
             let t = self.c(it);
-            self.blocks.push(Block::Numbered(i + 1, vec![Span::regular(t)]));
+            self.blocks
+                .push(Block::Numbered(i + 1, vec![Span::regular(t)]));
         }
     }
 
@@ -256,7 +257,10 @@ fn header(out: &mut Out<'_>, ctx: &RenderContext<'_>, p: &Prepared) {
         child.birth_date.trim()
     };
     if !birth.is_empty() {
-        let gender = child.ins.as_ref().map_or(Default::default(), |i| i.gender());
+        let gender = child
+            .ins
+            .as_ref()
+            .map_or(Default::default(), |i| i.gender());
         child_line = format!("{child_line}, {} le {}", born(gender), date_fr(birth));
     }
     out.field("Enfant", &child_line);
@@ -311,7 +315,11 @@ fn ppe(out: &mut Out<'_>, c: &PpeContent, child: &ChildContext) {
         "Actes réservés au service de l'aide sociale à l'enfance ou aux titulaires de l'autorité parentale",
         &c.actes_reserved_to_ase,
     );
-    out.opinions("Avis de l'enfant et des titulaires de l'autorité parentale", &c.opinions, child);
+    out.opinions(
+        "Avis de l'enfant et des titulaires de l'autorité parentale",
+        &c.opinions,
+        child,
+    );
     out.dates("Dates de révision", &c.review_dates);
     out.signature_lines(&c.signatures, child);
 }
@@ -343,7 +351,10 @@ fn ip_report(out: &mut Out<'_>, c: &IpReportContent) {
     out.heading("Information des titulaires de l'autorité parentale");
     out.field("Titulaires informés", yes_no(c.ap_holders_informed));
     if !c.ap_holders_informed {
-        out.field("Motif de non-information", &c.ap_holders_not_informed_reason);
+        out.field(
+            "Motif de non-information",
+            &c.ap_holders_not_informed_reason,
+        );
     }
 }
 
@@ -477,7 +488,10 @@ fn document_signatures(out: &mut Out<'_>, sigs: &[DocumentSignature], child: &Ch
             parts.push(cap.to_string());
         }
         if !s.je_valid_to.trim().is_empty() {
-            parts.push(format!("valable jusqu'au {}", date_fr(s.je_valid_to.trim())));
+            parts.push(format!(
+                "valable jusqu'au {}",
+                date_fr(s.je_valid_to.trim())
+            ));
         }
         if let Some(ts) = &s.signed_at
             && let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ts.seconds)

@@ -168,10 +168,7 @@ impl Decorations {
             let w = fonts.bold.width(&line, BANNER_SIZE);
             let item = TextItem {
                 x: (PAGE_W - w) / 2.0,
-                baseline: BANNER_TOP
-                    + BANNER_PAD
-                    + BANNER_SIZE * 0.93
-                    + i as f32 * BANNER_LEADING
+                baseline: BANNER_TOP + BANNER_PAD + BANNER_SIZE * 0.93 + i as f32 * BANNER_LEADING
                     - 1.0,
                 size: BANNER_SIZE,
                 style: Style::Bold,
@@ -227,12 +224,11 @@ impl Decorations {
 }
 
 fn creation_date(t: time::OffsetDateTime) -> Result<DateTime, PdfError> {
-    let year = u16::try_from(t.year())
-        .ok()
-        .filter(|y| *y <= 9999)
-        .ok_or(PdfError::InvalidCreationDate {
+    let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999).ok_or(
+        PdfError::InvalidCreationDate {
             reason: "year outside 0..=9999",
-        })?;
+        },
+    )?;
     let (oh, om, _) = t.offset().as_hms();
     Ok(DateTime::new(year)
         .month(u8::from(t.month()))

@@ -37,7 +37,10 @@ impl Face {
             font: name,
             reason: "not a parsable TrueType font",
         })?;
-        let upem = f32::from(font.metrics(Size::unscaled(), LocationRef::default()).units_per_em);
+        let upem = f32::from(
+            font.metrics(Size::unscaled(), LocationRef::default())
+                .units_per_em,
+        );
         if upem <= 0.0 {
             return Err(PdfError::Font {
                 font: name,

@@ -1,8 +1,8 @@
 //! French labels: document kinds, sensitivity banners, enum values, dates.
 
 use passerelle_api::v1::{
-    ActKind, DangerLevel, DocumentKind, Gender, InsStatus, PartyRole, Sensitivity,
-    SignerCapacity, need,
+    ActKind, DangerLevel, DocumentKind, Gender, InsStatus, PartyRole, Sensitivity, SignerCapacity,
+    need,
 };
 
 /// The French title of a kind (policy.md §3 catalogue).
@@ -203,7 +203,12 @@ pub(crate) fn yes_no(b: bool) -> &'static str {
 pub(crate) fn date_fr(s: &str) -> String {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' && digits(0..4) && digits(5..7) && digits(8..10)
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
     {
         format!("{}/{}/{}", &s[8..10], &s[5..7], &s[0..4])
     } else {
@@ -252,7 +257,10 @@ mod tests {
         assert!(banner(Sensitivity::Maximal, false).starts_with("STRICTEMENT"));
         assert!(banner(Sensitivity::Medium, true).contains("CSP L.1110-4"));
         assert!(!banner(Sensitivity::Medium, false).contains("CSP"));
-        assert_ne!(banner(Sensitivity::Low, false), banner(Sensitivity::High, false));
+        assert_ne!(
+            banner(Sensitivity::Low, false),
+            banner(Sensitivity::High, false)
+        );
     }
 
     #[test]

@@ -75,7 +75,12 @@ pub(crate) struct TextItem {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Item {
     Text(TextItem),
-    Rule { x1: f32, x2: f32, y: f32, width: f32 },
+    Rule {
+        x1: f32,
+        x2: f32,
+        y: f32,
+        width: f32,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -335,7 +340,12 @@ impl Flow<'_> {
                 self.lines(&lines, MARGIN_X, TITLE_SIZE, TITLE_LEADING, None);
             }
             Block::Subtitle(t) => {
-                let lines = wrap(fonts, &[Span::regular(t.as_str())], SUBTITLE_SIZE, CONTENT_W);
+                let lines = wrap(
+                    fonts,
+                    &[Span::regular(t.as_str())],
+                    SUBTITLE_SIZE,
+                    CONTENT_W,
+                );
                 self.lines(&lines, MARGIN_X, SUBTITLE_SIZE, BODY_LEADING + 1.0, None);
             }
             Block::Heading(t) => {
@@ -422,7 +432,8 @@ mod tests {
     #[test]
     fn wrap_respects_width_and_keeps_words() -> Result<(), crate::PdfError> {
         let f = fonts()?;
-        let text = "L'enfant a été accueilli à la maison d'enfants à caractère social le lundi matin.";
+        let text =
+            "L'enfant a été accueilli à la maison d'enfants à caractère social le lundi matin.";
         let lines = wrap(f, &[Span::regular(text)], 10.0, 120.0);
         assert!(lines.len() > 2, "{lines:?}");
         for l in &lines {

@@ -173,7 +173,9 @@ fn decode_name(raw: &[u8]) -> Vec<u8> {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Prefixes bound to the PDF/A identification namespace (usually just "pdfaid").
@@ -237,8 +239,7 @@ fn xmp_value(b: &[u8], prefix: &[u8], prop: &[u8]) -> Option<String> {
 fn pdfa_claim(b: &[u8]) -> Option<PdfAClaim> {
     for prefix in pdfa_prefixes(b) {
         if let Some(part) = xmp_value(b, &prefix, b"part").and_then(|p| p.parse::<u8>().ok()) {
-            let conformance =
-                xmp_value(b, &prefix, b"conformance").map(|c| c.to_ascii_uppercase());
+            let conformance = xmp_value(b, &prefix, b"conformance").map(|c| c.to_ascii_uppercase());
             return Some(PdfAClaim { part, conformance });
         }
     }
@@ -253,7 +254,9 @@ mod tests {
     fn encrypt_name_escapes_and_strings() {
         assert!(has_encrypt_key(b"trailer\n<</Size 3/Encrypt 5 0 R>>"));
         assert!(has_encrypt_key(b"trailer << /Encr#79pt 5 0 R >>"));
-        assert!(!has_encrypt_key(b"1 0 obj (/Encrypt) endobj trailer <</Size 3>>"));
+        assert!(!has_encrypt_key(
+            b"1 0 obj (/Encrypt) endobj trailer <</Size 3>>"
+        ));
         assert!(!has_encrypt_key(b"% /Encrypt\ntrailer <</Size 3>>"));
         assert!(!has_encrypt_key(
             b"<</Length 9>>stream\n/Encrypt \nendstream trailer <</Size 3>>"

@@ -6,9 +6,7 @@ use common::fixtures::{self, AUTHOR, AUTHOR_ROLE, CHILD_NAME, STRUCTURE, STRUCTU
 use common::{pdfa, pdftotext, squash};
 use passerelle_api::v1::document::Content;
 use passerelle_api::v1::{DocumentKind, GenericContent, Section, Sensitivity, SuppliedPdf};
-use passerelle_pdf::{
-    PdfError, banner, default_sensitivity, is_health_kind, kind_label, render,
-};
+use passerelle_pdf::{PdfError, banner, default_sensitivity, is_health_kind, kind_label, render};
 
 fn checked(pdf: &[u8]) -> pdfa::Report {
     match pdfa::check(pdf) {
@@ -41,13 +39,19 @@ fn render_kind(name: &str, expected_phrases: &[&str]) -> String {
         "Date du document : 20/11/2026",
         "Établi le : 25/11/2026 à 10:30 (UTC+01:00)",
     ] {
-        assert!(flat.contains(needle), "{name}: missing {needle:?} in\n{text}");
+        assert!(
+            flat.contains(needle),
+            "{name}: missing {needle:?} in\n{text}"
+        );
     }
     // Banner of the kind's default sensitivity, on every page.
     let expected_banner = squash(&banner(default_sensitivity(kind), is_health_kind(kind)));
     for p in 1..=report.pages {
         let page = squash(&pdftotext(&pdf, Some(p)));
-        assert!(page.contains(&expected_banner), "{name}: page {p} lacks the banner");
+        assert!(
+            page.contains(&expected_banner),
+            "{name}: page {p} lacks the banner"
+        );
         assert!(
             page.contains(&format!("Page {p} / {}", report.pages)),
             "{name}: page {p} lacks its number"
@@ -55,7 +59,10 @@ fn render_kind(name: &str, expected_phrases: &[&str]) -> String {
     }
     assert!(flat.contains(&format!("Page 1 / {}", report.pages)));
     for phrase in expected_phrases {
-        assert!(flat.contains(phrase), "{name}: missing {phrase:?} in\n{text}");
+        assert!(
+            flat.contains(phrase),
+            "{name}: missing {phrase:?} in\n{text}"
+        );
     }
     text
 }
@@ -70,82 +77,121 @@ macro_rules! kind_test {
     };
 }
 
-kind_test!(ppe, [
-    "Projet pour l'enfant (PPE)",
-    "Document confidentiel — secret professionnel partagé (CASF L.226-2-2)",
-    "Situation juridique et mesures",
-    "Santé : Suivi orthophonique hebdomadaire",
-    "2. Préparer un retour progressif au domicile maternel.",
-    "Qui : Référente ASE — Échéance : 15/01/2027 — Objectif : 2",
-    "Léa DUPONT (l'enfant) (18/11/2026) : « Je veux bien rester aux Tilleuls",
-    "Nathalie DUPONT, Titulaire de l'autorité parentale",
-    "20/05/2027",
-]);
-kind_test!(ip_report, [
-    "STRICTEMENT CONFIDENTIEL",
-    "Auteur du recueil : Anne Roux",
-    "17/11/2026 : Léa arrive au collège avec des ecchymoses",
-    "Niveau : danger",
-    "Titulaires informés : non",
-    "Motif de non-information : Information contraire à l'intérêt de l'enfant.",
-]);
-kind_test!(evaluation_report, [
-    "Date de l'information préoccupante : 02/09/2026",
-    "Julie Moreau, psychologue",
-    "Santé et développement",
-    "Conclusion de l'évaluation Éléments de danger confirmés.",
-]);
-kind_test!(situation_report, [
-    "TRÈS CONFIDENTIEL",
-    "Période : du 01/05/2026 au 31/10/2026",
-    "Léa s'est bien intégrée au groupe de vie.",
-]);
-kind_test!(fiche_navette, [
-    "Service émetteur : ASE — antenne de Bobigny",
-    "Demande du 10/11/2026",
-    "Réponse du 12/11/2026",
-    "Protocole d'actions",
-]);
-kind_test!(projet_personnalise, [
-    "1. Développer l'autonomie dans les trajets scolaires.",
-    "Léa : D'accord pour essayer dès janvier.",
-    "01/03/2027",
-]);
-kind_test!(compte_rendu_educatif, [
-    "Période : du 01/11/2026 au 15/11/2026",
-    "Inscrite au club de théâtre, très investie.",
-]);
-kind_test!(contrat, [
-    "Contrat d'accueil provisoire",
-    "Engagements",
-    "Le service s'engage à informer la mère",
-    "Luc Garnier, Directeur",
-    "Fait le 25/11/2026",
-]);
-kind_test!(fiche_liaison_urgence, [
-    "données de santé (CSP L.1110-4)",
-    "Groupe sanguin : A+",
-    "Pénicilline",
-    "Médecin traitant : Dr Hélène Bérard, Bobigny",
-]);
-kind_test!(autorisation_soins, [
-    "Extraction dentaire sous anesthésie générale.",
-    "Nature de l'acte : acte non usuel",
-    "Validité : du 01/12/2026 au 28/02/2027",
-]);
-kind_test!(bilan_psy, [
-    "Bilan psychologique",
-    "Contexte de la demande",
-    "Préconisations Suivi psychologique hebdomadaire au CMP.",
-]);
-kind_test!(health_report, [
-    "Compte rendu médical",
-    "Poids 42 kg, taille 1,52 m ; examen normal.",
-]);
-kind_test!(generic, [
-    "Inventaire des effets personnels",
-    "Valise, vêtements d'hiver, cartable, téléphone.",
-]);
+kind_test!(
+    ppe,
+    [
+        "Projet pour l'enfant (PPE)",
+        "Document confidentiel — secret professionnel partagé (CASF L.226-2-2)",
+        "Situation juridique et mesures",
+        "Santé : Suivi orthophonique hebdomadaire",
+        "2. Préparer un retour progressif au domicile maternel.",
+        "Qui : Référente ASE — Échéance : 15/01/2027 — Objectif : 2",
+        "Léa DUPONT (l'enfant) (18/11/2026) : « Je veux bien rester aux Tilleuls",
+        "Nathalie DUPONT, Titulaire de l'autorité parentale",
+        "20/05/2027",
+    ]
+);
+kind_test!(
+    ip_report,
+    [
+        "STRICTEMENT CONFIDENTIEL",
+        "Auteur du recueil : Anne Roux",
+        "17/11/2026 : Léa arrive au collège avec des ecchymoses",
+        "Niveau : danger",
+        "Titulaires informés : non",
+        "Motif de non-information : Information contraire à l'intérêt de l'enfant.",
+    ]
+);
+kind_test!(
+    evaluation_report,
+    [
+        "Date de l'information préoccupante : 02/09/2026",
+        "Julie Moreau, psychologue",
+        "Santé et développement",
+        "Conclusion de l'évaluation Éléments de danger confirmés.",
+    ]
+);
+kind_test!(
+    situation_report,
+    [
+        "TRÈS CONFIDENTIEL",
+        "Période : du 01/05/2026 au 31/10/2026",
+        "Léa s'est bien intégrée au groupe de vie.",
+    ]
+);
+kind_test!(
+    fiche_navette,
+    [
+        "Service émetteur : ASE — antenne de Bobigny",
+        "Demande du 10/11/2026",
+        "Réponse du 12/11/2026",
+        "Protocole d'actions",
+    ]
+);
+kind_test!(
+    projet_personnalise,
+    [
+        "1. Développer l'autonomie dans les trajets scolaires.",
+        "Léa : D'accord pour essayer dès janvier.",
+        "01/03/2027",
+    ]
+);
+kind_test!(
+    compte_rendu_educatif,
+    [
+        "Période : du 01/11/2026 au 15/11/2026",
+        "Inscrite au club de théâtre, très investie.",
+    ]
+);
+kind_test!(
+    contrat,
+    [
+        "Contrat d'accueil provisoire",
+        "Engagements",
+        "Le service s'engage à informer la mère",
+        "Luc Garnier, Directeur",
+        "Fait le 25/11/2026",
+    ]
+);
+kind_test!(
+    fiche_liaison_urgence,
+    [
+        "données de santé (CSP L.1110-4)",
+        "Groupe sanguin : A+",
+        "Pénicilline",
+        "Médecin traitant : Dr Hélène Bérard, Bobigny",
+    ]
+);
+kind_test!(
+    autorisation_soins,
+    [
+        "Extraction dentaire sous anesthésie générale.",
+        "Nature de l'acte : acte non usuel",
+        "Validité : du 01/12/2026 au 28/02/2027",
+    ]
+);
+kind_test!(
+    bilan_psy,
+    [
+        "Bilan psychologique",
+        "Contexte de la demande",
+        "Préconisations Suivi psychologique hebdomadaire au CMP.",
+    ]
+);
+kind_test!(
+    health_report,
+    [
+        "Compte rendu médical",
+        "Poids 42 kg, taille 1,52 m ; examen normal.",
+    ]
+);
+kind_test!(
+    generic,
+    [
+        "Inventaire des effets personnels",
+        "Valise, vêtements d'hiver, cartable, téléphone.",
+    ]
+);
 
 #[test]
 fn every_document_kind_renders_with_generic_content() {
@@ -156,8 +202,14 @@ fn every_document_kind_renders_with_generic_content() {
         let pdf = render(&fixtures::ctx(&doc, &child)).expect("renders");
         checked(&pdf);
         let text = squash(&pdftotext(&pdf, None));
-        assert!(text.contains(kind_label(kind)), "{kind:?}: no label in {text}");
-        assert!(text.contains(&squash(&banner(default_sensitivity(kind), is_health_kind(kind)))));
+        assert!(
+            text.contains(kind_label(kind)),
+            "{kind:?}: no label in {text}"
+        );
+        assert!(text.contains(&squash(&banner(
+            default_sensitivity(kind),
+            is_health_kind(kind)
+        ))));
     }
 }
 
@@ -198,7 +250,10 @@ fn ten_page_ppe_has_consistent_page_numbers() {
     assert_eq!(n, 10, "the long PPE fixture is sized for ten pages");
     for p in 1..=n {
         let page = squash(&pdftotext(&pdf, Some(p)));
-        assert!(page.contains(&format!("Page {p} / {n}")), "page {p}: {page}");
+        assert!(
+            page.contains(&format!("Page {p} / {n}")),
+            "page {p}: {page}"
+        );
         if p > 1 {
             // Running header from page 2 on.
             assert!(page.contains(&format!("Projet pour l'enfant (PPE) — {CHILD_NAME}")));
@@ -280,7 +335,10 @@ fn hostile_text_still_gives_a_valid_pdf() {
     let pdf = render(&fixtures::ctx(&doc, &child)).expect("renders");
     checked(&pdf);
     let text = pdftotext(&pdf, None);
-    assert!(text.contains('\u{FFFD}'), "unknown glyphs are replaced visibly");
+    assert!(
+        text.contains('\u{FFFD}'),
+        "unknown glyphs are replaced visibly"
+    );
     assert!(text.contains("Émoji"));
     // The 300 "é" are cut between characters without hyphens: all of them come back.
     assert!(text.matches('é').count() >= 2 * 300);
@@ -315,7 +373,11 @@ fn the_structural_checker_catches_violations() {
         out[pos..pos + to.len()].copy_from_slice(to);
         out
     };
-    let errs = |b: &[u8]| pdfa::check(b).expect_err("violation must be reported").join("\n");
+    let errs = |b: &[u8]| {
+        pdfa::check(b)
+            .expect_err("violation must be reported")
+            .join("\n")
+    };
     assert!(errs(&swap(b"%PDF-1.4", b"%PDF-1.7")).contains("header"));
     assert!(errs(&swap(b"<pdfaid:part>1<", b"<pdfaid:part>2<")).contains("pdfaid:part"));
     assert!(errs(&swap(b"/FontFile2", b"/FontFileX")).contains("not embedded"));

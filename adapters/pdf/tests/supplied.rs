@@ -103,7 +103,10 @@ fn encrypted_pdf_is_refused() {
         "/Encrypt << /Filter /Standard /V 1 /R 2 /O <00> /U <00> /P -4 >> /ID [<01> <01>]",
         None,
     );
-    assert_eq!(inspect_supplied_pdf(&pdf, 1 << 20), Err(PdfError::SuppliedEncrypted));
+    assert_eq!(
+        inspect_supplied_pdf(&pdf, 1 << 20),
+        Err(PdfError::SuppliedEncrypted)
+    );
     // Cross-reference stream dictionaries carry /Encrypt too; the name may be #-escaped.
     let xref_stream = b"%PDF-1.5\n9 0 obj\n<< /Type /XRef /Size 10 /W [1 2 1] /Encr#79pt 8 0 R \
         /Length 4 >>\nstream\n\x00\x00\x00\x00\nendstream\nendobj\nstartxref\n9\n%%EOF\n";
@@ -127,7 +130,10 @@ fn wrong_magic_empty_and_too_big_are_refused() {
         inspect_supplied_pdf(b"  %PDF-1.4 leading blanks", 100),
         Err(PdfError::SuppliedNotPdf)
     );
-    assert_eq!(inspect_supplied_pdf(b"%PDF-x", 100), Err(PdfError::SuppliedNotPdf));
+    assert_eq!(
+        inspect_supplied_pdf(b"%PDF-x", 100),
+        Err(PdfError::SuppliedNotPdf)
+    );
     let pdf = tiny_pdf("", None);
     let err = inspect_supplied_pdf(&pdf, pdf.len() - 1).expect_err("too big");
     assert_eq!(
@@ -138,5 +144,8 @@ fn wrong_magic_empty_and_too_big_are_refused() {
         }
     );
     assert!(err.to_string().contains("exceeds"));
-    assert!(inspect_supplied_pdf(&pdf, pdf.len()).is_ok(), "the limit is inclusive");
+    assert!(
+        inspect_supplied_pdf(&pdf, pdf.len()).is_ok(),
+        "the limit is inclusive"
+    );
 }

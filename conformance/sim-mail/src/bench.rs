@@ -49,13 +49,20 @@ fn bench_err(field: &'static str, e: impl std::fmt::Display) -> SimError {
 
 /// Sends `messages` messages of `message_bytes` through a fresh operator over implicit TLS with
 /// `concurrency` pooled connections (warmed up first), and reports messages/s.
-pub async fn run(message_bytes: usize, messages: usize, concurrency: usize) -> Result<BenchReport, SimError> {
+pub async fn run(
+    message_bytes: usize,
+    messages: usize,
+    concurrency: usize,
+) -> Result<BenchReport, SimError> {
     let concurrency = concurrency.max(1);
     let pki = TestPki::new("bench")?;
     let server = pki.server(&["localhost", "127.0.0.1"])?;
     let mut config = OperatorConfig::new(
         pki.operator_tls(&server)?,
-        vec!["mecs-tilleuls.mssante.test".into(), "cd93.mssante.test".into()],
+        vec![
+            "mecs-tilleuls.mssante.test".into(),
+            "cd93.mssante.test".into(),
+        ],
         vec![MailboxSpec::new(SENDER), MailboxSpec::new(RECIPIENT)],
     );
     config.max_message_size = message_bytes.saturating_mul(2).max(1024 * 1024);
@@ -68,7 +75,13 @@ pub async fn run(message_bytes: usize, messages: usize, concurrency: usize) -> R
         id.key_pem.as_bytes(),
     )
     .map_err(|e| bench_err("client TLS", e))?;
-    let mut cfg = SmtpClientConfig::new(SENDER, "127.0.0.1", op.addrs.smtp_implicit.port(), TlsMode::Implicit, tls);
+    let mut cfg = SmtpClientConfig::new(
+        SENDER,
+        "127.0.0.1",
+        op.addrs.smtp_implicit.port(),
+        TlsMode::Implicit,
+        tls,
+    );
     cfg.connect_addr = Some(op.addrs.smtp_implicit);
     cfg.max_connections = concurrency;
     let cfg = Arc::new(cfg);
@@ -83,7 +96,9 @@ pub async fn run(message_bytes: usize, messages: usize, concurrency: usize) -> R
     let mut warm = Vec::new();
     for _ in 0..concurrency {
         let (pool, cfg, env, msg) = (pool.clone(), cfg.clone(), env.clone(), msg.clone());
-        warm.push(tokio::spawn(async move { pool.send(&cfg, &env, &msg).await }));
+        warm.push(tokio::spawn(
+            async move { pool.send(&cfg, &env, &msg).await },
+        ));
     }
     for w in warm {
         w.await
@@ -96,7 +111,13 @@ pub async fn run(message_bytes: usize, messages: usize, concurrency: usize) -> R
     let mut tasks = Vec::new();
     for w in 0..concurrency {
         let share = messages / concurrency + usize::from(w < messages % concurrency);
-        let (pool, cfg, env, msg, handle) = (pool.clone(), cfg.clone(), env.clone(), msg.clone(), handle.clone());
+        let (pool, cfg, env, msg, handle) = (
+            pool.clone(),
+            cfg.clone(),
+            env.clone(),
+            msg.clone(),
+            handle.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             for i in 0..share {
                 pool.send(&cfg, &env, &msg).await?;
@@ -113,7 +134,10 @@ pub async fn run(message_bytes: usize, messages: usize, concurrency: usize) -> R
             .map_err(|e| bench_err("send task", e))?
             .map_err(|e| bench_err("send", e))?;
     }
-    let seconds = start.elapsed().as_secs_f64().max(Duration::from_micros(1).as_secs_f64());
+    let seconds = start
+        .elapsed()
+        .as_secs_f64()
+        .max(Duration::from_micros(1).as_secs_f64());
     let opened = pool.stats().connections_opened - opened_before;
     pool.shutdown().await;
     Ok(BenchReport {

@@ -52,7 +52,10 @@ enum Next {
 }
 
 pub(crate) async fn serve(tcp: TcpStream, inner: Arc<Inner>, implicit: bool) {
-    inner.counters.imap_connections.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .imap_connections
+        .fetch_add(1, Ordering::Relaxed);
     let greeting = "* OK IMAP4rev1 MSSanté test operator ready";
     if implicit {
         let Ok(tls) = inner.acceptor.accept(tcp).await else {
@@ -152,7 +155,9 @@ fn literal_len(line: &[u8]) -> Option<(usize, bool, usize)> {
 }
 
 /// Reads a full command (lines + literals) into tokens.
-async fn read_command<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>) -> Option<Vec<Tok>> {
+async fn read_command<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+) -> Option<Vec<Tok>> {
     let mut toks = Vec::new();
     loop {
         let raw = read_line(io).await?;
@@ -208,7 +213,9 @@ fn tokenize(line: &[u8], out: &mut Vec<Tok>) {
                     }
                     i += 1;
                 }
-                out.push(Tok::Atom(String::from_utf8_lossy(&line[start..i]).into_owned()));
+                out.push(Tok::Atom(
+                    String::from_utf8_lossy(&line[start..i]).into_owned(),
+                ));
             }
         }
     }
@@ -242,13 +249,7 @@ fn matches(pattern: &[u8], name: &[u8]) -> bool {
 fn parse_set(s: &str, max: u32) -> Option<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     for part in s.split(',') {
-        let num = |x: &str| -> Option<u32> {
-            if x == "*" {
-                Some(max)
-            } else {
-                x.parse().ok()
-            }
-        };
+        let num = |x: &str| -> Option<u32> { if x == "*" { Some(max) } else { x.parse().ok() } };
         let (a, b) = match part.split_once(':') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => {
@@ -285,7 +286,11 @@ fn capabilities(s: &Sess, inner: &Inner) -> String {
     caps.join(" ")
 }
 
-fn folder_snapshot(inner: &Inner, user: &str, folder: &str) -> Option<(u32, u32, Vec<StoredMessage>)> {
+fn folder_snapshot(
+    inner: &Inner,
+    user: &str,
+    folder: &str,
+) -> Option<(u32, u32, Vec<StoredMessage>)> {
     inner.store.with(|st| {
         let r = st
             .accounts
@@ -317,7 +322,8 @@ impl Sess {
         let current = folder_uids(inner, user, &sel.name);
         let max = sel.uids.last().copied().unwrap_or(0);
         let before = sel.uids.len();
-        sel.uids.extend(current.iter().copied().filter(|&u| u > max));
+        sel.uids
+            .extend(current.iter().copied().filter(|&u| u > max));
         if sel.uids.len() != before {
             vec![format!("* {} EXISTS", sel.uids.len())]
         } else {
@@ -342,7 +348,8 @@ impl Sess {
         }
         let max = sel.uids.last().copied().unwrap_or(0);
         let before = sel.uids.len();
-        sel.uids.extend(current.iter().copied().filter(|&u| u > max));
+        sel.uids
+            .extend(current.iter().copied().filter(|&u| u > max));
         if sel.uids.len() != before {
             out.push(format!("* {} EXISTS", sel.uids.len()));
         }
@@ -448,7 +455,11 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             continue;
         }
         let tag = toks[0].text();
-        let cmd = toks.get(1).map(Tok::text).unwrap_or_default().to_ascii_uppercase();
+        let cmd = toks
+            .get(1)
+            .map(Tok::text)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         let args: Vec<Tok> = toks.iter().skip(2).cloned().collect();
         let (untagged, tagged): (Vec<u8>, String) = match cmd.as_str() {
             "CAPABILITY" => (
@@ -555,7 +566,11 @@ fn login(s: &mut Sess, inner: &Inner, args: &[Tok]) -> String {
     if !s.tls {
         return "NO [PRIVACYREQUIRED] LOGIN disabled before TLS".into();
     }
-    let user = args.first().map(Tok::text).unwrap_or_default().to_ascii_lowercase();
+    let user = args
+        .first()
+        .map(Tok::text)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let pass = args.get(1).map(Tok::text).unwrap_or_default();
     match inner.passwords.get(&user) {
         Some(p) if *p == pass => {
@@ -637,10 +652,18 @@ fn authed_command(s: &mut Sess, inner: &Inner, cmd: &str, args: &[Tok]) -> (Vec<
             let mut out = Vec::new();
             for f in &folders {
                 let cmp_name = if f == INBOX { "INBOX" } else { f.as_str() };
-                let pat = if full.eq_ignore_ascii_case("INBOX") { "INBOX".to_owned() } else { full.clone() };
+                let pat = if full.eq_ignore_ascii_case("INBOX") {
+                    "INBOX".to_owned()
+                } else {
+                    full.clone()
+                };
                 if matches(pat.as_bytes(), cmp_name.as_bytes()) {
                     let children = folders.iter().any(|o| o.starts_with(&format!("{f}/")));
-                    let attr = if children { "\\HasChildren" } else { "\\HasNoChildren" };
+                    let attr = if children {
+                        "\\HasChildren"
+                    } else {
+                        "\\HasNoChildren"
+                    };
                     out.extend_from_slice(
                         format!("* {cmd} ({attr}) \"/\" {}\r\n", quote(f)).as_bytes(),
                     );
@@ -649,7 +672,12 @@ fn authed_command(s: &mut Sess, inner: &Inner, cmd: &str, args: &[Tok]) -> (Vec<
             (out, format!("OK {cmd} completed"))
         }
         "CREATE" => {
-            let name = norm_folder(args.first().map(Tok::text).unwrap_or_default().trim_end_matches('/'));
+            let name = norm_folder(
+                args.first()
+                    .map(Tok::text)
+                    .unwrap_or_default()
+                    .trim_end_matches('/'),
+            );
             if name.is_empty() {
                 return (Vec::new(), "BAD Missing mailbox name".into());
             }
@@ -718,9 +746,15 @@ fn authed_command(s: &mut Sess, inner: &Inner, cmd: &str, args: &[Tok]) -> (Vec<
             Some(out) => (out, "OK EXPUNGE completed".into()),
             None => (Vec::new(), "BAD No mailbox selected".into()),
         },
-        "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => selected_command(s, inner, cmd, args, false),
+        "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => {
+            selected_command(s, inner, cmd, args, false)
+        }
         "UID" => {
-            let sub = args.first().map(Tok::text).unwrap_or_default().to_ascii_uppercase();
+            let sub = args
+                .first()
+                .map(Tok::text)
+                .unwrap_or_default()
+                .to_ascii_uppercase();
             if sub == "EXPUNGE" {
                 let set = args.get(1).map(Tok::text).unwrap_or_default();
                 return match expunge(s, inner, Some(&set)) {
@@ -749,14 +783,21 @@ fn append(inner: &Inner, user: &str, args: &[Tok]) -> (Vec<u8>, String) {
         .map(|f| split_items(&f).into_iter().collect())
         .unwrap_or_default();
     let r = inner.store.with(|st| {
-        let Some(f) = st.accounts.get_mut(user).and_then(|a| a.folders.get_mut(&name)) else {
+        let Some(f) = st
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.folders.get_mut(&name))
+        else {
             return (None, false);
         };
         let uid = f.append(Arc::new(bytes.clone()), flags);
         (Some((f.uid_validity, uid)), true)
     });
     match r {
-        Some((v, uid)) => (Vec::new(), format!("OK [APPENDUID {v} {uid}] APPEND completed")),
+        Some((v, uid)) => (
+            Vec::new(),
+            format!("OK [APPENDUID {v} {uid}] APPEND completed"),
+        ),
         None => (Vec::new(), "NO [TRYCREATE] No such mailbox".into()),
     }
 }
@@ -774,12 +815,17 @@ fn expunge(s: &mut Sess, inner: &Inner, uid_set: Option<&str>) -> Option<Vec<u8>
         None => None,
     };
     let removed: Vec<u32> = inner.store.with(|st| {
-        let Some(f) = st.accounts.get_mut(&user).and_then(|a| a.folders.get_mut(&sel.name)) else {
+        let Some(f) = st
+            .accounts
+            .get_mut(&user)
+            .and_then(|a| a.folders.get_mut(&sel.name))
+        else {
             return (Vec::new(), false);
         };
         let mut removed = Vec::new();
         f.messages.retain(|m| {
-            let hit = m.flags.contains("\\Deleted") && set.as_ref().is_none_or(|st| in_set(st, m.uid));
+            let hit =
+                m.flags.contains("\\Deleted") && set.as_ref().is_none_or(|st| in_set(st, m.uid));
             if hit {
                 removed.push(m.uid);
             }
@@ -813,13 +859,20 @@ fn selected_command(
         return (Vec::new(), "BAD No mailbox selected".into());
     };
     if cmd == "SEARCH" {
-        let crit = args.iter().map(Tok::text).collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+        let crit = args
+            .iter()
+            .map(Tok::text)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_uppercase();
         let Some((_, _, msgs)) = folder_snapshot(inner, &user, &sel.name) else {
             return (Vec::new(), "NO Mailbox gone".into());
         };
         let mut hits = Vec::new();
         for (i, uid) in sel.uids.iter().enumerate() {
-            let Some(m) = msgs.iter().find(|m| m.uid == *uid) else { continue };
+            let Some(m) = msgs.iter().find(|m| m.uid == *uid) else {
+                continue;
+            };
             let ok = match crit.as_str() {
                 "ALL" | "" => true,
                 "UNSEEN" => !m.flags.contains("\\Seen"),
@@ -828,11 +881,23 @@ fn selected_command(
                 _ => return (Vec::new(), "BAD Unsupported search criteria".into()),
             };
             if ok {
-                hits.push(if uid_mode { *uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) });
+                hits.push(if uid_mode {
+                    *uid
+                } else {
+                    u32::try_from(i + 1).unwrap_or(u32::MAX)
+                });
             }
         }
-        let list = hits.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
-        let line = if list.is_empty() { "* SEARCH\r\n".to_owned() } else { format!("* SEARCH {list}\r\n") };
+        let list = hits
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = if list.is_empty() {
+            "* SEARCH\r\n".to_owned()
+        } else {
+            format!("* SEARCH {list}\r\n")
+        };
         return (line.into_bytes(), format!("OK {prefix}SEARCH completed"));
     }
     let set_text = args.first().map(Tok::text).unwrap_or_default();
@@ -850,14 +915,35 @@ fn selected_command(
         .iter()
         .enumerate()
         .filter(|(i, uid)| {
-            let key = if uid_mode { **uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) };
+            let key = if uid_mode {
+                **uid
+            } else {
+                u32::try_from(i + 1).unwrap_or(u32::MAX)
+            };
             in_set(&set, key)
         })
         .map(|(i, u)| (i + 1, *u))
         .collect();
     match cmd {
-        "FETCH" => fetch(inner, &user, &sel.name, &targets, args.get(1).map(Tok::text).unwrap_or_default().as_str(), uid_mode, sel.read_only, prefix),
-        "STORE" => store_flags(inner, &user, &sel.name, &targets, args, sel.read_only, prefix),
+        "FETCH" => fetch(
+            inner,
+            &user,
+            &sel.name,
+            &targets,
+            args.get(1).map(Tok::text).unwrap_or_default().as_str(),
+            uid_mode,
+            sel.read_only,
+            prefix,
+        ),
+        "STORE" => store_flags(
+            inner,
+            &user,
+            &sel.name,
+            &targets,
+            args,
+            sel.read_only,
+            prefix,
+        ),
         "COPY" | "MOVE" => {
             let dest = norm_folder(&args.get(1).map(Tok::text).unwrap_or_default());
             let Some((dest_validity, _, _)) = folder_snapshot(inner, &user, &dest) else {
@@ -876,7 +962,13 @@ fn selected_command(
                 let picked: Vec<StoredMessage> = acc
                     .folders
                     .get(&src_name)
-                    .map(|f| f.messages.iter().filter(|m| uids.contains(&m.uid)).cloned().collect())
+                    .map(|f| {
+                        f.messages
+                            .iter()
+                            .filter(|m| uids.contains(&m.uid))
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let mut new = Vec::new();
                 if let Some(d) = acc.folders.get_mut(&dest) {
@@ -895,7 +987,11 @@ fn selected_command(
             let copyuid = if uids.is_empty() {
                 String::new()
             } else {
-                format!("[COPYUID {dest_validity} {} {}] ", fmt_set(&uids), fmt_set(&new_uids))
+                format!(
+                    "[COPYUID {dest_validity} {} {}] ",
+                    fmt_set(&uids),
+                    fmt_set(&new_uids)
+                )
             };
             if is_move {
                 let mut out = Vec::new();
@@ -927,7 +1023,9 @@ fn fetch(
     prefix: &str,
 ) -> (Vec<u8>, String) {
     let mut items: Vec<String> = match items_text.to_ascii_uppercase().as_str() {
-        "ALL" | "FAST" | "FULL" => vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into()],
+        "ALL" | "FAST" | "FULL" => {
+            vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into()]
+        }
         _ => split_items(items_text),
     };
     if uid_mode && !items.iter().any(|i| i.eq_ignore_ascii_case("UID")) {
@@ -937,9 +1035,19 @@ fn fetch(
     let mut plan = Vec::new();
     for it in &items {
         let up = it.to_ascii_uppercase();
-        let p = if up == "UID" || up == "FLAGS" || up == "RFC822.SIZE" || up == "INTERNALDATE" || up == "RFC822" || up == "RFC822.HEADER" || up == "RFC822.TEXT" {
+        let p = if up == "UID"
+            || up == "FLAGS"
+            || up == "RFC822.SIZE"
+            || up == "INTERNALDATE"
+            || up == "RFC822"
+            || up == "RFC822.HEADER"
+            || up == "RFC822.TEXT"
+        {
             (up.clone(), None, false)
-        } else if let Some(rest) = up.strip_prefix("BODY.PEEK[").or_else(|| up.strip_prefix("BODY[")) {
+        } else if let Some(rest) = up
+            .strip_prefix("BODY.PEEK[")
+            .or_else(|| up.strip_prefix("BODY["))
+        {
             let peek = up.starts_with("BODY.PEEK[");
             let Some(spec) = rest.strip_suffix(']') else {
                 return (Vec::new(), "BAD Partial fetch not supported".into());
@@ -960,7 +1068,11 @@ fn fetch(
             .any(|(name, _, seen)| *seen || name == "RFC822" || name == "RFC822.TEXT");
     let uids: Vec<u32> = targets.iter().map(|t| t.1).collect();
     let msgs: Vec<StoredMessage> = inner.store.with(|st| {
-        let Some(f) = st.accounts.get_mut(user).and_then(|a| a.folders.get_mut(folder)) else {
+        let Some(f) = st
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.folders.get_mut(folder))
+        else {
             return (Vec::new(), false);
         };
         let mut changed = false;
@@ -977,8 +1089,9 @@ fn fetch(
     let internal = format!(
         "\"{:02}-{}-{} {:02}:{:02}:{:02} +0000\"",
         date.day(),
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [usize::from(u8::from(date.month())) - 1],
+        [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+        ][usize::from(u8::from(date.month())) - 1],
         date.year(),
         date.hour(),
         date.minute(),
@@ -986,7 +1099,9 @@ fn fetch(
     );
     let mut out = Vec::new();
     for (seq, uid) in targets {
-        let Some(m) = msgs.iter().find(|m| m.uid == *uid) else { continue };
+        let Some(m) = msgs.iter().find(|m| m.uid == *uid) else {
+            continue;
+        };
         out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
         let mut first = true;
         let mut flags_sent = false;
@@ -1001,13 +1116,26 @@ fn fetch(
                     flags_sent = true;
                     out.extend_from_slice(format!("FLAGS {}", flags_list(&m.flags)).as_bytes());
                 }
-                "RFC822.SIZE" => out.extend_from_slice(format!("RFC822.SIZE {}", m.bytes.len()).as_bytes()),
-                "INTERNALDATE" => out.extend_from_slice(format!("INTERNALDATE {internal}").as_bytes()),
+                "RFC822.SIZE" => {
+                    out.extend_from_slice(format!("RFC822.SIZE {}", m.bytes.len()).as_bytes())
+                }
+                "INTERNALDATE" => {
+                    out.extend_from_slice(format!("INTERNALDATE {internal}").as_bytes())
+                }
                 "RFC822" => literal(&mut out, "RFC822", &m.bytes),
-                "RFC822.HEADER" => literal(&mut out, "RFC822.HEADER", reports::header_block(&m.bytes)),
-                "RFC822.TEXT" => literal(&mut out, "RFC822.TEXT", &section_bytes(&m.bytes, &Section::Text)),
+                "RFC822.HEADER" => {
+                    literal(&mut out, "RFC822.HEADER", reports::header_block(&m.bytes))
+                }
+                "RFC822.TEXT" => literal(
+                    &mut out,
+                    "RFC822.TEXT",
+                    &section_bytes(&m.bytes, &Section::Text),
+                ),
                 _ => {
-                    let bytes = sec.as_ref().map(|s| section_bytes(&m.bytes, s)).unwrap_or_default();
+                    let bytes = sec
+                        .as_ref()
+                        .map(|s| section_bytes(&m.bytes, s))
+                        .unwrap_or_default();
                     literal(&mut out, name, &bytes);
                 }
             }
@@ -1032,7 +1160,11 @@ fn store_flags(
     if read_only {
         return (Vec::new(), "NO Mailbox is read-only".into());
     }
-    let op = args.get(1).map(Tok::text).unwrap_or_default().to_ascii_uppercase();
+    let op = args
+        .get(1)
+        .map(Tok::text)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let silent = op.ends_with(".SILENT");
     let op = op.trim_end_matches(".SILENT").to_owned();
     let flags: Vec<String> = args[2.min(args.len())..]
@@ -1044,7 +1176,11 @@ fn store_flags(
     }
     let uids: Vec<u32> = targets.iter().map(|t| t.1).collect();
     let updated: Vec<(u32, BTreeSet<String>)> = inner.store.with(|st| {
-        let Some(f) = st.accounts.get_mut(user).and_then(|a| a.folders.get_mut(folder)) else {
+        let Some(f) = st
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.folders.get_mut(folder))
+        else {
             return (Vec::new(), false);
         };
         let mut out = Vec::new();
@@ -1066,7 +1202,9 @@ fn store_flags(
     if !silent {
         for (seq, uid) in targets {
             if let Some((_, fl)) = updated.iter().find(|(u, _)| u == uid) {
-                out.extend_from_slice(format!("* {seq} FETCH (UID {uid} FLAGS {})\r\n", flags_list(fl)).as_bytes());
+                out.extend_from_slice(
+                    format!("* {seq} FETCH (UID {uid} FLAGS {})\r\n", flags_list(fl)).as_bytes(),
+                );
             }
         }
     }
@@ -1096,17 +1234,29 @@ mod tests {
     #[test]
     fn tokenizer_keeps_bracketed_items_whole() {
         let mut t = Vec::new();
-        tokenize(b"A1 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", &mut t);
+        tokenize(
+            b"A1 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+            &mut t,
+        );
         let texts: Vec<String> = t.iter().map(Tok::text).collect();
         assert_eq!(texts.len(), 5);
         assert_eq!(texts[4], "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
-        assert_eq!(split_items(&texts[4]), vec!["UID", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]);
+        assert_eq!(
+            split_items(&texts[4]),
+            vec!["UID", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
+        );
     }
 
     #[test]
     fn header_fields_extracts_folded_lines() {
         let m = b"Subject: a\r\n b\r\nMessage-ID: <x@y>\r\n\r\nbody";
-        assert_eq!(header_fields(m, &["MESSAGE-ID".into()], false), b"Message-ID: <x@y>\r\n\r\n".to_vec());
-        assert_eq!(header_fields(m, &["SUBJECT".into()], false), b"Subject: a\r\n b\r\n\r\n".to_vec());
+        assert_eq!(
+            header_fields(m, &["MESSAGE-ID".into()], false),
+            b"Message-ID: <x@y>\r\n\r\n".to_vec()
+        );
+        assert_eq!(
+            header_fields(m, &["SUBJECT".into()], false),
+            b"Subject: a\r\n b\r\n\r\n".to_vec()
+        );
     }
 }

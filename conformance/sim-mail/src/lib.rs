@@ -95,7 +95,11 @@ pub struct OperatorConfig {
 }
 
 impl OperatorConfig {
-    pub fn new(server_tls: Arc<ServerConfig>, domains: Vec<String>, mailboxes: Vec<MailboxSpec>) -> Self {
+    pub fn new(
+        server_tls: Arc<ServerConfig>,
+        domains: Vec<String>,
+        mailboxes: Vec<MailboxSpec>,
+    ) -> Self {
         Self {
             hostname: "mss.sim.test".into(),
             server_tls,
@@ -130,6 +134,10 @@ pub(crate) struct Faults {
     pub dsn_not_advertised: bool,
     pub dsn_suppressed: bool,
     pub dsn_delay: Duration,
+    /// Action reported instead of `delivered` (e.g. `relayed`).
+    pub dsn_success_action: Option<reports::DsnAction>,
+    pub dsn_duplicate: bool,
+    pub dsn_delayed_first: bool,
     pub fail_after_accept: HashSet<String>,
     pub imap_no_move: bool,
     pub imap_no_idle: bool,
@@ -184,13 +192,19 @@ impl Inner {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
     pub fn take_fault(&self, stage: FaultStage) -> Option<(u16, String)> {
-        self.faults().replies.get_mut(&stage).and_then(VecDeque::pop_front)
+        self.faults()
+            .replies
+            .get_mut(&stage)
+            .and_then(VecDeque::pop_front)
     }
     pub fn latency(&self) -> Duration {
         self.faults().latency
     }
     pub fn config(&self) -> OperatorConfig {
-        self.config.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     pub fn id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -230,7 +244,9 @@ pub struct Operator {
 
 impl std::fmt::Debug for Operator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Operator").field("addrs", &self.addrs).finish()
+        f.debug_struct("Operator")
+            .field("addrs", &self.addrs)
+            .finish()
     }
 }
 
@@ -391,6 +407,21 @@ impl OperatorHandle {
         self.inner.faults().dsn_delay = delay;
     }
 
+    /// Report `action` (e.g. [`reports::DsnAction::Relayed`]) instead of `delivered`.
+    pub fn set_dsn_success_action(&self, action: Option<reports::DsnAction>) {
+        self.inner.faults().dsn_success_action = action;
+    }
+
+    /// Send every DSN twice (duplicate suppression tests).
+    pub fn set_dsn_duplicated(&self, on: bool) {
+        self.inner.faults().dsn_duplicate = on;
+    }
+
+    /// Before the final DSN, send a `delayed` one (4.4.1) to recipients that asked NOTIFY=DELAY.
+    pub fn set_dsn_delayed_first(&self, on: bool) {
+        self.inner.faults().dsn_delayed_first = on;
+    }
+
     /// Messages to `recipient` are accepted at SMTP, then fail: a `failed` DSN (5.1.1) goes back.
     pub fn fail_after_accept(&self, recipient: &str) {
         self.inner
@@ -463,7 +494,13 @@ impl OperatorHandle {
     }
 
     /// Changes UIDVALIDITY (optionally renumbering UIDs from 1).
-    pub fn set_uid_validity(&self, mailbox: &str, folder: &str, validity: u32, renumber: bool) -> bool {
+    pub fn set_uid_validity(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        validity: u32,
+        renumber: bool,
+    ) -> bool {
         self.inner
             .store
             .set_uid_validity(mailbox, folder, validity, renumber)
@@ -484,7 +521,10 @@ impl OperatorHandle {
             if msgs.len() >= count {
                 return msgs;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return msgs;
             }
         }

@@ -70,8 +70,7 @@ impl TestPki {
             CertifiedIssuer::self_signed(root_params, root_key).map_err(|e| pki_err("root", e))?;
 
         let mut int_params = CertificateParams::default();
-        int_params.distinguished_name =
-            dn(&format!("Test IGC-Santé ORG {label}"), "ANS TEST");
+        int_params.distinguished_name = dn(&format!("Test IGC-Santé ORG {label}"), "ANS TEST");
         int_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         int_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,

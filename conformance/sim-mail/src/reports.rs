@@ -62,7 +62,10 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 
 /// Builds a `multipart/report; report-type=delivery-status` message.
 pub fn build_dsn(d: &DsnInput<'_>) -> Vec<u8> {
-    let boundary = format!("=_dsn_{}", d.message_id.trim_matches(['<', '>']).replace('@', "_"));
+    let boundary = format!(
+        "=_dsn_{}",
+        d.message_id.trim_matches(['<', '>']).replace('@', "_")
+    );
     let failed = d.recipients.iter().any(|r| r.action == DsnAction::Failed);
     let mut s = String::new();
     let _ = write!(
@@ -125,12 +128,7 @@ pub fn build_dsn(d: &DsnInput<'_>) -> Vec<u8> {
     }
     let mut out = s.into_bytes();
     if d.ret_full {
-        let _ = write_part(
-            &mut out,
-            &boundary,
-            "message/rfc822",
-            d.original,
-        );
+        let _ = write_part(&mut out, &boundary, "message/rfc822", d.original);
     } else {
         let _ = write_part(
             &mut out,
@@ -173,7 +171,10 @@ pub struct MdnInput<'a> {
 /// Builds a `multipart/report; report-type=disposition-notification` message (ANS layout:
 /// text, disposition, the original message).
 pub fn build_mdn(m: &MdnInput<'_>) -> Vec<u8> {
-    let boundary = format!("=_mdn_{}", m.message_id.trim_matches(['<', '>']).replace('@', "_"));
+    let boundary = format!(
+        "=_mdn_{}",
+        m.message_id.trim_matches(['<', '>']).replace('@', "_")
+    );
     let subject = match &m.error {
         Some((code, _)) => format!("[KO Intégration système !][{code}] {}", m.original_subject),
         None => m.original_subject.to_owned(),
@@ -341,6 +342,9 @@ mod tests {
         assert!(text.contains("Original-Recipient: rfc822;b@y\r\n"));
         assert!(text.contains("Action: delivered\r\n"));
         assert!(text.contains("text/rfc822-headers"));
-        assert!(!text.contains("body\r\n"), "RET=HDRS must not carry the body");
+        assert!(
+            !text.contains("body\r\n"),
+            "RET=HDRS must not carry the body"
+        );
     }
 }

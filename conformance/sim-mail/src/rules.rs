@@ -8,9 +8,12 @@ pub type Refusal = (u16, String);
 
 /// Built-in header/structure checks; `cert_mailbox` is the mailbox bound to the client certificate.
 pub fn check_message(bytes: &[u8], cert_mailbox: &str) -> Result<(), Refusal> {
-    let msg = MessageParser::default()
-        .parse(bytes)
-        .ok_or_else(|| (554, "5.6.0 MSS-MIME message is not parsable MIME".to_owned()))?;
+    let msg = MessageParser::default().parse(bytes).ok_or_else(|| {
+        (
+            554,
+            "5.6.0 MSS-MIME message is not parsable MIME".to_owned(),
+        )
+    })?;
     let from = msg
         .from()
         .and_then(|a| a.first())
@@ -49,8 +52,7 @@ pub fn check_message(bytes: &[u8], cert_mailbox: &str) -> Result<(), Refusal> {
             if has_xdm {
                 "5.6.0 MSS-SUBJECT-XDM IHE_XDM.zip attached but subject lacks XDM/1.0/DDM".into()
             } else {
-                "5.6.0 MSS-SUBJECT-XDM subject XDM/1.0/DDM without an IHE_XDM.zip attachment"
-                    .into()
+                "5.6.0 MSS-SUBJECT-XDM subject XDM/1.0/DDM without an IHE_XDM.zip attachment".into()
             },
         ));
     }

@@ -45,11 +45,17 @@ enum Next {
 }
 
 pub(crate) async fn serve(tcp: TcpStream, inner: Arc<Inner>, implicit: bool) {
-    inner.counters.smtp_connections.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .smtp_connections
+        .fetch_add(1, Ordering::Relaxed);
     let mut st = State::default();
     if implicit {
         let Ok(tls) = inner.acceptor.accept(tcp).await else {
-            inner.counters.smtp_tls_failures.fetch_add(1, Ordering::Relaxed);
+            inner
+                .counters
+                .smtp_tls_failures
+                .fetch_add(1, Ordering::Relaxed);
             return;
         };
         st.tls = true;
@@ -77,7 +83,10 @@ pub(crate) async fn serve(tcp: TcpStream, inner: Arc<Inner>, implicit: bool) {
             return;
         }
         let Ok(tls) = inner.acceptor.accept(io.into_inner()).await else {
-            inner.counters.smtp_tls_failures.fetch_add(1, Ordering::Relaxed);
+            inner
+                .counters
+                .smtp_tls_failures
+                .fetch_add(1, Ordering::Relaxed);
             return;
         };
         // RFC 3207: forget everything learnt before TLS.
@@ -110,7 +119,11 @@ async fn greeting<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, inne
     .await
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, inner: &Inner, reply: &str) -> bool {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    inner: &Inner,
+    reply: &str,
+) -> bool {
     let latency = inner.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -535,40 +548,74 @@ fn accept(st: &State, inner: &Inner, txn: Txn, body: Vec<u8>) -> String {
         }
         send_mdn(inner, &txn, r, &body);
     }
-    inner.counters.messages_accepted.fetch_add(1, Ordering::Relaxed);
-    let (suppressed, delay) = {
+    inner
+        .counters
+        .messages_accepted
+        .fetch_add(1, Ordering::Relaxed);
+    let (suppressed, delay, success_action, duplicate, delayed_first) = {
         let f = inner.faults();
-        (f.dsn_suppressed, f.dsn_delay)
+        (
+            f.dsn_suppressed,
+            f.dsn_delay,
+            f.dsn_success_action,
+            f.dsn_duplicate,
+            f.dsn_delayed_first,
+        )
     };
     if !report.is_empty() && !suppressed && inner.is_mailbox(&txn.from) {
+        let block = |r: &Rcpt, action: DsnAction| DsnRecipient {
+            original: r.orcpt.clone(),
+            final_recipient: r.addr.clone(),
+            action,
+            status: match action {
+                DsnAction::Failed => "5.1.1".into(),
+                DsnAction::Delayed => "4.4.1".into(),
+                _ => "2.0.0".into(),
+            },
+            diagnostic: Some(match action {
+                DsnAction::Failed => "550 5.1.1 mailbox unavailable".into(),
+                DsnAction::Delayed => "451 4.4.1 delivery delayed, will retry".into(),
+                _ => format!("250 2.0.0 delivered, queued as {queue_id}"),
+            }),
+        };
+        let dsn_of = |recipients: Vec<DsnRecipient>, n: u32| {
+            reports::build_dsn(&DsnInput {
+                reporting_mta: &inner.hostname,
+                to: &txn.from,
+                envid: txn.envid.as_deref(),
+                date: &date,
+                message_id: &format!("<dsn-{queue_id}-{n}@{}>", inner.hostname),
+                recipients,
+                ret_full: txn.ret_full,
+                original: &body,
+            })
+        };
+        if delayed_first {
+            let delayed: Vec<DsnRecipient> = txn
+                .rcpts
+                .iter()
+                .filter(|r| r.notify.as_ref().is_some_and(|n| n.iter().any(|x| x == "DELAY")))
+                .map(|r| block(r, DsnAction::Delayed))
+                .collect();
+            if !delayed.is_empty() {
+                let d = dsn_of(delayed, 0);
+                deliver_later(inner, txn.from.clone(), d, std::time::Duration::ZERO, Kind::Dsn);
+            }
+        }
         let recipients = report
             .iter()
-            .map(|(r, action)| DsnRecipient {
-                original: r.orcpt.clone(),
-                final_recipient: r.addr.clone(),
-                action: *action,
-                status: if *action == DsnAction::Failed {
-                    "5.1.1".into()
-                } else {
-                    "2.0.0".into()
-                },
-                diagnostic: Some(if *action == DsnAction::Failed {
-                    "550 5.1.1 mailbox unavailable".into()
-                } else {
-                    format!("250 2.0.0 delivered, queued as {queue_id}")
-                }),
+            .map(|(r, action)| {
+                let action = match (*action, success_action) {
+                    (DsnAction::Delivered, Some(a)) => a,
+                    (a, _) => a,
+                };
+                block(r, action)
             })
-            .collect();
-        let dsn = reports::build_dsn(&DsnInput {
-            reporting_mta: &inner.hostname,
-            to: &txn.from,
-            envid: txn.envid.as_deref(),
-            date: &date,
-            message_id: &format!("<dsn-{queue_id}@{}>", inner.hostname),
-            recipients,
-            ret_full: txn.ret_full,
-            original: &body,
-        });
+            .collect::<Vec<_>>();
+        let dsn = dsn_of(recipients, 1);
+        if duplicate {
+            deliver_later(inner, txn.from.clone(), dsn.clone(), delay, Kind::Dsn);
+        }
         deliver_later(inner, txn.from.clone(), dsn, delay, Kind::Dsn);
     }
     format!("250 2.0.0 Ok: queued as {queue_id}")
@@ -580,7 +627,13 @@ enum Kind {
     Mdn,
 }
 
-fn deliver_later(inner: &Inner, to: String, bytes: Vec<u8>, delay: std::time::Duration, kind: Kind) {
+fn deliver_later(
+    inner: &Inner,
+    to: String,
+    bytes: Vec<u8>,
+    delay: std::time::Duration,
+    kind: Kind,
+) {
     let count = move |inner: &Inner| match kind {
         Kind::Dsn => inner.counters.dsn_sent.fetch_add(1, Ordering::Relaxed),
         Kind::Mdn => inner.counters.mdn_sent.fetch_add(1, Ordering::Relaxed),

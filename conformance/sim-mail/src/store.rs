@@ -102,7 +102,12 @@ impl Store {
     }
 
     pub fn has_account(&self, mailbox: &str) -> bool {
-        self.with(|s| (s.accounts.contains_key(&mailbox.to_ascii_lowercase()), false))
+        self.with(|s| {
+            (
+                s.accounts.contains_key(&mailbox.to_ascii_lowercase()),
+                false,
+            )
+        })
     }
 
     /// Appends to a folder (created if missing); returns the UID.
@@ -175,7 +180,13 @@ impl Store {
     }
 
     /// Sets UIDVALIDITY; with `renumber` the UIDs restart at 1 (what a rebuilt index does).
-    pub fn set_uid_validity(&self, mailbox: &str, folder: &str, validity: u32, renumber: bool) -> bool {
+    pub fn set_uid_validity(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        validity: u32,
+        renumber: bool,
+    ) -> bool {
         self.with(|s| {
             let Some(f) = s
                 .accounts

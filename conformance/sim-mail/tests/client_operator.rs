@@ -6,7 +6,8 @@ use std::time::Duration;
 use passerelle_mail::imap::{IdleOutcome, MoveMethod};
 use passerelle_mail::{
     DsnNotify, DsnRequest, DsnRet, Envelope, FOLDER_PROCESSED, FOLDER_QUARANTINE, ImapAuth,
-    ImapClientConfig, ImapSession, MailError, RetryClass, SmtpClientConfig, SmtpPool, Step, TlsMode,
+    ImapClientConfig, ImapSession, MailError, RetryClass, SmtpClientConfig, SmtpPool, Step,
+    TlsMode,
 };
 use passerelle_sim_mail::pki::TestPki;
 use passerelle_sim_mail::{
@@ -26,7 +27,9 @@ struct World {
 
 async fn world_with(max: usize) -> World {
     let pki = TestPki::new("t").expect("pki");
-    let server = pki.server(&["localhost", "127.0.0.1"]).expect("server cert");
+    let server = pki
+        .server(&["localhost", "127.0.0.1"])
+        .expect("server cert");
     let mut cfg = OperatorConfig::new(
         pki.operator_tls(&server).expect("server tls"),
         vec![
@@ -70,7 +73,13 @@ fn smtp(w: &World, mailbox: &str, mode: TlsMode) -> SmtpClientConfig {
         TlsMode::StartTls => w.op.addrs.smtp_starttls,
         TlsMode::Implicit => w.op.addrs.smtp_implicit,
     };
-    let mut c = SmtpClientConfig::new(mailbox, "localhost", addr.port(), mode, client_tls(w, mailbox));
+    let mut c = SmtpClientConfig::new(
+        mailbox,
+        "localhost",
+        addr.port(),
+        mode,
+        client_tls(w, mailbox),
+    );
     c.connect_addr = Some(addr);
     c.timeouts.command = Duration::from_secs(5);
     c
@@ -81,7 +90,13 @@ fn imap(w: &World, mailbox: &str, mode: TlsMode) -> ImapClientConfig {
         TlsMode::StartTls => w.op.addrs.imap_starttls,
         TlsMode::Implicit => w.op.addrs.imap_implicit,
     };
-    let mut c = ImapClientConfig::new(mailbox, "localhost", addr.port(), mode, client_tls(w, mailbox));
+    let mut c = ImapClientConfig::new(
+        mailbox,
+        "localhost",
+        addr.port(),
+        mode,
+        client_tls(w, mailbox),
+    );
     c.connect_addr = Some(addr);
     c.timeout = Duration::from_secs(5);
     c
@@ -97,7 +112,13 @@ fn message(from: &str, to: &str, subject: &str, extra: &str, body: &str) -> Vec<
 }
 
 fn ok_message(subject: &str) -> Vec<u8> {
-    message(SENDER, CRIP, subject, "X-MSS-NIL: DEV935997\r\n", "Bonjour.\r\n.ligne qui commence par un point")
+    message(
+        SENDER,
+        CRIP,
+        subject,
+        "X-MSS-NIL: DEV935997\r\n",
+        "Bonjour.\r\n.ligne qui commence par un point",
+    )
 }
 
 fn env(to: &str, envid: Option<&str>) -> Envelope {
@@ -136,17 +157,29 @@ fn strip_trace(stored: &[u8]) -> &[u8] {
 async fn sends_with_starttls_and_implicit_tls_byte_for_byte() {
     let w = world().await;
     let pool = SmtpPool::new();
-    for (i, mode) in [TlsMode::StartTls, TlsMode::Implicit].into_iter().enumerate() {
+    for (i, mode) in [TlsMode::StartTls, TlsMode::Implicit]
+        .into_iter()
+        .enumerate()
+    {
         let cfg = smtp(&w, SENDER, mode);
         let msg = ok_message(&format!("envoi {i}"));
-        let report = pool.send(&cfg, &env(CRIP, Some("D-1")), &msg).await.expect("sent");
+        let report = pool
+            .send(&cfg, &env(CRIP, Some("D-1")), &msg)
+            .await
+            .expect("sent");
         assert_eq!(report.data.code, 250);
         assert_eq!(report.data.enhanced, Some([2, 0, 0]));
         assert_eq!(report.recipients[0].reply.code, 250);
         assert!(report.dsn_requested, "operator advertises DSN");
-        let stored = w.h.wait_for_messages(CRIP, "INBOX", i + 1, Duration::from_secs(2)).await;
+        let stored =
+            w.h.wait_for_messages(CRIP, "INBOX", i + 1, Duration::from_secs(2))
+                .await;
         assert_eq!(stored.len(), i + 1);
-        assert_eq!(strip_trace(&stored[i].bytes), &msg[..], "byte for byte after dot-unstuffing");
+        assert_eq!(
+            strip_trace(&stored[i].bytes),
+            &msg[..],
+            "byte for byte after dot-unstuffing"
+        );
     }
     // Capabilities are re-read after TLS: STARTTLS gone, AUTH EXTERNAL and DSN present.
     let conn = passerelle_mail::SmtpConnection::connect(&smtp(&w, SENDER, TlsMode::StartTls))
@@ -161,8 +194,9 @@ async fn sends_with_starttls_and_implicit_tls_byte_for_byte() {
 #[tokio::test]
 async fn refused_without_client_certificate_or_with_a_foreign_one() {
     let w = world().await;
-    let no_cert = passerelle_mail::tls::client_config_without_cert(w.pki.ca_bundle_pem().as_bytes())
-        .expect("tls");
+    let no_cert =
+        passerelle_mail::tls::client_config_without_cert(w.pki.ca_bundle_pem().as_bytes())
+            .expect("tls");
     for mode in [TlsMode::StartTls, TlsMode::Implicit] {
         let mut cfg = smtp(&w, SENDER, mode);
         cfg.tls = no_cert.clone();
@@ -186,7 +220,12 @@ async fn refused_without_client_certificate_or_with_a_foreign_one() {
     .expect("tls");
     let mut cfg = smtp(&w, SENDER, TlsMode::Implicit);
     cfg.tls = foreign;
-    assert!(SmtpPool::new().send(&cfg, &env(CRIP, None), &ok_message("x")).await.is_err());
+    assert!(
+        SmtpPool::new()
+            .send(&cfg, &env(CRIP, None), &ok_message("x"))
+            .await
+            .is_err()
+    );
     // A client that trusts another CA refuses the operator's certificate (configuration class).
     let mut cfg = smtp(&w, SENDER, TlsMode::Implicit);
     cfg.tls = passerelle_mail::tls::client_config_from_pem(
@@ -208,7 +247,10 @@ async fn refusal(w: &World, env: &Envelope, msg: &[u8]) -> MailError {
     SmtpPool::new()
         .send(&smtp(w, SENDER, TlsMode::Implicit), env, msg)
         .await
-        .expect_err(&format!("refused: {}", String::from_utf8_lossy(&msg[..msg.len().min(200)])))
+        .expect_err(&format!(
+            "refused: {}",
+            String::from_utf8_lossy(&msg[..msg.len().min(200)])
+        ))
 }
 
 #[tokio::test]
@@ -219,28 +261,54 @@ async fn each_rule_refuses_with_its_code() {
     let mut e = env(CRIP, None);
     e.mail_from = HUMAN.into();
     let err = refusal(&w, &e, &ok_message("a")).await;
-    assert!(matches!(&err, MailError::Rejected { step: Step::Mail, reply } if reply.code == 553 && reply.enhanced == Some([5,7,1])), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Mail, reply } if reply.code == 553 && reply.enhanced == Some([5,7,1])),
+        "{err}"
+    );
     assert_eq!(err.retry_class(), RetryClass::RejectedByOperator);
     // From header is not the certificate's mailbox.
     let err = refusal(&w, &env(CRIP, None), &message(HUMAN, CRIP, "b", nil, "x")).await;
-    assert!(matches!(&err, MailError::Rejected { step: Step::DataEnd, reply } if reply.code == 550 && reply.enhanced == Some([5,7,1])), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::DataEnd, reply } if reply.code == 550 && reply.enhanced == Some([5,7,1])),
+        "{err}"
+    );
     // Recipient domain outside the whitelist.
     let err = refusal(&w, &env("x@gmail.com", None), &ok_message("c")).await;
-    assert!(matches!(&err, MailError::Rejected { step: Step::Rcpt, reply } if reply.code == 550 && reply.enhanced == Some([5,7,1])), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Rcpt, reply } if reply.code == 550 && reply.enhanced == Some([5,7,1])),
+        "{err}"
+    );
     // Unknown mailbox in a whitelisted domain.
     let err = refusal(&w, &env("nobody@cd93.mssante.test", None), &ok_message("d")).await;
-    assert!(matches!(&err, MailError::Rejected { step: Step::Rcpt, reply } if reply.code == 550 && reply.enhanced == Some([5,1,1])), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Rcpt, reply } if reply.code == 550 && reply.enhanced == Some([5,1,1])),
+        "{err}"
+    );
     assert_eq!(err.retry_class(), RetryClass::RecipientRejected);
     // Two To.
     let two = message(SENDER, &format!("{CRIP}>, <{HUMAN}"), "e", nil, "x");
     let err = refusal(&w, &env(CRIP, None), &two).await;
-    assert!(matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.enhanced == Some([5,6,0]) && reply.text.contains("MSS-ONE-TO")), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.enhanced == Some([5,6,0]) && reply.text.contains("MSS-ONE-TO")),
+        "{err}"
+    );
     // X-MSS-NIL missing.
     let err = refusal(&w, &env(CRIP, None), &message(SENDER, CRIP, "f", "", "x")).await;
-    assert!(matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("X-MSS-NIL")), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("X-MSS-NIL")),
+        "{err}"
+    );
     // XDM subject without the archive.
-    let err = refusal(&w, &env(CRIP, None), &message(SENDER, CRIP, "XDM/1.0/DDM+Projet", nil, "x")).await;
-    assert!(matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("MSS-SUBJECT-XDM")), "{err}");
+    let err = refusal(
+        &w,
+        &env(CRIP, None),
+        &message(SENDER, CRIP, "XDM/1.0/DDM+Projet", nil, "x"),
+    )
+    .await;
+    assert!(
+        matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("MSS-SUBJECT-XDM")),
+        "{err}"
+    );
     // The archive without the subject prefix.
     let xdm = format!(
         "From: <{SENDER}>\r\nTo: <{CRIP}>\r\nSubject: Projet\r\n{nil}MIME-Version: 1.0\r\n\
@@ -249,11 +317,18 @@ async fn each_rule_refuses_with_its_code() {
          Content-Disposition: attachment; filename=\"IHE_XDM.zip\"\r\n\r\nUEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\r\n--b--\r\n"
     );
     let err = refusal(&w, &env(CRIP, None), xdm.as_bytes()).await;
-    assert!(matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("MSS-SUBJECT-XDM")), "{err}");
+    assert!(
+        matches!(&err, MailError::Rejected { reply, .. } if reply.code == 554 && reply.text.contains("MSS-SUBJECT-XDM")),
+        "{err}"
+    );
     // …and accepted once the subject carries the prefix.
     let good = xdm.replace("Subject: Projet", "Subject: XDM/1.0/DDM+Projet DUPONT Lea");
     SmtpPool::new()
-        .send(&smtp(&w, SENDER, TlsMode::Implicit), &env(CRIP, None), good.as_bytes())
+        .send(
+            &smtp(&w, SENDER, TlsMode::Implicit),
+            &env(CRIP, None),
+            good.as_bytes(),
+        )
         .await
         .expect("XDM message accepted");
     // Pluggable validator.
@@ -264,9 +339,21 @@ async fn each_rule_refuses_with_its_code() {
             Ok(())
         }
     })));
-    let err = refusal(&w, &env(CRIP, None), &message(SENDER, CRIP, "g", nil, "PIRATE")).await;
-    assert!(matches!(&err, MailError::Rejected { reply, .. } if reply.text.contains("XDM-README")), "{err}");
-    assert_eq!(w.h.messages(CRIP, "INBOX").len(), 1, "only the good XDM message got in");
+    let err = refusal(
+        &w,
+        &env(CRIP, None),
+        &message(SENDER, CRIP, "g", nil, "PIRATE"),
+    )
+    .await;
+    assert!(
+        matches!(&err, MailError::Rejected { reply, .. } if reply.text.contains("XDM-README")),
+        "{err}"
+    );
+    assert_eq!(
+        w.h.messages(CRIP, "INBOX").len(),
+        1,
+        "only the good XDM message got in"
+    );
 }
 
 #[tokio::test]
@@ -275,7 +362,10 @@ async fn size_limit_is_advertised_and_enforced() {
     let big = message(SENDER, CRIP, "big", "X-MSS-NIL: D\r\n", &"A".repeat(30_000));
     // The client knows the limit from EHLO and does not even send.
     let err = refusal(&w, &env(CRIP, None), &big).await;
-    assert!(matches!(err, MailError::TooLarge { limit: 20_000, .. }), "{err}");
+    assert!(
+        matches!(err, MailError::TooLarge { limit: 20_000, .. }),
+        "{err}"
+    );
     assert_eq!(err.retry_class(), RetryClass::MessageTooLarge);
     // The server refuses an oversize SIZE= itself (raw client).
     let id = w.pki.mailbox_client(SENDER).expect("cert");
@@ -285,9 +375,14 @@ async fn size_limit_is_advertised_and_enforced() {
         id.key_pem.as_bytes(),
     )
     .expect("tls");
-    let tcp = tokio::net::TcpStream::connect(w.op.addrs.smtp_implicit).await.expect("tcp");
+    let tcp = tokio::net::TcpStream::connect(w.op.addrs.smtp_implicit)
+        .await
+        .expect("tcp");
     let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(passerelle_mail::tls::server_name("localhost").expect("name"), tcp)
+        .connect(
+            passerelle_mail::tls::server_name("localhost").expect("name"),
+            tcp,
+        )
         .await
         .expect("tls");
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -321,24 +416,48 @@ async fn temporary_failures_then_success_on_retry() {
     w.h.fail_next(FaultStage::Data, 452, "4.3.1 Insufficient storage");
     w.h.fail_next(FaultStage::DataEnd, 421, "4.4.5 Shutting down");
     for step in [Step::Mail, Step::Rcpt, Step::Data, Step::DataEnd] {
-        let err = pool.send(&cfg, &env(CRIP, None), &ok_message("t")).await.expect_err("temporary");
-        assert!(matches!(&err, MailError::Rejected { step: s, .. } if *s == step), "{err}");
+        let err = pool
+            .send(&cfg, &env(CRIP, None), &ok_message("t"))
+            .await
+            .expect_err("temporary");
+        assert!(
+            matches!(&err, MailError::Rejected { step: s, .. } if *s == step),
+            "{err}"
+        );
         assert_eq!(err.retry_class(), RetryClass::Temporary, "{err}");
     }
-    pool.send(&cfg, &env(CRIP, None), &ok_message("t")).await.expect("retry succeeds");
+    pool.send(&cfg, &env(CRIP, None), &ok_message("t"))
+        .await
+        .expect("retry succeeds");
     assert_eq!(w.h.messages(CRIP, "INBOX").len(), 1);
     // Cut in the middle of DATA: temporary, nothing stored, next attempt fine.
     w.h.disconnect_mid_data(1);
-    let err = pool.send(&cfg, &env(CRIP, None), &ok_message("cut")).await.expect_err("cut");
+    let err = pool
+        .send(&cfg, &env(CRIP, None), &ok_message("cut"))
+        .await
+        .expect_err("cut");
     assert_eq!(err.retry_class(), RetryClass::Temporary, "{err}");
     assert_eq!(w.h.messages(CRIP, "INBOX").len(), 1);
-    pool.send(&cfg, &env(CRIP, None), &ok_message("after cut")).await.expect("after cut");
+    pool.send(&cfg, &env(CRIP, None), &ok_message("after cut"))
+        .await
+        .expect("after cut");
     // Slow server + short timeout.
     w.h.set_latency(Duration::from_millis(400));
     let mut slow = smtp(&w, SENDER, TlsMode::Implicit);
     slow.timeouts.greeting = Duration::from_millis(100);
-    let err = SmtpPool::new().send(&slow, &env(CRIP, None), &ok_message("slow")).await.expect_err("timeout");
-    assert!(matches!(err, MailError::Timeout { step: Step::Greeting }), "{err}");
+    let err = SmtpPool::new()
+        .send(&slow, &env(CRIP, None), &ok_message("slow"))
+        .await
+        .expect_err("timeout");
+    assert!(
+        matches!(
+            err,
+            MailError::Timeout {
+                step: Step::Greeting
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(err.retry_class(), RetryClass::Temporary);
 }
 
@@ -348,23 +467,35 @@ async fn connections_are_reused_and_capped() {
     let pool = SmtpPool::new();
     let mut cfg = smtp(&w, SENDER, TlsMode::Implicit);
     for i in 0..5 {
-        let r = pool.send(&cfg, &env(CRIP, None), &ok_message(&format!("r{i}"))).await.expect("sent");
+        let r = pool
+            .send(&cfg, &env(CRIP, None), &ok_message(&format!("r{i}")))
+            .await
+            .expect("sent");
         assert_eq!(r.reused_connection, i > 0);
     }
     let s = pool.stats();
-    assert_eq!((s.connections_opened, s.transactions, s.reused_transactions), (1, 5, 4));
+    assert_eq!(
+        (s.connections_opened, s.transactions, s.reused_transactions),
+        (1, 5, 4)
+    );
     assert_eq!(w.h.stats().smtp_connections, 1);
     // ≤ max_transactions per connection.
     cfg.max_transactions = 2;
     let pool2 = SmtpPool::new();
     for i in 0..5 {
-        pool2.send(&cfg, &env(CRIP, None), &ok_message(&format!("c{i}"))).await.expect("sent");
+        pool2
+            .send(&cfg, &env(CRIP, None), &ok_message(&format!("c{i}")))
+            .await
+            .expect("sent");
     }
     assert_eq!(pool2.stats().connections_opened, 3);
     // A stale pooled connection (421 on reuse) is retried once on a fresh one.
     let cfg = smtp(&w, SENDER, TlsMode::Implicit);
     w.h.fail_next(FaultStage::Mail, 421, "4.4.2 Idle too long");
-    let r = pool.send(&cfg, &env(CRIP, None), &ok_message("stale")).await.expect("retried");
+    let r = pool
+        .send(&cfg, &env(CRIP, None), &ok_message("stale"))
+        .await
+        .expect("retried");
     assert_eq!(r.retries.len(), 1);
     assert_eq!(r.retries[0].class, RetryClass::ReusedConnection);
     assert_eq!(pool.stats().connections_opened, 2);
@@ -373,14 +504,22 @@ async fn connections_are_reused_and_capped() {
     let mut short = cfg.clone();
     short.idle_timeout = Duration::from_millis(50);
     tokio::time::sleep(Duration::from_millis(80)).await;
-    pool.send(&short, &env(CRIP, None), &ok_message("after idle")).await.expect("sent");
-    assert_eq!(pool.stats().connections_opened, 3, "expired idle connection replaced");
+    pool.send(&short, &env(CRIP, None), &ok_message("after idle"))
+        .await
+        .expect("sent");
+    assert_eq!(
+        pool.stats().connections_opened,
+        3,
+        "expired idle connection replaced"
+    );
     pool.shutdown().await;
     assert_eq!(pool.idle_connections(), 0);
 }
 
 async fn fetch_all(w: &World, mailbox: &str) -> Vec<passerelle_mail::FetchedMessage> {
-    let mut s = ImapSession::connect(&imap(w, mailbox, TlsMode::Implicit)).await.expect("imap");
+    let mut s = ImapSession::connect(&imap(w, mailbox, TlsMode::Implicit))
+        .await
+        .expect("imap");
     s.select_inbox().await.expect("select");
     let m = s.fetch_from(1).await.expect("fetch");
     s.logout().await.expect("logout");
@@ -392,8 +531,11 @@ async fn dsn_reaches_the_sender_mailbox_over_imap() {
     let w = world().await;
     let pool = SmtpPool::new();
     let cfg = smtp(&w, SENDER, TlsMode::StartTls);
-    pool.send(&cfg, &env(CRIP, Some("delivery-42")), &ok_message("dsn")).await.expect("sent");
-    w.h.wait_for_messages(SENDER, "INBOX", 1, Duration::from_secs(2)).await;
+    pool.send(&cfg, &env(CRIP, Some("delivery-42")), &ok_message("dsn"))
+        .await
+        .expect("sent");
+    w.h.wait_for_messages(SENDER, "INBOX", 1, Duration::from_secs(2))
+        .await;
     let got = fetch_all(&w, SENDER).await;
     assert_eq!(got.len(), 1);
     let dsn = String::from_utf8_lossy(&got[0].body);
@@ -401,36 +543,77 @@ async fn dsn_reaches_the_sender_mailbox_over_imap() {
     assert!(dsn.contains("Original-Envelope-Id: delivery-42\r\n"));
     assert!(dsn.contains(&format!("Original-Recipient: rfc822;{CRIP}\r\n")));
     assert!(dsn.contains("Action: delivered\r\nStatus: 2.0.0"));
-    assert!(dsn.contains("Content-Type: text/rfc822-headers"), "RET=HDRS");
-    assert!(!dsn.contains("qui commence par un point"), "no body with RET=HDRS");
+    assert!(
+        dsn.contains("Content-Type: text/rfc822-headers"),
+        "RET=HDRS"
+    );
+    assert!(
+        !dsn.contains("qui commence par un point"),
+        "no body with RET=HDRS"
+    );
     // Accepted, then failed: a failed DSN.
     w.h.fail_after_accept(HUMAN);
     let mut e = env(HUMAN, Some("delivery-43"));
-    e.dsn = Some(DsnRequest { ret: DsnRet::Full, envid: Some("delivery-43".into()), notify: DsnNotify { success: false, failure: true, delay: false } });
+    e.dsn = Some(DsnRequest {
+        ret: DsnRet::Full,
+        envid: Some("delivery-43".into()),
+        notify: DsnNotify {
+            success: false,
+            failure: true,
+            delay: false,
+        },
+    });
     let msg = message(SENDER, HUMAN, "fail", "X-MSS-NIL: D\r\n", "corps");
     pool.send(&cfg, &e, &msg).await.expect("accepted at SMTP");
-    let all = w.h.wait_for_messages(SENDER, "INBOX", 2, Duration::from_secs(2)).await;
+    let all =
+        w.h.wait_for_messages(SENDER, "INBOX", 2, Duration::from_secs(2))
+            .await;
     let failed = String::from_utf8_lossy(&all[1].bytes);
-    assert!(failed.contains("Action: failed\r\nStatus: 5.1.1"), "{failed}");
-    assert!(failed.contains("message/rfc822") && failed.contains("corps"), "RET=FULL");
+    assert!(
+        failed.contains("Action: failed\r\nStatus: 5.1.1"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("message/rfc822") && failed.contains("corps"),
+        "RET=FULL"
+    );
     // NOTIFY=NEVER, no DSN advertised, or DSN suppressed: nothing comes back.
     let mut never = env(CRIP, None);
-    never.dsn = Some(DsnRequest { ret: DsnRet::Hdrs, envid: None, notify: DsnNotify { success: false, failure: false, delay: false } });
-    pool.send(&cfg, &never, &ok_message("never")).await.expect("sent");
+    never.dsn = Some(DsnRequest {
+        ret: DsnRet::Hdrs,
+        envid: None,
+        notify: DsnNotify {
+            success: false,
+            failure: false,
+            delay: false,
+        },
+    });
+    pool.send(&cfg, &never, &ok_message("never"))
+        .await
+        .expect("sent");
     w.h.set_dsn_advertised(false);
-    let r = SmtpPool::new().send(&cfg, &env(CRIP, Some("x")), &ok_message("nodsn")).await.expect("sent");
+    let r = SmtpPool::new()
+        .send(&cfg, &env(CRIP, Some("x")), &ok_message("nodsn"))
+        .await
+        .expect("sent");
     assert!(!r.dsn_requested, "DSN parameters only when advertised");
     w.h.set_dsn_advertised(true);
     w.h.set_dsn_suppressed(true);
-    pool.send(&cfg, &env(CRIP, Some("y")), &ok_message("suppressed")).await.expect("sent");
+    pool.send(&cfg, &env(CRIP, Some("y")), &ok_message("suppressed"))
+        .await
+        .expect("sent");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.h.messages(SENDER, "INBOX").len(), 2);
     // Delayed DSN.
     w.h.set_dsn_suppressed(false);
     w.h.set_dsn_delay(Duration::from_millis(300));
-    pool.send(&cfg, &env(CRIP, Some("z")), &ok_message("late")).await.expect("sent");
+    pool.send(&cfg, &env(CRIP, Some("z")), &ok_message("late"))
+        .await
+        .expect("sent");
     assert_eq!(w.h.messages(SENDER, "INBOX").len(), 2, "not yet");
-    let late = w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(3)).await;
+    let late =
+        w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(3))
+            .await;
     assert_eq!(late.len(), 3);
 }
 
@@ -443,27 +626,59 @@ async fn mdn_when_configured() {
     let dnt = format!("X-MSS-NIL: D\r\nDisposition-Notification-To: <{SENDER}>\r\n");
     let mut no_dsn = env(CRIP, None);
     no_dsn.dsn = None;
-    pool.send(&cfg, &no_dsn, &message(SENDER, CRIP, "integre", &dnt, "x")).await.expect("sent");
-    let got = w.h.wait_for_messages(SENDER, "INBOX", 1, Duration::from_secs(2)).await;
+    pool.send(&cfg, &no_dsn, &message(SENDER, CRIP, "integre", &dnt, "x"))
+        .await
+        .expect("sent");
+    let got =
+        w.h.wait_for_messages(SENDER, "INBOX", 1, Duration::from_secs(2))
+            .await;
     let mdn = String::from_utf8_lossy(&got[0].bytes);
-    assert!(mdn.contains("report-type=disposition-notification"), "{mdn}");
+    assert!(
+        mdn.contains("report-type=disposition-notification"),
+        "{mdn}"
+    );
     assert!(mdn.contains("Disposition: automatic-action/MDN-sent-automatically; processed\r\n"));
     assert!(mdn.contains("Original-Message-ID: <m-integre@cd93.mssante.test>"));
     // Integration error 902 (ANS form).
-    w.h.set_mailbox_kind(CRIP, MailboxKind::Integrator { error: Some((902, "Identifiant patient inconnu".into())) });
-    pool.send(&cfg, &no_dsn, &message(SENDER, CRIP, "inconnu", &dnt, "x")).await.expect("sent");
-    let got = w.h.wait_for_messages(SENDER, "INBOX", 2, Duration::from_secs(2)).await;
+    w.h.set_mailbox_kind(
+        CRIP,
+        MailboxKind::Integrator {
+            error: Some((902, "Identifiant patient inconnu".into())),
+        },
+    );
+    pool.send(&cfg, &no_dsn, &message(SENDER, CRIP, "inconnu", &dnt, "x"))
+        .await
+        .expect("sent");
+    let got =
+        w.h.wait_for_messages(SENDER, "INBOX", 2, Duration::from_secs(2))
+            .await;
     let mdn = String::from_utf8_lossy(&got[1].bytes);
-    assert!(mdn.contains("processed/Error: 902^Identifiant patient inconnu"), "{mdn}");
+    assert!(
+        mdn.contains("processed/Error: 902^Identifiant patient inconnu"),
+        "{mdn}"
+    );
     // Human mailbox: displayed, later.
     let mut to_human = env(HUMAN, None);
     to_human.dsn = None;
-    pool.send(&cfg, &to_human, &message(SENDER, HUMAN, "lu", &dnt, "x")).await.expect("sent");
-    let got = w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(2)).await;
+    pool.send(&cfg, &to_human, &message(SENDER, HUMAN, "lu", &dnt, "x"))
+        .await
+        .expect("sent");
+    let got =
+        w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(2))
+            .await;
     let mdn = String::from_utf8_lossy(&got[2].bytes);
-    assert!(mdn.contains("Disposition: manual-action/MDN-sent-manually; displayed"), "{mdn}");
+    assert!(
+        mdn.contains("Disposition: manual-action/MDN-sent-manually; displayed"),
+        "{mdn}"
+    );
     // No Disposition-Notification-To: no MDN.
-    pool.send(&cfg, &no_dsn, &message(SENDER, CRIP, "sans", "X-MSS-NIL: D\r\n", "x")).await.expect("sent");
+    pool.send(
+        &cfg,
+        &no_dsn,
+        &message(SENDER, CRIP, "sans", "X-MSS-NIL: D\r\n", "x"),
+    )
+    .await
+    .expect("sent");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.h.messages(SENDER, "INBOX").len(), 3);
     assert_eq!(w.h.stats().mdn_sent, 3);
@@ -473,32 +688,69 @@ async fn mdn_when_configured() {
 async fn imap_folders_fetch_move_idle_and_uidvalidity() {
     let w = world().await;
     for i in 0..3 {
-        w.h.deliver(CRIP, "INBOX", format!("Subject: m{i}\r\nMessage-ID: <{i}@x>\r\n\r\nbody {i}\r\n").into_bytes());
+        w.h.deliver(
+            CRIP,
+            "INBOX",
+            format!("Subject: m{i}\r\nMessage-ID: <{i}@x>\r\n\r\nbody {i}\r\n").into_bytes(),
+        );
     }
-    let mut s = ImapSession::connect(&imap(&w, CRIP, TlsMode::StartTls)).await.expect("imap starttls");
+    let mut s = ImapSession::connect(&imap(&w, CRIP, TlsMode::StartTls))
+        .await
+        .expect("imap starttls");
     assert!(s.has_capability("IDLE") && s.has_capability("MOVE") && s.has_capability("UIDPLUS"));
-    let created = s.ensure_folders(&[FOLDER_PROCESSED, FOLDER_QUARANTINE]).await.expect("folders");
+    let created = s
+        .ensure_folders(&[FOLDER_PROCESSED, FOLDER_QUARANTINE])
+        .await
+        .expect("folders");
     assert_eq!(created.len(), 2);
     assert_eq!(s.delimiter(), Some("/"));
-    assert!(s.ensure_folders(&[FOLDER_PROCESSED, FOLDER_QUARANTINE]).await.expect("again").is_empty());
+    assert!(
+        s.ensure_folders(&[FOLDER_PROCESSED, FOLDER_QUARANTINE])
+            .await
+            .expect("again")
+            .is_empty()
+    );
     let st = s.select_inbox().await.expect("select");
     assert_eq!((st.exists, st.uid_next), (3, Some(4)));
     let msgs = s.fetch_from(2).await.expect("fetch");
     assert_eq!(msgs.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2, 3]);
-    assert_eq!(msgs[0].body, b"Subject: m1\r\nMessage-ID: <1@x>\r\n\r\nbody 1\r\n".to_vec());
+    assert_eq!(
+        msgs[0].body,
+        b"Subject: m1\r\nMessage-ID: <1@x>\r\n\r\nbody 1\r\n".to_vec()
+    );
     assert_eq!(msgs[0].size, Some(msgs[0].body.len() as u32));
-    assert!(msgs[0].flags.is_empty(), "PEEK leaves \\Seen alone: {:?}", msgs[0].flags);
+    assert!(
+        msgs[0].flags.is_empty(),
+        "PEEK leaves \\Seen alone: {:?}",
+        msgs[0].flags
+    );
     // n:* with n beyond the last UID returns nothing (the client drops the last message RFC 3501 returns).
     assert!(s.fetch_from(10).await.expect("fetch").is_empty());
-    assert_eq!(s.move_message(2, FOLDER_PROCESSED).await.expect("move"), MoveMethod::Move);
+    assert_eq!(
+        s.move_message(2, FOLDER_PROCESSED).await.expect("move"),
+        MoveMethod::Move
+    );
     assert_eq!(w.h.messages(CRIP, "Passerelle/Traites").len(), 1);
-    assert_eq!(w.h.messages(CRIP, "INBOX").iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        w.h.messages(CRIP, "INBOX")
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
     // Without MOVE: COPY + \Deleted + UID EXPUNGE.
     w.h.set_imap_extensions(false, true);
-    let mut s2 = ImapSession::connect(&imap(&w, CRIP, TlsMode::Implicit)).await.expect("imap");
-    s2.ensure_folders(&[FOLDER_QUARANTINE]).await.expect("folders");
+    let mut s2 = ImapSession::connect(&imap(&w, CRIP, TlsMode::Implicit))
+        .await
+        .expect("imap");
+    s2.ensure_folders(&[FOLDER_QUARANTINE])
+        .await
+        .expect("folders");
     s2.select_inbox().await.expect("select");
-    assert_eq!(s2.move_message(3, FOLDER_QUARANTINE).await.expect("copy"), MoveMethod::CopyExpunge);
+    assert_eq!(
+        s2.move_message(3, FOLDER_QUARANTINE).await.expect("copy"),
+        MoveMethod::CopyExpunge
+    );
     assert_eq!(w.h.messages(CRIP, "Passerelle/Quarantaine").len(), 1);
     assert_eq!(w.h.messages(CRIP, "INBOX").len(), 1);
     s2.logout().await.expect("logout");
@@ -520,7 +772,9 @@ async fn imap_folders_fetch_move_idle_and_uidvalidity() {
     s.logout().await.expect("logout");
     // UIDVALIDITY change (renumbered) is reported on the next SELECT.
     assert!(w.h.set_uid_validity(CRIP, "INBOX", 77, true));
-    let mut s = ImapSession::connect(&imap(&w, CRIP, TlsMode::Implicit)).await.expect("imap");
+    let mut s = ImapSession::connect(&imap(&w, CRIP, TlsMode::Implicit))
+        .await
+        .expect("imap");
     let st2 = s.select_inbox().await.expect("select");
     assert_eq!(st2.uid_validity, 77);
     assert_ne!(st.uid_validity, 77);
@@ -533,10 +787,16 @@ async fn imap_auth_rules() {
     let w = world().await;
     // LOGIN for a mailbox configured with a password.
     let mut cfg = imap(&w, MECS, TlsMode::Implicit);
-    cfg.auth = ImapAuth::Login { user: MECS.into(), password: "secret".into() };
+    cfg.auth = ImapAuth::Login {
+        user: MECS.into(),
+        password: "secret".into(),
+    };
     let s = ImapSession::connect(&cfg).await.expect("login");
     s.logout().await.expect("logout");
-    cfg.auth = ImapAuth::Login { user: MECS.into(), password: "wrong".into() };
+    cfg.auth = ImapAuth::Login {
+        user: MECS.into(),
+        password: "wrong".into(),
+    };
     assert!(ImapSession::connect(&cfg).await.is_err());
     // EXTERNAL with a certificate for a mailbox the operator does not host.
     let stranger = "inconnu@cd93.mssante.test";
@@ -551,7 +811,8 @@ async fn imap_auth_rules() {
     assert!(ImapSession::connect(&cfg).await.is_err());
     // No client certificate: refused at TLS.
     let mut cfg = imap(&w, CRIP, TlsMode::Implicit);
-    cfg.tls = passerelle_mail::tls::client_config_without_cert(w.pki.ca_bundle_pem().as_bytes()).expect("tls");
+    cfg.tls = passerelle_mail::tls::client_config_without_cert(w.pki.ca_bundle_pem().as_bytes())
+        .expect("tls");
     assert!(ImapSession::connect(&cfg).await.is_err());
 }
 
@@ -560,7 +821,11 @@ async fn record_mode_accepts_and_records_violations() {
     let w = world().await;
     w.h.set_strict(false);
     SmtpPool::new()
-        .send(&smtp(&w, SENDER, TlsMode::Implicit), &env(CRIP, None), &message(SENDER, CRIP, "r", "", "x"))
+        .send(
+            &smtp(&w, SENDER, TlsMode::Implicit),
+            &env(CRIP, None),
+            &message(SENDER, CRIP, "r", "", "x"),
+        )
         .await
         .expect("accepted in record mode");
     let v = w.h.violations();
@@ -570,9 +835,35 @@ async fn record_mode_accepts_and_records_violations() {
 
 #[tokio::test]
 async fn benchmark_helper_runs() {
-    let r = passerelle_sim_mail::bench::run(10 * 1024, 20, 2).await.expect("bench");
+    let r = passerelle_sim_mail::bench::run(10 * 1024, 20, 2)
+        .await
+        .expect("bench");
     assert_eq!(r.messages, 20);
     assert!(r.messages_per_second > 0.0);
     assert!(r.message_bytes >= 10 * 1024 - 100);
-    assert_eq!(r.connections_opened, 0, "warm pool: no new connection for 20 messages");
+    assert_eq!(
+        r.connections_opened, 0,
+        "warm pool: no new connection for 20 messages"
+    );
+}
+
+#[tokio::test]
+async fn greeting_421_and_dsn_variants() {
+    let w = world().await;
+    w.h.fail_next(FaultStage::Greeting, 421, "4.3.2 Service not available");
+    let cfg = smtp(&w, SENDER, TlsMode::StartTls);
+    let err = SmtpPool::new().send(&cfg, &env(CRIP, None), &ok_message("g")).await.expect_err("421");
+    assert!(matches!(&err, MailError::Rejected { step: Step::Greeting, reply } if reply.code == 421), "{err}");
+    assert_eq!(err.retry_class(), RetryClass::Temporary);
+    // relayed + duplicated + delayed-first.
+    w.h.set_dsn_success_action(Some(passerelle_sim_mail::reports::DsnAction::Relayed));
+    w.h.set_dsn_duplicated(true);
+    w.h.set_dsn_delayed_first(true);
+    SmtpPool::new().send(&cfg, &env(CRIP, Some("v1")), &ok_message("v")).await.expect("sent");
+    let got = w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(2)).await;
+    assert_eq!(got.len(), 3);
+    let texts: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.bytes).into_owned()).collect();
+    assert!(texts[0].contains("Action: delayed\r\nStatus: 4.4.1"), "{}", texts[0]);
+    assert!(texts[1].contains("Action: relayed"));
+    assert_eq!(texts[1], texts[2], "duplicate DSN");
 }

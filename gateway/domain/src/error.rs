@@ -100,7 +100,11 @@ impl Error {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(Origin::Client, Reason::NotFound, format!("{what} not found"))
+        Self::new(
+            Origin::Client,
+            Reason::NotFound,
+            format!("{what} not found"),
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

@@ -17,7 +17,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// FINESS: 9 characters, Luhn key (Corsican FINESS start with 2A/2B: the letters count as 0).
@@ -46,7 +46,7 @@ pub fn check_siret(v: &str) -> Result<(), &'static str> {
     }
     if v.starts_with("356000000") {
         let sum: u32 = v.bytes().map(|b| u32::from(b - b'0')).sum();
-        return if sum % 5 == 0 {
+        return if sum.is_multiple_of(5) {
             Ok(())
         } else {
             Err("the SIRET check key is wrong")
@@ -102,10 +102,15 @@ pub fn check_ins(v: &str) -> Result<(), &'static str> {
     if !digits.bytes().all(|b| b.is_ascii_digit()) || !key.bytes().all(|b| b.is_ascii_digit()) {
         return Err("an INS matricule has only digits (2A/2B allowed for Corsica)");
     }
-    if !matches!(digits.as_bytes()[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8') {
+    if !matches!(
+        digits.as_bytes()[0],
+        b'1' | b'2' | b'3' | b'4' | b'7' | b'8'
+    ) {
         return Err("an INS matricule starts with 1, 2, 3, 4, 7 or 8");
     }
-    let n: u64 = digits.parse().map_err(|_| "an INS matricule is not a number")?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "an INS matricule is not a number")?;
     let k: u64 = key.parse().map_err(|_| "the INS key is not a number")?;
     if 97 - (n % 97) != k {
         return Err("the INS check key is wrong");
@@ -120,7 +125,8 @@ pub fn check_departement(v: &str) -> Result<(), &'static str> {
             v == "2A"
                 || v == "2B"
                 || (v.bytes().all(|b| b.is_ascii_digit())
-                    && v.parse::<u32>().is_ok_and(|n| (1..=95).contains(&n) && n != 20))
+                    && v.parse::<u32>()
+                        .is_ok_and(|n| (1..=95).contains(&n) && n != 20))
         }
         3 => v.parse::<u32>().is_ok_and(|n| (971..=976).contains(&n)),
         _ => false,

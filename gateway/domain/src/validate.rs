@@ -175,7 +175,11 @@ impl V {
 
 /// Validates the request's structure. `today` is the decision date (birth dates in the future are
 /// refused against it). Returns every violation found.
-pub fn validate_submission(req: &SubmitRequest, limits: &Limits, today: Date) -> Vec<FieldViolation> {
+pub fn validate_submission(
+    req: &SubmitRequest,
+    limits: &Limits,
+    today: Date,
+) -> Vec<FieldViolation> {
     let mut v = V { out: Vec::new() };
     if req.tenant.is_empty() {
         v.push("tenant", "required");
@@ -221,7 +225,10 @@ pub fn validate_submission(req: &SubmitRequest, limits: &Limits, today: Date) ->
     if req.documents.len() > limits.max_documents {
         v.push(
             "documents",
-            format!("at most {} documents per transmission", limits.max_documents),
+            format!(
+                "at most {} documents per transmission",
+                limits.max_documents
+            ),
         );
     }
     let mut doc_ids = HashSet::new();
@@ -460,7 +467,11 @@ mod tests {
 
     #[test]
     fn empty_request_names_every_missing_field() {
-        let errs = validate_submission(&SubmitRequest::default(), &Limits::default(), date!(2026 - 11 - 25));
+        let errs = validate_submission(
+            &SubmitRequest::default(),
+            &Limits::default(),
+            date!(2026 - 11 - 25),
+        );
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         for f in ["tenant", "sender", "child", "documents", "targets", "legal"] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
@@ -490,7 +501,10 @@ mod tests {
             ..Default::default()
         };
         let errs = validate_submission(&req, &Limits::default(), date!(2026 - 11 - 25));
-        assert!(errs.iter().any(|e| e.field == "child.birthDate" && e.reason == "in the future"));
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "child.birthDate" && e.reason == "in the future")
+        );
         assert!(errs.iter().any(|e| e.field == "documents[0].pdf.data"));
     }
 }

@@ -153,9 +153,7 @@ where
 }
 
 /// Reads responses until the tagged completion; returns untagged CAPABILITY atoms seen.
-async fn capability_before_auth(
-    client: &mut Client<Stream>,
-) -> Result<Vec<String>, MailError> {
+async fn capability_before_auth(client: &mut Client<Stream>) -> Result<Vec<String>, MailError> {
     let step = Step::ImapCapability;
     // `run_command` is private in async-imap: write the command ourselves with a tag of our
     // own (async-imap's tags are `A<n>`), then read through its parser.
@@ -201,7 +199,11 @@ fn capability_name(c: &async_imap::imap_proto::Capability<'_>) -> String {
     }
 }
 
-async fn read_greeting(client: &mut Client<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send>) -> Result<(), MailError> {
+async fn read_greeting(
+    client: &mut Client<
+        impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+    >,
+) -> Result<(), MailError> {
     let step = Step::Greeting;
     let resp = client
         .read_response()
@@ -301,7 +303,9 @@ impl ImapSession {
             .iter()
             .map(|c| match c {
                 async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
-                async_imap::types::Capability::Auth(m) => format!("AUTH={}", m.to_ascii_uppercase()),
+                async_imap::types::Capability::Auth(m) => {
+                    format!("AUTH={}", m.to_ascii_uppercase())
+                }
                 async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
             })
             .collect();

@@ -15,9 +15,8 @@ pub use imap::{
     ImapSession, InboxState, MoveMethod,
 };
 pub use smtp::{
-    DsnNotify, DsnRequest, DsnRet, Envelope, PoolStats, RcptResult, Reply, RetryNote,
-    SendReport, SmtpAuth, SmtpCapabilities, SmtpClientConfig, SmtpConnection, SmtpPool,
-    SmtpTimeouts,
+    DsnNotify, DsnRequest, DsnRet, Envelope, PoolStats, RcptResult, Reply, RetryNote, SendReport,
+    SmtpAuth, SmtpCapabilities, SmtpClientConfig, SmtpConnection, SmtpPool, SmtpTimeouts,
 };
 
 /// Implicit TLS (RFC 8314, ports 465/993) or STARTTLS (RFC 3207 / RFC 3501, ports 587/143).

@@ -534,9 +534,12 @@ impl SmtpConnection {
             TlsMode::Implicit => tls_handshake(cfg, tcp).await?,
             TlsMode::StartTls => {
                 let mut plain = BufReader::new(tcp);
-                let (greeting, _) =
-                    timed(Step::Greeting, t.greeting, read_reply(&mut plain, Step::Greeting))
-                        .await?;
+                let (greeting, _) = timed(
+                    Step::Greeting,
+                    t.greeting,
+                    read_reply(&mut plain, Step::Greeting),
+                )
+                .await?;
                 expect(Step::Greeting, greeting, 220)?;
                 let (reply, raw) = command(
                     &mut plain,
@@ -564,8 +567,12 @@ impl SmtpConnection {
         };
         let mut io = BufReader::new(tls);
         if cfg.tls_mode == TlsMode::Implicit {
-            let (greeting, _) =
-                timed(Step::Greeting, t.greeting, read_reply(&mut io, Step::Greeting)).await?;
+            let (greeting, _) = timed(
+                Step::Greeting,
+                t.greeting,
+                read_reply(&mut io, Step::Greeting),
+            )
+            .await?;
             expect(Step::Greeting, greeting, 220)?;
         }
         // Capabilities are re-read after TLS: nothing learnt in plaintext is trusted.
@@ -687,7 +694,10 @@ impl SmtpConnection {
                 reply,
             });
         }
-        let accepted = recipients.iter().filter(|r| r.reply.code / 100 == 2).count();
+        let accepted = recipients
+            .iter()
+            .filter(|r| r.reply.code / 100 == 2)
+            .count();
         if accepted == 0 {
             let first = recipients
                 .first()
@@ -761,7 +771,9 @@ impl SmtpConnection {
         env: &Envelope,
         message: &[u8],
     ) -> Result<SendReport, MailError> {
-        self.transaction(cfg, env, message).await.map_err(|f| f.error)
+        self.transaction(cfg, env, message)
+            .await
+            .map_err(|f| f.error)
     }
 
     /// Polite close; errors ignored (the server may already be gone).
@@ -1023,14 +1035,29 @@ mod tests {
 
     #[test]
     fn classification_follows_enhanced_code_first() {
-        assert_eq!(classify_reply(550, Some([5, 1, 1])), RetryClass::RecipientRejected);
-        assert_eq!(classify_reply(550, Some([5, 7, 1])), RetryClass::RejectedByOperator);
+        assert_eq!(
+            classify_reply(550, Some([5, 1, 1])),
+            RetryClass::RecipientRejected
+        );
+        assert_eq!(
+            classify_reply(550, Some([5, 7, 1])),
+            RetryClass::RejectedByOperator
+        );
         assert_eq!(classify_reply(451, Some([4, 3, 0])), RetryClass::Temporary);
         assert_eq!(classify_reply(550, Some([4, 2, 0])), RetryClass::Temporary);
         assert_eq!(classify_reply(552, None), RetryClass::MessageTooLarge);
-        assert_eq!(classify_reply(535, Some([5, 7, 8])), RetryClass::Configuration);
-        assert_eq!(classify_reply(555, Some([5, 5, 4])), RetryClass::DsnUnsupported);
-        assert_eq!(classify_reply(554, Some([5, 6, 0])), RetryClass::RejectedByOperator);
+        assert_eq!(
+            classify_reply(535, Some([5, 7, 8])),
+            RetryClass::Configuration
+        );
+        assert_eq!(
+            classify_reply(555, Some([5, 5, 4])),
+            RetryClass::DsnUnsupported
+        );
+        assert_eq!(
+            classify_reply(554, Some([5, 6, 0])),
+            RetryClass::RejectedByOperator
+        );
         assert_eq!(classify_reply(502, None), RetryClass::ProtocolError);
     }
 
@@ -1052,6 +1079,9 @@ mod tests {
         )
         .map_err(|e| e.to_string());
         let caps = caps.as_ref().ok();
-        assert_eq!(caps.map(|c| (c.dsn, c.size, c.auth_external)), Some((true, Some(1000), true)));
+        assert_eq!(
+            caps.map(|c| (c.dsn, c.size, c.auth_external)),
+            Some((true, Some(1000), true))
+        );
     }
 }

@@ -26,36 +26,34 @@ pub fn client_config_from_pem(
         field: "client key",
         reason: e.to_string(),
     })?;
-    let config = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .map_err(|e| MailError::Tls {
-        field: "protocol versions",
-        reason: e.to_string(),
-    })?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)
-    .map_err(|e| MailError::Tls {
-        field: "client certificate",
-        reason: e.to_string(),
-    })?;
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| MailError::Tls {
+                field: "protocol versions",
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| MailError::Tls {
+                field: "client certificate",
+                reason: e.to_string(),
+            })?;
     Ok(Arc::new(config))
 }
 
 /// Same trust, no client certificate: only for negative tests (an operator must refuse it).
 pub fn client_config_without_cert(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, MailError> {
     let roots = roots_from_pem(ca_pem)?;
-    let config = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .map_err(|e| MailError::Tls {
-        field: "protocol versions",
-        reason: e.to_string(),
-    })?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| MailError::Tls {
+                field: "protocol versions",
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     Ok(Arc::new(config))
 }
 

@@ -393,8 +393,20 @@ fn strip_trace_headers(stored: &[u8]) -> &[u8] {
     }
 }
 
-fn imap_cfg(pki: &passerelle_certs::Pki, tenant: &str, mailbox: &str, port: u16, mode: TlsMode) -> ImapClientConfig {
-    let mut c = ImapClientConfig::new(mailbox, "imap.mssante.test", port, mode, tls_for(pki, tenant));
+fn imap_cfg(
+    pki: &passerelle_certs::Pki,
+    tenant: &str,
+    mailbox: &str,
+    port: u16,
+    mode: TlsMode,
+) -> ImapClientConfig {
+    let mut c = ImapClientConfig::new(
+        mailbox,
+        "imap.mssante.test",
+        port,
+        mode,
+        tls_for(pki, tenant),
+    );
     c.connect_addr = Some(([127, 0, 0, 1], port).into());
     c.timeout = Duration::from_secs(15);
     c
@@ -485,11 +497,19 @@ async fn postfix_dovecot_round_trip() {
     smtps.connect_addr = Some(([127, 0, 0, 1], ports.submissions).into());
     let mut second = message.clone();
     let needle = b"Subject: Essai Postfix";
-    let at = second.windows(needle.len()).position(|w| w == needle).expect("subject");
-    second.splice(at..at + needle.len(), b"Subject: Essai Postfix 465".iter().copied());
+    let at = second
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("subject");
+    second.splice(
+        at..at + needle.len(),
+        b"Subject: Essai Postfix 465".iter().copied(),
+    );
     let mut env2 = envelope.clone();
     env2.dsn = None;
-    pool.send(&smtps, &env2, &second).await.expect("implicit TLS submission");
+    pool.send(&smtps, &env2, &second)
+        .await
+        .expect("implicit TLS submission");
 
     // The sender cannot use another mailbox's address (sender bound to the certificate).
     let mut spoof = envelope.clone();
@@ -509,10 +529,21 @@ async fn postfix_dovecot_round_trip() {
     let mut anon = smtp.clone();
     anon.tls = passerelle_mail::tls::client_config_without_cert(pki.ca_chain_pem().as_bytes())
         .expect("tls");
-    assert!(SmtpPool::new().send(&anon, &envelope, &message).await.is_err());
+    assert!(
+        SmtpPool::new()
+            .send(&anon, &envelope, &message)
+            .await
+            .is_err()
+    );
 
     // Recipient reads over IMAP (STARTTLS and implicit), AUTHENTICATE EXTERNAL with its certificate.
-    let rcfg = imap_cfg(&pki, "mecs-tilleuls", RECIPIENT, ports.imap, TlsMode::StartTls);
+    let rcfg = imap_cfg(
+        &pki,
+        "mecs-tilleuls",
+        RECIPIENT,
+        ports.imap,
+        TlsMode::StartTls,
+    );
     let got = wait_inbox(&rcfg, 2).await;
     assert_eq!(got.len(), 2, "both messages delivered to the recipient");
     assert_eq!(
@@ -521,9 +552,15 @@ async fn postfix_dovecot_round_trip() {
         "byte for byte after the trace headers"
     );
     assert_eq!(strip_trace_headers(&got[1].body), &second[..]);
-    let mut s = ImapSession::connect(&imap_cfg(&pki, "mecs-tilleuls", RECIPIENT, ports.imaps, TlsMode::Implicit))
-        .await
-        .expect("imaps");
+    let mut s = ImapSession::connect(&imap_cfg(
+        &pki,
+        "mecs-tilleuls",
+        RECIPIENT,
+        ports.imaps,
+        TlsMode::Implicit,
+    ))
+    .await
+    .expect("imaps");
     assert!(s.has_capability("MOVE") && s.has_capability("IDLE"));
     let created = s
         .ensure_folders(&[FOLDER_PROCESSED, FOLDER_QUARANTINE])
@@ -537,7 +574,10 @@ async fn postfix_dovecot_round_trip() {
     s.move_message(uid, FOLDER_PROCESSED).await.expect("move");
     let after = s.fetch_from(1).await.expect("fetch");
     assert_eq!(after.len(), 1);
-    let traites = s.select(&s.server_folder_name(FOLDER_PROCESSED)).await.expect("select traites");
+    let traites = s
+        .select(&s.server_folder_name(FOLDER_PROCESSED))
+        .await
+        .expect("select traites");
     assert_eq!(traites.exists, 1);
     s.logout().await.expect("logout");
 

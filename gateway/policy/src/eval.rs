@@ -247,7 +247,9 @@ impl Engine {
         match channel {
             Channel::Mssante => self.ch6(cx, &mut e, t, pro),
             Channel::Mes => self.mes_rules(cx, &mut e, t, k, d, sensitivity, basis, party_id, to_child, mes_address, patient_addr_on_mss),
-            Channel::Dmp => self.ch2(cx, &mut e, d, k),
+            // DMP-specific checks only make sense for kinds that may feed the DMP (CH-1 said no otherwise).
+            Channel::Dmp if ch1_ok => self.ch2(cx, &mut e, d, k),
+            Channel::Dmp => {}
             Channel::Unspecified => {}
         }
 
@@ -282,7 +284,7 @@ impl Engine {
                     }
                 }
             }
-            Channel::Dmp => {
+            Channel::Dmp if ch1_ok => {
                 if cx.sender_rows.is_empty() {
                     e.deny("HAB-2", "HAB_UNKNOWN_PROFESSION_CODE", "La profession de l'expéditeur ne figure pas dans la matrice d'habilitation.", "The sender's profession is not in the habilitation matrix.");
                 } else {
@@ -339,7 +341,7 @@ impl Engine {
             self.aut_rules(cx, &mut e, d);
         }
         let mut dmp_flags = None;
-        if channel == Channel::Dmp {
+        if channel == Channel::Dmp && ch1_ok {
             dmp_flags = Some(self.vis_rules(cx, &mut e, d, ms));
         }
         // REP rules: representatives are reported on every target.

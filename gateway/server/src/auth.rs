@@ -46,12 +46,15 @@ impl Authenticator {
     }
 
     pub fn add_token(&mut self, token: &str, tenant: &str) {
-        self.tokens
-            .insert(Sha256::digest(token.trim().as_bytes()).into(), tenant.to_string());
+        self.tokens.insert(
+            Sha256::digest(token.trim().as_bytes()).into(),
+            tenant.to_string(),
+        );
     }
 
     pub fn add_subject(&mut self, subject: &str, tenant: &str) {
-        self.subjects.insert(subject.to_string(), tenant.to_string());
+        self.subjects
+            .insert(subject.to_string(), tenant.to_string());
     }
 
     /// Resolves the caller. A presented but unknown credential is refused (never downgraded to the
@@ -161,11 +164,21 @@ mod tests {
         let c = a.resolve(Some(&conn("127.0.0.1", None)), None);
         assert_eq!(c.expect("sandbox").tenant, "mecs");
         // Unknown credentials are refused, never downgraded to the sandbox tenant.
-        assert!(a.resolve(Some(&conn("127.0.0.1", None)), Some("Bearer nope")).is_err());
-        assert!(a.resolve(Some(&conn("127.0.0.1", Some("CN=x"))), None).is_err());
+        assert!(
+            a.resolve(Some(&conn("127.0.0.1", None)), Some("Bearer nope"))
+                .is_err()
+        );
+        assert!(
+            a.resolve(Some(&conn("127.0.0.1", Some("CN=x"))), None)
+                .is_err()
+        );
         // The sandbox identity is for loopback only.
         assert!(a.resolve(Some(&conn("10.0.0.1", None)), None).is_err());
         let strict = Authenticator::new(None);
-        assert!(strict.resolve(Some(&conn("127.0.0.1", None)), None).is_err());
+        assert!(
+            strict
+                .resolve(Some(&conn("127.0.0.1", None)), None)
+                .is_err()
+        );
     }
 }

@@ -120,7 +120,10 @@ async fn run_level(
                 let mut r = tonic::Request::new(req);
                 r.metadata_mut().insert(
                     "authorization",
-                    "Bearer sandbox-token-mecs-tilleuls".parse().map_err(|_| ()).unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("")),
+                    "Bearer sandbox-token-mecs-tilleuls"
+                        .parse()
+                        .map_err(|_| ())
+                        .unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("")),
                 );
                 let t0 = Instant::now();
                 match cl.submit(r).await {
@@ -140,7 +143,9 @@ async fn run_level(
     }
     let secs = started.elapsed().as_secs_f64();
     lat.sort();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     Ok(SubmitFigure {
         document_bytes: size,
         concurrency,
@@ -154,7 +159,10 @@ async fn run_level(
     })
 }
 
-fn policy_figure(svc_cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyhow::Result<PolicyFigure> {
+fn policy_figure(
+    svc_cfg: &crate::config::Config,
+    base: &pb::SubmitRequest,
+) -> anyhow::Result<PolicyFigure> {
     let engine = crate::setup::engine(svc_cfg)?;
     let mut req = base.clone();
     let t0 = req.targets[0].clone();
@@ -189,20 +197,37 @@ fn policy_figure(svc_cfg: &crate::config::Config, base: &pb::SubmitRequest) -> a
 
 pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<ExitCode> {
     let base = crate::client::read_request(request)?;
-    let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", uuid::Uuid::now_v7().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "passerelle-bench-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
     let mut cfg = crate::sandbox::config(&dir, "127.0.0.1:0".parse()?)?;
     cfg.outbox.capacity = 10_000_000;
     let policy = policy_figure(&cfg, &base).ok();
     let running = crate::app::start(cfg, crate::app::Options::default()).await?;
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut figures = Vec::new();
-    let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(5) };
-    for (size, max) in [(10 * 1024, if quick { 200 } else { 40_000 }), (1024 * 1024, if quick { 20 } else { 3_000 })] {
+    let budget = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(5)
+    };
+    for (size, max) in [
+        (10 * 1024, if quick { 200 } else { 40_000 }),
+        (1024 * 1024, if quick { 20 } else { 3_000 }),
+    ] {
         for concurrency in [1usize, 16, 200] {
             let f = run_level(running.addr, &base, size, concurrency, budget, max, &seq).await?;
             eprintln!(
                 "submit {:>7} B × {:>3} clients: {:>8.1}/s ({:>7.1}/s/core) p50 {:>6.2} ms p99 {:>7.2} ms ({} ok, {} errors)",
-                f.document_bytes, f.concurrency, f.per_second, f.per_second_per_core, f.p50_ms, f.p99_ms, f.submissions, f.errors
+                f.document_bytes,
+                f.concurrency,
+                f.per_second,
+                f.per_second_per_core,
+                f.p50_ms,
+                f.p99_ms,
+                f.submissions,
+                f.errors
             );
             figures.push(f);
         }
@@ -210,18 +235,21 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = Report {
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         submit: figures,
         policy,
     };
-    std::fs::write(out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!("{}", markdown(&report));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn markdown(r: &Report) -> String {
-    let mut s = format!(
-        "| document | clients | submissions | /s | /s/core | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n"
+    let mut s = String::from(
+        "| document | clients | submissions | /s | /s/core | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n",
     );
     for f in &r.submit {
         s.push_str(&format!(
@@ -246,5 +274,8 @@ pub fn markdown(r: &Report) -> String {
 }
 
 pub fn default_request() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fiche-navette.json"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fiche-navette.json"
+    ))
 }

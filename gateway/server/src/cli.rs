@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use crate::{client, config, sandbox};
 
 #[derive(Parser)]
-#[command(name = "passerelle", version, about = "Child-protection documents to MSSanté and the DMP")]
+#[command(
+    name = "passerelle",
+    version,
+    about = "Child-protection documents to MSSanté and the DMP"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -121,7 +125,10 @@ enum AuditCmd {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -156,7 +163,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sandbox::serve_forever(cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Submit { request, conn, wait } => client::submit(&conn, &request, wait).await,
+        Cmd::Submit {
+            request,
+            conn,
+            wait,
+        } => client::submit(&conn, &request, wait).await,
         Cmd::Get { id, conn } => client::get(&conn, &id).await,
         Cmd::Watch { id, conn } => client::watch(&conn, &id).await,
         Cmd::Explain { request, conn } => client::explain(&conn, &request).await,
@@ -181,7 +192,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Cmd::Bench { out, quick, request } => {
+        Cmd::Bench {
+            out,
+            quick,
+            request,
+        } => {
             let request = request.unwrap_or_else(crate::bench::default_request);
             crate::bench::run(&out, quick, &request).await
         }
@@ -194,6 +209,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PASSERELLE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { b.json().try_init() } else { b.try_init() };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }

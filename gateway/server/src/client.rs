@@ -16,7 +16,11 @@ use tonic_types::StatusExt;
 #[derive(clap::Args, Clone)]
 pub struct ConnArgs {
     /// Gateway address.
-    #[arg(long, default_value = "http://127.0.0.1:7443", env = "PASSERELLE_SERVER")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7443",
+        env = "PASSERELLE_SERVER"
+    )]
     pub server: String,
     /// Bearer token bound to a tenant (sandbox: sandbox-token-<tenant>).
     #[arg(long, env = "PASSERELLE_TOKEN")]

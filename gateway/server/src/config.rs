@@ -280,7 +280,11 @@ pub fn validate(cfg: &Config) -> Vec<String> {
             p.push(format!("{at}: a FINESS (EJ or ET) or a SIRET is required"));
         }
         for (field, v, check) in [
-            ("finess_ej", &t.finess_ej, ids::check_finess as fn(&str) -> Result<(), &'static str>),
+            (
+                "finess_ej",
+                &t.finess_ej,
+                ids::check_finess as fn(&str) -> Result<(), &'static str>,
+            ),
             ("finess_et", &t.finess_et, ids::check_finess),
             ("siret", &t.siret, ids::check_siret),
         ] {
@@ -315,7 +319,10 @@ pub fn validate(cfg: &Config) -> Vec<String> {
         }
         for f in &t.api_token_files {
             if !f.exists() {
-                p.push(format!("{at}.api_token_files: {} does not exist", f.display()));
+                p.push(format!(
+                    "{at}.api_token_files: {} does not exist",
+                    f.display()
+                ));
             }
         }
     }

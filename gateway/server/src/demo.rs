@@ -16,7 +16,10 @@ pub fn examples_dir() -> PathBuf {
     if local.is_dir() {
         return local;
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/requests"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/requests"
+    ))
 }
 
 /// What the example's expected file says (examples/requests/expected.json).
@@ -45,7 +48,13 @@ pub fn load_expected(dir: &Path) -> anyhow::Result<std::collections::BTreeMap<St
                 final_status.insert(k.clone(), s.as_str().unwrap_or_default().to_string());
             }
         }
-        out.insert(file.clone(), Expected { accepted, final_status });
+        out.insert(
+            file.clone(),
+            Expected {
+                accepted,
+                final_status,
+            },
+        );
     }
     Ok(out)
 }
@@ -86,7 +95,10 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             tmp.clone()
         }
     };
-    eprintln!("demo: preparing the sandbox in {} (test PKI, SQLite)…", data_dir.display());
+    eprintln!(
+        "demo: preparing the sandbox in {} (test PKI, SQLite)…",
+        data_dir.display()
+    );
     let cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
     let running = crate::app::start(cfg, crate::app::Options::default()).await?;
     let svc = running.service.clone();
@@ -100,7 +112,11 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     eprintln!("demo: {} example requests", files.len());
     let mut rows = Vec::new();
     for f in &files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let req = crate::client::read_request(f)?;
         let exp = expected.get(&name).cloned();
         let kind = req
@@ -127,7 +143,13 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                     let want = exp
                         .as_ref()
                         .and_then(|e| e.final_status.get(&target.id).cloned())
-                        .unwrap_or_else(|| if d.is_some() { "queued".into() } else { "-".into() });
+                        .unwrap_or_else(|| {
+                            if d.is_some() {
+                                "queued".into()
+                            } else {
+                                "-".into()
+                            }
+                        });
                     rows.push(Row {
                         file: name.clone(),
                         kind: kind.clone(),
@@ -147,7 +169,11 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                         kind: kind.clone(),
                         recipient: recipient(target),
                         channel: channel_name(target.channel),
-                        decision: if denied { "refused".into() } else { format!("error {}", e.reason.as_str()) },
+                        decision: if denied {
+                            "refused".into()
+                        } else {
+                            format!("error {}", e.reason.as_str())
+                        },
                         status: "-".into(),
                         ok: denied && exp.as_ref().is_some_and(|x| !x.accepted),
                     });
@@ -160,10 +186,17 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let bad = rows.iter().filter(|r| !r.ok).count();
     let secs = started.elapsed().as_secs_f64();
     if bad == 0 {
-        println!("VERDICT: PASS — {} targets in {} requests ended as expected ({secs:.1} s)", rows.len(), files.len());
+        println!(
+            "VERDICT: PASS — {} targets in {} requests ended as expected ({secs:.1} s)",
+            rows.len(),
+            files.len()
+        );
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("VERDICT: FAIL — {bad} of {} targets did not end as expected ({secs:.1} s)", rows.len());
+        println!(
+            "VERDICT: FAIL — {bad} of {} targets did not end as expected ({secs:.1} s)",
+            rows.len()
+        );
         Ok(ExitCode::FAILURE)
     }
 }
@@ -179,10 +212,17 @@ fn recipient(t: &pb::Target) -> String {
 
 /// Waits until every delivery is final, or a bounded time for deliveries that cannot move
 /// (a channel not wired in this build stays queued).
-async fn follow(svc: &crate::service::Service, caller: &Caller, id: &str) -> anyhow::Result<pb::Transmission> {
+async fn follow(
+    svc: &crate::service::Service,
+    caller: &Caller,
+    id: &str,
+) -> anyhow::Result<pb::Transmission> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let t = svc.get(caller, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = svc
+            .get(caller, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let moving = t.deliveries.iter().any(|d| {
             matches!(
                 pb::DeliveryStatus::try_from(d.status).unwrap_or_default(),
@@ -190,7 +230,10 @@ async fn follow(svc: &crate::service::Service, caller: &Caller, id: &str) -> any
             )
         });
         let idle_queue = t.deliveries.iter().all(|d| {
-            !matches!(pb::DeliveryStatus::try_from(d.status).unwrap_or_default(), pb::DeliveryStatus::InFlight | pb::DeliveryStatus::Sent)
+            !matches!(
+                pb::DeliveryStatus::try_from(d.status).unwrap_or_default(),
+                pb::DeliveryStatus::InFlight | pb::DeliveryStatus::Sent
+            )
         });
         if (!moving && idle_queue) || Instant::now() > deadline {
             return Ok(t);
@@ -200,7 +243,13 @@ async fn follow(svc: &crate::service::Service, caller: &Caller, id: &str) -> any
 }
 
 fn print_table(rows: &[Row]) {
-    let w = |f: fn(&Row) -> &str, h: &str| rows.iter().map(|r| f(r).chars().count()).chain([h.len()]).max().unwrap_or(0);
+    let w = |f: fn(&Row) -> &str, h: &str| {
+        rows.iter()
+            .map(|r| f(r).chars().count())
+            .chain([h.len()])
+            .max()
+            .unwrap_or(0)
+    };
     let (a, b, c, d, e, g) = (
         w(|r| &r.file, "request"),
         w(|r| &r.kind, "kind"),
@@ -209,11 +258,19 @@ fn print_table(rows: &[Row]) {
         w(|r| &r.decision, "decision"),
         w(|r| &r.status, "final status"),
     );
-    println!("{:a$}  {:b$}  {:c$}  {:d$}  {:e$}  {:g$}  ok", "request", "kind", "recipient", "channel", "decision", "final status");
+    println!(
+        "{:a$}  {:b$}  {:c$}  {:d$}  {:e$}  {:g$}  ok",
+        "request", "kind", "recipient", "channel", "decision", "final status"
+    );
     for r in rows {
         println!(
             "{:a$}  {:b$}  {:c$}  {:d$}  {:e$}  {:g$}  {}",
-            r.file, r.kind, r.recipient, r.channel, r.decision, r.status,
+            r.file,
+            r.kind,
+            r.recipient,
+            r.channel,
+            r.decision,
+            r.status,
             if r.ok { "✓" } else { "✗" }
         );
     }

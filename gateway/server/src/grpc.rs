@@ -152,19 +152,28 @@ impl AdminService for Grpc {
         ok(self.0.who_am_i(&c).await)
     }
 
-    async fn list_deliveries(&self, req: Request<ListDeliveriesRequest>) -> Res<ListDeliveriesResponse> {
+    async fn list_deliveries(
+        &self,
+        req: Request<ListDeliveriesRequest>,
+    ) -> Res<ListDeliveriesResponse> {
         let c = caller(&req)?;
         ok(self.0.list_deliveries(&c, req.into_inner()).await)
     }
 
     async fn pause(&self, req: Request<DestinationRequest>) -> Res<DestinationResponse> {
         let c = caller(&req)?;
-        ok(self.0.set_paused(&c, &req.into_inner().destination, true).await)
+        ok(self
+            .0
+            .set_paused(&c, &req.into_inner().destination, true)
+            .await)
     }
 
     async fn resume(&self, req: Request<DestinationRequest>) -> Res<DestinationResponse> {
         let c = caller(&req)?;
-        ok(self.0.set_paused(&c, &req.into_inner().destination, false).await)
+        ok(self
+            .0
+            .set_paused(&c, &req.into_inner().destination, false)
+            .await)
     }
 
     async fn retry(&self, req: Request<RetryRequest>) -> Res<RetryResponse> {

@@ -108,7 +108,11 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         Error::invalid(vec![passerelle_domain::validate::FieldViolation::new(
             field,
             e.inner().to_string(),
@@ -193,21 +197,24 @@ struct ListQuery {
 fn parse_ts(field: &str, v: &Option<String>) -> Result<Option<pbjson_types::Timestamp>, Error> {
     match v {
         None => Ok(None),
-        Some(s) => serde_json::from_value::<pbjson_types::Timestamp>(serde_json::Value::String(s.clone()))
-            .map(Some)
-            .map_err(|_| {
-                Error::invalid(vec![passerelle_domain::validate::FieldViolation::new(
-                    field,
-                    "an RFC 3339 timestamp",
-                )])
-            }),
+        Some(s) => {
+            serde_json::from_value::<pbjson_types::Timestamp>(serde_json::Value::String(s.clone()))
+                .map(Some)
+                .map_err(|_| {
+                    Error::invalid(vec![passerelle_domain::validate::FieldViolation::new(
+                        field,
+                        "an RFC 3339 timestamp",
+                    )])
+                })
+        }
     }
 }
 
-fn parse_enum<E: TryFrom<i32>>(field: &str, v: &Option<String>, from_name: fn(&str) -> Option<E>) -> Result<i32, Error>
-where
-    E: Into<i32>,
-{
+fn parse_enum<E: Into<i32>>(
+    field: &str,
+    v: &Option<String>,
+    from_name: fn(&str) -> Option<E>,
+) -> Result<i32, Error> {
     match v {
         None => Ok(0),
         Some(s) => from_name(s).map(Into::into).ok_or_else(|| {
@@ -279,13 +286,16 @@ async fn events(
                             .event(if w.all_final { "final" } else { "status" })
                             .data(serde_json::to_string(&w).unwrap_or_default())
                     }
-                    Err(e) => Event::default()
-                        .event("error")
-                        .data(serde_json::json!({"reason": e.reason.as_str(), "detail": e.message}).to_string()),
+                    Err(e) => Event::default().event("error").data(
+                        serde_json::json!({"reason": e.reason.as_str(), "detail": e.message})
+                            .to_string(),
+                    ),
                 };
                 Ok::<_, Infallible>(ev)
             });
-            Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+            Sse::new(stream)
+                .keep_alive(KeepAlive::default())
+                .into_response()
         }
     }
 }
@@ -297,7 +307,11 @@ async fn cancel(
     body: Bytes,
 ) -> Response {
     let r = async {
-        let mut req: CancelRequest = if body.is_empty() { CancelRequest::default() } else { decode(&body)? };
+        let mut req: CancelRequest = if body.is_empty() {
+            CancelRequest::default()
+        } else {
+            decode(&body)?
+        };
         req.id = id;
         s.cancel(&c, req).await
     }
@@ -377,7 +391,11 @@ async fn retry_all(
     body: Bytes,
 ) -> Response {
     let r = async {
-        let req: RetryAllRequest = if body.is_empty() { RetryAllRequest::default() } else { decode(&body)? };
+        let req: RetryAllRequest = if body.is_empty() {
+            RetryAllRequest::default()
+        } else {
+            decode(&body)?
+        };
         s.retry_all(&c, req).await
     }
     .await;
@@ -404,19 +422,30 @@ async fn readyz(State(s): State<Arc<Service>>) -> Response {
     if s.ready().await {
         "ready".into_response()
     } else {
-        problem(&Error::new(Origin::Store, Reason::StoreUnavailable, "the store is not ready"))
+        problem(&Error::new(
+            Origin::Store,
+            Reason::StoreUnavailable,
+            "the store is not ready",
+        ))
     }
 }
 
 async fn metrics(State(s): State<Arc<Service>>) -> Response {
     s.refresh_gauges().await;
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
         .into_response()
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI.as_str()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.as_str(),
+    )
+        .into_response()
 }

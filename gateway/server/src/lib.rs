@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod convert;
@@ -19,4 +20,3 @@ pub mod sandbox;
 pub mod service;
 pub mod setup;
 pub mod workers;
-pub mod cli;

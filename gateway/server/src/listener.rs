@@ -90,7 +90,9 @@ pub async fn serve(
                     serve_conn(TokioIo::new(tcp), router, conn).await;
                 }
                 Some(acc) => {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp))
+                        .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::info!(%peer, error = %e, "TLS handshake refused");
@@ -119,7 +121,9 @@ async fn serve_conn<I>(io: TokioIo<I>, router: Router, conn: ConnInfo)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = router.layer(axum::Extension(conn)).map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new));
+    let svc = router
+        .layer(axum::Extension(conn))
+        .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new));
     let svc = TowerToHyperService::new(svc);
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http2().max_concurrent_streams(256);

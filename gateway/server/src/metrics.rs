@@ -98,7 +98,11 @@ impl Metrics {
             transitions.clone(),
         );
         let errors = Family::<ErrorLabels, Counter>::default();
-        registry.register("errors", "Errors by stage, origin and reason", errors.clone());
+        registry.register(
+            "errors",
+            "Errors by stage, origin and reason",
+            errors.clone(),
+        );
         let stage_duration = Family::<StageLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });

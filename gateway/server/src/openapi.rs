@@ -58,10 +58,7 @@ fn add_message(prefix: &str, m: &DescriptorProto, schemas: &mut Map<String, Valu
     for f in &m.field {
         props.insert(f.json_name().to_string(), field_schema(f));
     }
-    schemas.insert(
-        name.clone(),
-        json!({"type": "object", "properties": props}),
-    );
+    schemas.insert(name.clone(), json!({"type": "object", "properties": props}));
     for nested in &m.nested_type {
         add_message(&name, nested, schemas);
     }
@@ -86,11 +83,20 @@ fn ok(schema: &str, code: &str) -> Value {
         json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
     );
     for (c, d) in [
-        ("400", "Invalid request: one entry per invalid field in `errors`"),
+        (
+            "400",
+            "Invalid request: one entry per invalid field in `errors`",
+        ),
         ("401", "Authentication required"),
-        ("403", "Refused by the policy (the decision is in `decision`) or another tenant"),
+        (
+            "403",
+            "Refused by the policy (the decision is in `decision`) or another tenant",
+        ),
         ("404", "Not found"),
-        ("409", "Idempotency key reused with a different body, or invalid state"),
+        (
+            "409",
+            "Idempotency key reused with a different body, or invalid state",
+        ),
         ("429", "Queue full: retry after the Retry-After header"),
         ("503", "Store unavailable"),
     ] {
@@ -191,7 +197,14 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&fresh).expect("json");
         let schemas = v["components"]["schemas"].as_object().expect("schemas");
-        for s in ["SubmitRequest", "Decision", "Transmission", "ChildContext", "PpeContent", "Channel"] {
+        for s in [
+            "SubmitRequest",
+            "Decision",
+            "Transmission",
+            "ChildContext",
+            "PpeContent",
+            "Channel",
+        ] {
             assert!(schemas.contains_key(s), "{s}");
         }
     }

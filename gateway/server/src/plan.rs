@@ -105,24 +105,54 @@ mod tests {
     fn one_delivery_per_allowed_target_with_its_documents() {
         let req = SubmitRequest {
             documents: vec![
-                Document { id: "a".into(), ..Default::default() },
-                Document { id: "b".into(), ..Default::default() },
+                Document {
+                    id: "a".into(),
+                    ..Default::default()
+                },
+                Document {
+                    id: "b".into(),
+                    ..Default::default()
+                },
             ],
             targets: vec![
-                Target { id: "t1".into(), channel: Channel::Mssante as i32, mss_address: "x@Dom.test".into(), ..Default::default() },
-                Target { id: "t2".into(), channel: Channel::Dmp as i32, ..Default::default() },
-                Target { id: "t3".into(), channel: Channel::Mssante as i32, mss_address: "y@dom.test".into(), ..Default::default() },
+                Target {
+                    id: "t1".into(),
+                    channel: Channel::Mssante as i32,
+                    mss_address: "x@Dom.test".into(),
+                    ..Default::default()
+                },
+                Target {
+                    id: "t2".into(),
+                    channel: Channel::Dmp as i32,
+                    ..Default::default()
+                },
+                Target {
+                    id: "t3".into(),
+                    channel: Channel::Mssante as i32,
+                    mss_address: "y@dom.test".into(),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
         let td = |t: &str, d: &str, ok: bool| TargetDecision {
             target_id: t.into(),
             document_id: d.into(),
-            outcome: if ok { Outcome::Allowed as i32 } else { Outcome::Denied as i32 },
+            outcome: if ok {
+                Outcome::Allowed as i32
+            } else {
+                Outcome::Denied as i32
+            },
             ..Default::default()
         };
         let decision = Decision {
-            targets: vec![td("t1", "b", true), td("t1", "a", true), td("t2", "a", false), td("t3", "a", false), td("t3", "b", true)],
+            targets: vec![
+                td("t1", "b", true),
+                td("t1", "a", true),
+                td("t2", "a", false),
+                td("t3", "a", false),
+                td("t3", "b", true),
+            ],
             ..Default::default()
         };
         let p = plan(&req, &decision);
@@ -136,7 +166,11 @@ mod tests {
 
     #[test]
     fn request_hash_ignores_the_idempotency_key_only() {
-        let a = SubmitRequest { tenant: "t".into(), idempotency_key: "k1".into(), ..Default::default() };
+        let a = SubmitRequest {
+            tenant: "t".into(),
+            idempotency_key: "k1".into(),
+            ..Default::default()
+        };
         let mut b = a.clone();
         b.idempotency_key = "k2".into();
         assert_eq!(request_sha256(&a), request_sha256(&b));

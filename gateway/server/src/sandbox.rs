@@ -31,11 +31,61 @@ struct T {
 }
 
 const TENANTS: &[T] = &[
-    T { id: "cd93", name: "Département de la Seine-Saint-Denis — ASE et CRIP", finess_ej: "", finess_et: "", siret: "22930008200018", app: "dui-app@cd93.mssante.test", org: "ase@cd93.mssante.test", inbox: &["crip@cd93.mssante.test", "ase@cd93.mssante.test"], facility: "SA07" },
-    T { id: "cd75", name: "Département de Paris — CRIP", finess_ej: "", finess_et: "", siret: "22750005400019", app: "dui-app@cd75.mssante.test", org: "crip@cd75.mssante.test", inbox: &["crip@cd75.mssante.test"], facility: "SA07" },
-    T { id: "mecs-tilleuls", name: "MECS Les Tilleuls", finess_ej: "930004122", finess_et: "930004130", siret: "", app: "passerelle@mecs-tilleuls.mssante.test", org: "secretariat@mecs-tilleuls.mssante.test", inbox: &[], facility: "SA07" },
-    T { id: "ime-horizon", name: "IME L'Horizon", finess_ej: "930005202", finess_et: "930005210", siret: "", app: "passerelle@ime-horizon.mssante.test", org: "accueil@ime-horizon.mssante.test", inbox: &[], facility: "SA07" },
-    T { id: "cmp-enfants", name: "CMP infanto-juvénile de Bobigny", finess_ej: "930006309", finess_et: "930006317", siret: "", app: "passerelle@cmp-enfants.mssante.test", org: "secretariat@cmp-enfants.mssante.test", inbox: &[], facility: "SA05" },
+    T {
+        id: "cd93",
+        name: "Département de la Seine-Saint-Denis — ASE et CRIP",
+        finess_ej: "",
+        finess_et: "",
+        siret: "22930008200018",
+        app: "dui-app@cd93.mssante.test",
+        org: "ase@cd93.mssante.test",
+        inbox: &["crip@cd93.mssante.test", "ase@cd93.mssante.test"],
+        facility: "SA07",
+    },
+    T {
+        id: "cd75",
+        name: "Département de Paris — CRIP",
+        finess_ej: "",
+        finess_et: "",
+        siret: "22750005400019",
+        app: "dui-app@cd75.mssante.test",
+        org: "crip@cd75.mssante.test",
+        inbox: &["crip@cd75.mssante.test"],
+        facility: "SA07",
+    },
+    T {
+        id: "mecs-tilleuls",
+        name: "MECS Les Tilleuls",
+        finess_ej: "930004122",
+        finess_et: "930004130",
+        siret: "",
+        app: "passerelle@mecs-tilleuls.mssante.test",
+        org: "secretariat@mecs-tilleuls.mssante.test",
+        inbox: &[],
+        facility: "SA07",
+    },
+    T {
+        id: "ime-horizon",
+        name: "IME L'Horizon",
+        finess_ej: "930005202",
+        finess_et: "930005210",
+        siret: "",
+        app: "passerelle@ime-horizon.mssante.test",
+        org: "accueil@ime-horizon.mssante.test",
+        inbox: &[],
+        facility: "SA07",
+    },
+    T {
+        id: "cmp-enfants",
+        name: "CMP infanto-juvénile de Bobigny",
+        finess_ej: "930006309",
+        finess_et: "930006317",
+        siret: "",
+        app: "passerelle@cmp-enfants.mssante.test",
+        org: "secretariat@cmp-enfants.mssante.test",
+        inbox: &[],
+        facility: "SA05",
+    },
 ];
 
 /// The PKI of the sandbox: generated on first start, reused afterwards.
@@ -56,7 +106,8 @@ fn pem_identity(pki_dir: &Path, tenant: &str, usage: Usage) -> Identity {
 
 /// The sandbox configuration rooted at `data_dir`, creating its PKI and token files.
 pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let pki_dir = data_dir.join("pki");
     let pki = pki(&pki_dir)?;
     let tokens = data_dir.join("tokens");
@@ -146,17 +197,20 @@ pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
     if cfg.server.sandbox_tenant.is_some()
         && let Some(p) = std::env::var_os("PASSERELLE_SANDBOX_SINK")
     {
-        opts.senders.push(std::sync::Arc::new(crate::workers::FileSink {
-            path: p.into(),
-            lock: tokio::sync::Mutex::new(()),
-        }));
+        opts.senders
+            .push(std::sync::Arc::new(crate::workers::FileSink {
+                path: p.into(),
+                lock: tokio::sync::Mutex::new(()),
+            }));
     }
     let running = crate::app::start(cfg, opts).await?;
     eprintln!(
         "passerelle listening on {} (gRPC + HTTP/JSON); Ctrl-C to stop",
         running.addr
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     running.stop().await;
     Ok(())
 }
@@ -172,7 +226,8 @@ pub fn audit_verify(data_dir: &Path) -> anyhow::Result<ExitCode> {
     if !dir.exists() {
         anyhow::bail!("no outbox in {}", data_dir.display());
     }
-    let store = passerelle_outbox::SqliteStore::open(&dir, passerelle_outbox::StoreConfig::default())?;
+    let store =
+        passerelle_outbox::SqliteStore::open(&dir, passerelle_outbox::StoreConfig::default())?;
     let report = passerelle_outbox::Store::audit_verify(&store)?;
     match &report.first_bad {
         None => {

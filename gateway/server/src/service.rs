@@ -66,8 +66,9 @@ fn store_err(e: ob::Error) -> Error {
             Error::new(Origin::Client, Reason::InvalidState, msg)
         }
         ob::ErrorKind::Invalid => Error::invalid(vec![FieldViolation::new("request", msg)]),
-        ob::ErrorKind::Unavailable => Error::new(Origin::Store, Reason::StoreUnavailable, msg)
-            .with_retry(Retry::Backoff),
+        ob::ErrorKind::Unavailable => {
+            Error::new(Origin::Store, Reason::StoreUnavailable, msg).with_retry(Retry::Backoff)
+        }
         ob::ErrorKind::Internal => Error::new(Origin::Store, Reason::InternalError, msg),
     }
 }
@@ -183,7 +184,8 @@ impl Service {
                 ),
                 other => Error::internal(format!("policy: {other}")),
             })?;
-        self.metrics.observe_stage("policy", t0.elapsed().as_secs_f64());
+        self.metrics
+            .observe_stage("policy", t0.elapsed().as_secs_f64());
         let outcome = pb::Outcome::try_from(d.outcome)
             .unwrap_or_default()
             .as_str_name()
@@ -196,7 +198,12 @@ impl Service {
         Ok(d)
     }
 
-    fn audit_draft(kind: &str, caller: &Caller, d: &pb::Decision, tid: Option<String>) -> ob::AuditDraft {
+    fn audit_draft(
+        kind: &str,
+        caller: &Caller,
+        d: &pb::Decision,
+        tid: Option<String>,
+    ) -> ob::AuditDraft {
         let codes: Vec<String> = d
             .targets
             .iter()
@@ -206,7 +213,9 @@ impl Service {
                     "{}:{}:{}:{}",
                     t.target_id,
                     t.document_id,
-                    pb::Outcome::try_from(t.outcome).unwrap_or_default().as_str_name(),
+                    pb::Outcome::try_from(t.outcome)
+                        .unwrap_or_default()
+                        .as_str_name(),
                     rules.join("+")
                 )
             })
@@ -219,31 +228,47 @@ impl Service {
             summary: format!(
                 "decision={} outcome={} matrix={} targets=[{}]",
                 d.decision_id,
-                pb::Outcome::try_from(d.outcome).unwrap_or_default().as_str_name(),
-                d.policy.as_ref().map(|p| p.matrix_version.as_str()).unwrap_or(""),
+                pb::Outcome::try_from(d.outcome)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                d.policy
+                    .as_ref()
+                    .map(|p| p.matrix_version.as_str())
+                    .unwrap_or(""),
                 codes.join(" ")
             ),
             data_sha256: ob::Sha256::from_hex(&d.input_sha256).ok(),
         }
     }
 
-    pub async fn submit(&self, caller: &Caller, mut req: pb::SubmitRequest) -> Result<pb::SubmitResponse, Error> {
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        mut req: pb::SubmitRequest,
+    ) -> Result<pb::SubmitResponse, Error> {
         let t0 = Instant::now();
         self.bind_tenant(caller, &mut req.tenant)?;
         let now = self.clock.now();
         self.metrics.received.inc_by(req.documents.len() as u64);
         if let Err(e) = self.validate(&req, now) {
-            self.metrics.rejected.get_or_create(&ReasonLabels { reason: "invalid".into() }).inc();
+            self.metrics
+                .rejected
+                .get_or_create(&ReasonLabels {
+                    reason: "invalid".into(),
+                })
+                .inc();
             return Err(e);
         }
-        self.metrics.observe_stage("validating", t0.elapsed().as_secs_f64());
+        self.metrics
+            .observe_stage("validating", t0.elapsed().as_secs_f64());
         let sha = ob::Sha256(plan::request_sha256(&req));
 
         // Idempotent replay answers from the store, whatever the policy would say today.
         if !req.idempotency_key.is_empty() {
             let store = self.store.clone();
             let (tenant, key) = (req.tenant.clone(), req.idempotency_key.clone());
-            if let Some(existing) = blocking(move || store.find_transmission(&tenant, &key)).await? {
+            if let Some(existing) = blocking(move || store.find_transmission(&tenant, &key)).await?
+            {
                 if existing.request_sha256 != sha {
                     return Err(Error::new(
                         Origin::Client,
@@ -266,16 +291,26 @@ impl Service {
             let draft = Self::audit_draft("transmission.refused", caller, &decision, None);
             let store = self.store.clone();
             let tenant = req.tenant.clone();
-            blocking(move || store.record_audit(&tenant, vec![draft], now)).await.map_err(|e| {
-                // LOG-4: no audit, no answer but a refusal.
-                Error::new(Origin::Store, Reason::AuditUnavailable, e.message)
-            })?;
-            self.metrics.rejected.get_or_create(&ReasonLabels { reason: "policy".into() }).inc();
+            blocking(move || store.record_audit(&tenant, vec![draft], now))
+                .await
+                .map_err(|e| {
+                    // LOG-4: no audit, no answer but a refusal.
+                    Error::new(Origin::Store, Reason::AuditUnavailable, e.message)
+                })?;
+            self.metrics
+                .rejected
+                .get_or_create(&ReasonLabels {
+                    reason: "policy".into(),
+                })
+                .inc();
             let detail = serde_json::to_string(&decision).unwrap_or_default();
             return Err(Error::new(
                 Origin::Policy,
                 Reason::PolicyDenied,
-                refusal_summary(&decision, req.legal.as_ref().is_some_and(|l| l.allow_partial)),
+                refusal_summary(
+                    &decision,
+                    req.legal.as_ref().is_some_and(|l| l.allow_partial),
+                ),
             )
             .with_detail(detail));
         }
@@ -306,11 +341,19 @@ impl Service {
                 read_receipt_expected: false,
             });
         }
-        let draft = Self::audit_draft("transmission.accepted", caller, &decision, Some(tid.clone()));
+        let draft = Self::audit_draft(
+            "transmission.accepted",
+            caller,
+            &decision,
+            Some(tid.clone()),
+        );
         let kinds = req
             .documents
             .iter()
-            .map(|d| passerelle_domain::kinds::code(passerelle_domain::kinds::from_i32(d.kind)).to_string())
+            .map(|d| {
+                passerelle_domain::kinds::code(passerelle_domain::kinds::from_i32(d.kind))
+                    .to_string()
+            })
             .collect();
         let new = ob::NewTransmission {
             id: tid,
@@ -318,7 +361,11 @@ impl Service {
             idempotency_key: req.idempotency_key.clone(),
             request_sha256: sha,
             created_at: now,
-            child_ref: req.child.as_ref().map(|c| c.local_id.clone()).unwrap_or_default(),
+            child_ref: req
+                .child
+                .as_ref()
+                .map(|c| c.local_id.clone())
+                .unwrap_or_default(),
             document_ids: req.documents.iter().map(|d| d.id.clone()).collect(),
             kinds,
             replaces_transmission_id: req
@@ -333,7 +380,8 @@ impl Service {
         };
         let store = self.store.clone();
         let outcome = blocking(move || store.submit(new)).await?;
-        self.metrics.observe_stage("queuing", t1.elapsed().as_secs_f64());
+        self.metrics
+            .observe_stage("queuing", t1.elapsed().as_secs_f64());
         let replayed = outcome.replayed();
         let record = outcome.into_record();
         if !replayed {
@@ -348,14 +396,19 @@ impl Service {
             }
             self.changed.notify_waiters();
         }
-        self.metrics.observe_stage("receiving", t0.elapsed().as_secs_f64());
+        self.metrics
+            .observe_stage("receiving", t0.elapsed().as_secs_f64());
         Ok(pb::SubmitResponse {
             transmission: Some(self.view(record).await?),
             replayed,
         })
     }
 
-    pub async fn explain(&self, caller: &Caller, mut req: pb::SubmitRequest) -> Result<pb::ExplainResponse, Error> {
+    pub async fn explain(
+        &self,
+        caller: &Caller,
+        mut req: pb::SubmitRequest,
+    ) -> Result<pb::ExplainResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
         let now = self.clock.now();
         self.validate(&req, now)?;
@@ -370,8 +423,19 @@ impl Service {
             .into_iter()
             .map(|p| {
                 let artefacts: Vec<String> = match p.channel {
-                    pb::Channel::Dmp => vec!["PDF/A-1b".into(), "CDA R2 N1 (DMP profile)".into(), "XDS metadata".into(), "ITI-41 MTOM + signed VIHF".into(), "XAdES signature document".into()],
-                    _ => vec!["PDF/A-1b".into(), "CDA R2 N1 (MSSanté profile)".into(), "IHE_XDM.zip".into(), "RFC 5322 message".into()],
+                    pb::Channel::Dmp => vec![
+                        "PDF/A-1b".into(),
+                        "CDA R2 N1 (DMP profile)".into(),
+                        "XDS metadata".into(),
+                        "ITI-41 MTOM + signed VIHF".into(),
+                        "XAdES signature document".into(),
+                    ],
+                    _ => vec![
+                        "PDF/A-1b".into(),
+                        "CDA R2 N1 (MSSanté profile)".into(),
+                        "IHE_XDM.zip".into(),
+                        "RFC 5322 message".into(),
+                    ],
                 };
                 let size: u64 = req
                     .documents
@@ -383,7 +447,11 @@ impl Service {
                     })
                     .sum();
                 // ~3.1 × the PDF for MSSanté (specs README §3); MTOM keeps the DMP near 1.4 ×.
-                let estimated_bytes = if p.channel == pb::Channel::Dmp { size * 14 / 10 } else { size * 31 / 10 };
+                let estimated_bytes = if p.channel == pb::Channel::Dmp {
+                    size * 14 / 10
+                } else {
+                    size * 31 / 10
+                };
                 pb::PlannedDelivery {
                     target_id: p.target_id,
                     channel: p.channel as i32,
@@ -425,7 +493,12 @@ impl Service {
         self.view(t).await
     }
 
-    pub async fn watch(&self, caller: &Caller, id: &str, after_seq: i64) -> Result<WatchStream, Error> {
+    pub async fn watch(
+        &self,
+        caller: &Caller,
+        id: &str,
+        after_seq: i64,
+    ) -> Result<WatchStream, Error> {
         self.load(caller, id).await?;
         let store = self.store.clone();
         let clock = self.clock.clone();
@@ -468,7 +541,11 @@ impl Service {
         Ok(Box::pin(s))
     }
 
-    pub async fn list(&self, caller: &Caller, mut req: pb::ListTransmissionsRequest) -> Result<pb::ListTransmissionsResponse, Error> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut req: pb::ListTransmissionsRequest,
+    ) -> Result<pb::ListTransmissionsResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
         let filter = ob::TransmissionFilter {
             tenant: Some(req.tenant.clone()),
@@ -493,10 +570,18 @@ impl Service {
         })
     }
 
-    pub async fn cancel(&self, caller: &Caller, req: pb::CancelRequest) -> Result<pb::CancelResponse, Error> {
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        req: pb::CancelRequest,
+    ) -> Result<pb::CancelResponse, Error> {
         let t = self.load(caller, &req.id).await?;
         let now = self.clock.now();
-        let reason = if req.reason.is_empty() { "cancelled by the caller".to_string() } else { req.reason.clone() };
+        let reason = if req.reason.is_empty() {
+            "cancelled by the caller".to_string()
+        } else {
+            req.reason.clone()
+        };
         if !req.delivery_id.is_empty() && !t.deliveries.iter().any(|d| d.id == req.delivery_id) {
             return Err(Error::not_found("delivery"));
         }
@@ -504,7 +589,8 @@ impl Service {
         let store = self.store.clone();
         let delivery = Some(req.delivery_id.clone()).filter(|s| !s.is_empty());
         let tid = t.id.clone();
-        let t = blocking(move || store.cancel(&tid, delivery.as_deref(), &reason, &actor, now)).await?;
+        let t =
+            blocking(move || store.cancel(&tid, delivery.as_deref(), &reason, &actor, now)).await?;
         self.changed.notify_waiters();
         Ok(pb::CancelResponse {
             transmission: Some(self.view(t).await?),
@@ -526,7 +612,11 @@ impl Service {
         })
     }
 
-    pub async fn list_deliveries(&self, caller: &Caller, mut req: pb::ListDeliveriesRequest) -> Result<pb::ListDeliveriesResponse, Error> {
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        mut req: pb::ListDeliveriesRequest,
+    ) -> Result<pb::ListDeliveriesResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
         let filter = ob::DeliveryFilter {
             tenant: Some(req.tenant.clone()),
@@ -541,20 +631,39 @@ impl Service {
         let store = self.store.clone();
         let p = blocking(move || store.list_deliveries(filter, page)).await?;
         Ok(pb::ListDeliveriesResponse {
-            deliveries: p.items.iter().map(|d| convert::delivery(d, Vec::new())).collect(),
+            deliveries: p
+                .items
+                .iter()
+                .map(|d| convert::delivery(d, Vec::new()))
+                .collect(),
             next_page_token: p.next_token.unwrap_or_default(),
         })
     }
 
-    pub async fn set_paused(&self, caller: &Caller, destination: &str, paused: bool) -> Result<pb::DestinationResponse, Error> {
+    pub async fn set_paused(
+        &self,
+        caller: &Caller,
+        destination: &str,
+        paused: bool,
+    ) -> Result<pb::DestinationResponse, Error> {
         if destination.is_empty() {
-            return Err(Error::invalid(vec![FieldViolation::new("destination", "required")]));
+            return Err(Error::invalid(vec![FieldViolation::new(
+                "destination",
+                "required",
+            )]));
         }
         let store = self.store.clone();
         let d = destination.to_string();
         let actor = caller.authenticated_by.clone();
         let now = self.clock.now();
-        blocking(move || if paused { store.pause(&d, &actor, now) } else { store.resume(&d, &actor, now) }).await?;
+        blocking(move || {
+            if paused {
+                store.pause(&d, &actor, now)
+            } else {
+                store.resume(&d, &actor, now)
+            }
+        })
+        .await?;
         self.changed.notify_waiters();
         Ok(pb::DestinationResponse {
             destination: destination.to_string(),
@@ -562,7 +671,11 @@ impl Service {
         })
     }
 
-    pub async fn retry(&self, caller: &Caller, delivery_id: &str) -> Result<pb::RetryResponse, Error> {
+    pub async fn retry(
+        &self,
+        caller: &Caller,
+        delivery_id: &str,
+    ) -> Result<pb::RetryResponse, Error> {
         let store = self.store.clone();
         let id = delivery_id.to_string();
         let d = blocking(move || store.get_delivery(&id)).await?;
@@ -579,7 +692,11 @@ impl Service {
         })
     }
 
-    pub async fn retry_all(&self, caller: &Caller, mut req: pb::RetryAllRequest) -> Result<pb::RetryAllResponse, Error> {
+    pub async fn retry_all(
+        &self,
+        caller: &Caller,
+        mut req: pb::RetryAllRequest,
+    ) -> Result<pb::RetryAllResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
         let filter = ob::DeliveryFilter {
             tenant: Some(req.tenant.clone()),
@@ -597,7 +714,11 @@ impl Service {
         })
     }
 
-    pub async fn inbox_list(&self, caller: &Caller, mut req: pb::ListInboxRequest) -> Result<pb::ListInboxResponse, Error> {
+    pub async fn inbox_list(
+        &self,
+        caller: &Caller,
+        mut req: pb::ListInboxRequest,
+    ) -> Result<pb::ListInboxResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
         Ok(pb::ListInboxResponse::default())
     }
@@ -606,7 +727,11 @@ impl Service {
         Err(Error::not_found("inbox item"))
     }
 
-    pub async fn inbox_ack(&self, _caller: &Caller, _id: &str) -> Result<pb::AckInboxResponse, Error> {
+    pub async fn inbox_ack(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+    ) -> Result<pb::AckInboxResponse, Error> {
         Err(Error::not_found("inbox item"))
     }
 
@@ -621,9 +746,17 @@ impl Service {
         let now = self.clock.now();
         if let Ok(stats) = blocking(move || store.destination_stats(now)).await {
             for s in stats {
-                let l = crate::metrics::DestinationLabels { destination: s.destination.clone() };
-                self.metrics.outbox_pending.get_or_create(&l).set(i64::try_from(s.queued).unwrap_or(i64::MAX));
-                self.metrics.outbox_in_flight.get_or_create(&l).set(i64::try_from(s.in_flight).unwrap_or(i64::MAX));
+                let l = crate::metrics::DestinationLabels {
+                    destination: s.destination.clone(),
+                };
+                self.metrics
+                    .outbox_pending
+                    .get_or_create(&l)
+                    .set(i64::try_from(s.queued).unwrap_or(i64::MAX));
+                self.metrics
+                    .outbox_in_flight
+                    .get_or_create(&l)
+                    .set(i64::try_from(s.in_flight).unwrap_or(i64::MAX));
                 self.metrics
                     .outbox_oldest_pending_age
                     .get_or_create(&l)
@@ -650,7 +783,11 @@ fn refusal_summary(d: &pb::Decision, allow_partial: bool) -> String {
         "refused by the policy: {} of {} target(s) denied{} ({})",
         denied.len(),
         d.targets.len(),
-        if all || allow_partial { "" } else { " and allow_partial is false" },
+        if all || allow_partial {
+            ""
+        } else {
+            " and allow_partial is false"
+        },
         codes.join(", ")
     )
 }

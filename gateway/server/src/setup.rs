@@ -84,8 +84,12 @@ pub fn certificates(cfg: &Config) -> std::collections::HashMap<String, Vec<pb::C
     for t in &cfg.tenants {
         let mut v = Vec::new();
         for (usage, id) in [("tls_client", &t.tls_client), ("signing", &t.signing)] {
-            let Ok(src) = identity_source(id) else { continue };
-            let Ok(identity) = Identity::load(&src) else { continue };
+            let Ok(src) = identity_source(id) else {
+                continue;
+            };
+            let Ok(identity) = Identity::load(&src) else {
+                continue;
+            };
             if let Ok(info) = passerelle_tls::inspect(identity.leaf().as_ref()) {
                 v.push(pb::CertificateInfo {
                     usage: usage.to_string(),

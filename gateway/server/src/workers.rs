@@ -31,7 +31,10 @@ pub struct Workers {
 
 impl Workers {
     fn sender_for(&self, destination: &str) -> Option<Arc<dyn Sender>> {
-        self.senders.iter().find(|s| s.handles(destination)).cloned()
+        self.senders
+            .iter()
+            .find(|s| s.handles(destination))
+            .cloned()
     }
 
     /// Runs until `shutdown` flips.
@@ -50,10 +53,15 @@ impl Workers {
             }
             let store = svc.store.clone();
             let now = svc.clock.now();
-            let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.destination_stats(now)).await else {
+            let Ok(Ok(stats)) =
+                tokio::task::spawn_blocking(move || store.destination_stats(now)).await
+            else {
                 continue;
             };
-            for st in stats.into_iter().filter(|s| !s.paused && s.queued + s.in_flight > 0) {
+            for st in stats
+                .into_iter()
+                .filter(|s| !s.paused && s.queued + s.in_flight > 0)
+            {
                 let Some(sender) = self.sender_for(&st.destination) else {
                     continue;
                 };
@@ -98,7 +106,11 @@ impl Workers {
                         let id = c.delivery.id.clone();
                         let token = c.lease_token;
                         let label = attempt_label(&result);
-                        match tokio::task::spawn_blocking(move || store.complete_attempt(&id, token, result, now)).await {
+                        match tokio::task::spawn_blocking(move || {
+                            store.complete_attempt(&id, token, result, now)
+                        })
+                        .await
+                        {
                             Ok(Ok(d)) => {
                                 svc.metrics
                                     .transitions
@@ -108,7 +120,11 @@ impl Workers {
                                         status: d.state.as_str().to_string(),
                                     })
                                     .inc();
-                                tracing::info!(result = label, state = d.state.as_str(), "attempt recorded");
+                                tracing::info!(
+                                    result = label,
+                                    state = d.state.as_str(),
+                                    "attempt recorded"
+                                );
                             }
                             Ok(Err(e)) => tracing::warn!(error = %e, "attempt not recorded"),
                             Err(e) => tracing::warn!(error = %e, "attempt task failed"),
@@ -121,7 +137,11 @@ impl Workers {
     }
 
     /// Housekeeping: expiry sweep every second, checkpoint every minute, prune every hour.
-    pub async fn housekeeping(self: Arc<Self>, svc: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn housekeeping(
+        self: Arc<Self>,
+        svc: Arc<Service>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut n: u64 = 0;
         loop {
@@ -135,17 +155,23 @@ impl Workers {
             let retention = self.retention;
             let r = tokio::task::spawn_blocking(move || {
                 let sweep = store.sweep(now, 1000)?;
-                if n % 60 == 0 {
+                if n.is_multiple_of(60) {
                     store.checkpoint(now)?;
                 }
-                let pruned = if n % 3600 == 0 { Some(store.prune(now, retention, 1000)?) } else { None };
+                let pruned = if n.is_multiple_of(3600) {
+                    Some(store.prune(now, retention, 1000)?)
+                } else {
+                    None
+                };
                 Ok::<_, ob::Error>((sweep, pruned))
             })
             .await;
             match r {
                 Ok(Ok((sweep, pruned))) => {
                     if sweep.expired_unnotified > 0 {
-                        svc.metrics.notification_timeouts.inc_by(sweep.expired_unnotified);
+                        svc.metrics
+                            .notification_timeouts
+                            .inc_by(sweep.expired_unnotified);
                     }
                     if sweep.expired_unnotified + sweep.expired_unsent > 0 {
                         svc.changed.notify_waiters();
@@ -194,7 +220,10 @@ impl Sender for FileSink {
         let line = format!("{}\n", claimed.delivery.id);
         let r = tokio::task::spawn_blocking(move || {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             f.write_all(line.as_bytes())?;
             f.sync_all()
         })
@@ -204,7 +233,11 @@ impl Sender for FileSink {
                 message_id: format!("sink-{}", claimed.delivery.id),
             },
             _ => ob::AttemptResult::TemporaryFailure {
-                error: ob::DeliveryError::new(passerelle_domain::error::Origin::Internal, "sink_io", "cannot write the sink file"),
+                error: ob::DeliveryError::new(
+                    passerelle_domain::error::Origin::Internal,
+                    "sink_io",
+                    "cannot write the sink file",
+                ),
                 retry_after: Some(Duration::from_millis(100)),
             },
         }

@@ -20,7 +20,10 @@ async fn wait_status(
 ) -> pb::Transmission {
     for _ in 0..200 {
         let t = cl
-            .get(authed(pb::GetTransmissionRequest { id: id.into() }, "mecs-tilleuls"))
+            .get(authed(
+                pb::GetTransmissionRequest { id: id.into() },
+                "mecs-tilleuls",
+            ))
             .await
             .expect("get")
             .into_inner();
@@ -52,11 +55,17 @@ async fn submit_is_acknowledged_and_unwired_channels_stay_queued() {
     // No sender is wired: the delivery must still be queued a moment later (never "sent").
     tokio::time::sleep(Duration::from_millis(600)).await;
     let again = cl
-        .get(authed(pb::GetTransmissionRequest { id: t.id.clone() }, "mecs-tilleuls"))
+        .get(authed(
+            pb::GetTransmissionRequest { id: t.id.clone() },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("get")
         .into_inner();
-    assert_eq!(again.deliveries[0].status, pb::DeliveryStatus::Queued as i32);
+    assert_eq!(
+        again.deliveries[0].status,
+        pb::DeliveryStatus::Queued as i32
+    );
     gw.running.stop().await;
 }
 
@@ -65,8 +74,16 @@ async fn idempotent_replay_over_grpc_and_json_agree_and_conflicts_are_refused() 
     let gw = start().await;
     let mut cl = tx_client(&gw).await;
     let req = fixture("fiche-navette.json");
-    let first = cl.submit(authed(req.clone(), "mecs-tilleuls")).await.expect("first").into_inner();
-    let second = cl.submit(authed(req.clone(), "mecs-tilleuls")).await.expect("replay").into_inner();
+    let first = cl
+        .submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect("first")
+        .into_inner();
+    let second = cl
+        .submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect("replay")
+        .into_inner();
     assert!(second.replayed);
     let id = first.transmission.as_ref().expect("t").id.clone();
     assert_eq!(second.transmission.as_ref().expect("t").id, id);
@@ -93,7 +110,10 @@ async fn idempotent_replay_over_grpc_and_json_agree_and_conflicts_are_refused() 
     // Same key, different body.
     let mut other = req.clone();
     other.request_id = "another".into();
-    let err = cl.submit(authed(other, "mecs-tilleuls")).await.expect_err("conflict");
+    let err = cl
+        .submit(authed(other, "mecs-tilleuls"))
+        .await
+        .expect_err("conflict");
     assert_eq!(err.code(), Code::AlreadyExists);
     let (status, headers, out) = http(
         &gw,
@@ -135,14 +155,29 @@ async fn invalid_input_names_every_bad_field() {
     }
     req.documents[0].kind = 0;
     req.targets[0].mss_address = "not-an-address".into();
-    let err = cl.submit(authed(req, "mecs-tilleuls")).await.expect_err("invalid");
+    let err = cl
+        .submit(authed(req, "mecs-tilleuls"))
+        .await
+        .expect_err("invalid");
     assert_eq!(err.code(), Code::InvalidArgument);
     let br = err.get_details_bad_request().expect("bad request details");
-    let fields: Vec<String> = br.field_violations.iter().map(|v| v.field.clone()).collect();
-    for f in ["child.birthDate", "child.ins.matricule", "documents[0].kind", "targets[0].mssAddress"] {
+    let fields: Vec<String> = br
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    for f in [
+        "child.birthDate",
+        "child.ins.matricule",
+        "documents[0].kind",
+        "targets[0].mssAddress",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
     }
-    assert!(err.get_details_error_info().is_some_and(|i| i.reason == "INVALID_REQUEST"));
+    assert!(
+        err.get_details_error_info()
+            .is_some_and(|i| i.reason == "INVALID_REQUEST")
+    );
 
     // HTTP: a JSON type error names its path; problem+json lists every field.
     let (status, _, out) = http(
@@ -156,7 +191,13 @@ async fn invalid_input_names_every_bad_field() {
     .await;
     assert_eq!(status, 400);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
-    assert!(v["errors"][0]["field"].as_str().expect("field").contains("documents[0].kind"), "{v}");
+    assert!(
+        v["errors"][0]["field"]
+            .as_str()
+            .expect("field")
+            .contains("documents[0].kind"),
+        "{v}"
+    );
     gw.running.stop().await;
 }
 
@@ -165,9 +206,14 @@ async fn backpressure_answers_resource_exhausted_and_429() {
     let gw = start_with(|c| c.outbox.capacity = 1, Vec::new()).await;
     let mut cl = tx_client(&gw).await;
     let mut req = fixture("fiche-navette.json");
-    cl.submit(authed(req.clone(), "mecs-tilleuls")).await.expect("first fits");
+    cl.submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect("first fits");
     req.idempotency_key = "second".into();
-    let err = cl.submit(authed(req.clone(), "mecs-tilleuls")).await.expect_err("full");
+    let err = cl
+        .submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect_err("full");
     assert_eq!(err.code(), Code::ResourceExhausted);
     assert!(err.get_details_retry_info().is_some());
     let mut body = fixture_json("fiche-navette.json");
@@ -194,7 +240,12 @@ async fn pause_resume_retry_and_watch_until_terminal() {
     let mut cl = TransmissionServiceClient::new(ch.clone());
     let mut admin = AdminServiceClient::new(ch);
     admin
-        .pause(authed(pb::DestinationRequest { destination: "mssante:cd93.mssante.test".into() }, "mecs-tilleuls"))
+        .pause(authed(
+            pb::DestinationRequest {
+                destination: "mssante:cd93.mssante.test".into(),
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("pause");
     let t = cl
@@ -207,31 +258,56 @@ async fn pause_resume_retry_and_watch_until_terminal() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(sender.calls(), 0, "a paused destination is not dispatched");
     admin
-        .resume(authed(pb::DestinationRequest { destination: "mssante:cd93.mssante.test".into() }, "mecs-tilleuls"))
+        .resume(authed(
+            pb::DestinationRequest {
+                destination: "mssante:cd93.mssante.test".into(),
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("resume");
     let failed = wait_status(&mut cl, &t.id, pb::DeliveryStatus::Failed).await;
     let d = &failed.deliveries[0];
-    assert_eq!(d.last_error.as_ref().expect("error").reason, "recipient_rejected");
+    assert_eq!(
+        d.last_error.as_ref().expect("error").reason,
+        "recipient_rejected"
+    );
     admin
-        .retry(authed(pb::RetryRequest { delivery_id: d.id.clone() }, "mecs-tilleuls"))
+        .retry(authed(
+            pb::RetryRequest {
+                delivery_id: d.id.clone(),
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("retry");
     // Watch until every delivery is final: the stream ends with all_final.
     let mut stream = cl
-        .watch(authed(pb::WatchRequest { id: t.id.clone(), after_seq: 0 }, "mecs-tilleuls"))
+        .watch(authed(
+            pb::WatchRequest {
+                id: t.id.clone(),
+                after_seq: 0,
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("watch")
         .into_inner();
     let mut last = None;
-    while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("watch stalled") {
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("watch stalled")
+    {
         last = Some(ev.expect("event"));
     }
     let last = last.expect("events");
     assert!(last.all_final);
     let done = wait_status(&mut cl, &t.id, pb::DeliveryStatus::Stored).await;
     let statuses: Vec<i32> = done.deliveries[0].events.iter().map(|e| e.to).collect();
-    assert!(statuses.contains(&(pb::DeliveryStatus::Failed as i32)), "{statuses:?}");
+    assert!(
+        statuses.contains(&(pb::DeliveryStatus::Failed as i32)),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&(pb::DeliveryStatus::Queued as i32)));
     assert_eq!(sender.calls(), 2);
     gw.running.stop().await;
@@ -249,19 +325,39 @@ async fn cancel_a_queued_delivery() {
         .transmission
         .expect("t");
     let c = cl
-        .cancel(authed(pb::CancelRequest { id: t.id.clone(), delivery_id: String::new(), reason: "erreur de destinataire".into() }, "mecs-tilleuls"))
+        .cancel(authed(
+            pb::CancelRequest {
+                id: t.id.clone(),
+                delivery_id: String::new(),
+                reason: "erreur de destinataire".into(),
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect("cancel")
         .into_inner();
     let t2 = c.transmission.expect("t");
-    assert_eq!(t2.deliveries[0].status, pb::DeliveryStatus::Cancelled as i32);
+    assert_eq!(
+        t2.deliveries[0].status,
+        pb::DeliveryStatus::Cancelled as i32
+    );
     // Cancelling again is refused: a final state is final.
     let d = t2.deliveries[0].id.clone();
     let err = cl
-        .cancel(authed(pb::CancelRequest { id: t.id.clone(), delivery_id: d, reason: String::new() }, "mecs-tilleuls"))
+        .cancel(authed(
+            pb::CancelRequest {
+                id: t.id.clone(),
+                delivery_id: d,
+                reason: String::new(),
+            },
+            "mecs-tilleuls",
+        ))
         .await
         .expect_err("terminal");
-    assert!(matches!(err.code(), Code::FailedPrecondition | Code::AlreadyExists), "{err:?}");
+    assert!(
+        matches!(err.code(), Code::FailedPrecondition | Code::AlreadyExists),
+        "{err:?}"
+    );
     gw.running.stop().await;
 }
 
@@ -283,17 +379,40 @@ async fn a_caller_never_acts_for_another_tenant() {
         .transmission
         .expect("t");
     let err = cl
-        .get(authed(pb::GetTransmissionRequest { id: t.id.clone() }, "cd93"))
+        .get(authed(
+            pb::GetTransmissionRequest { id: t.id.clone() },
+            "cd93",
+        ))
         .await
         .expect_err("other tenant's transmission");
     assert_eq!(err.code(), Code::NotFound);
-    let (status, _, _) = http(&gw, "GET", &format!("/v1/transmissions/{}", t.id), Some("sandbox-token-cd93"), &[], None).await;
+    let (status, _, _) = http(
+        &gw,
+        "GET",
+        &format!("/v1/transmissions/{}", t.id),
+        Some("sandbox-token-cd93"),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _, _) = http(&gw, "GET", &format!("/v1/transmissions/{}", t.id), Some("wrong-token"), &[], None).await;
+    let (status, _, _) = http(
+        &gw,
+        "GET",
+        &format!("/v1/transmissions/{}", t.id),
+        Some("wrong-token"),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
     let mut req = tonic::Request::new(pb::GetTransmissionRequest { id: t.id.clone() });
-    req.metadata_mut().insert("authorization", "Bearer nope".parse().expect("md"));
-    assert_eq!(cl.get(req).await.expect_err("unknown token").code(), Code::Unauthenticated);
+    req.metadata_mut()
+        .insert("authorization", "Bearer nope".parse().expect("md"));
+    assert_eq!(
+        cl.get(req).await.expect_err("unknown token").code(),
+        Code::Unauthenticated
+    );
     gw.running.stop().await;
 }
 
@@ -307,22 +426,38 @@ async fn policy_denial_is_permission_denied_with_the_decision() {
     req.targets[0].channel = pb::Channel::Dmp as i32;
     req.targets[0].mss_address.clear();
     req.targets[0].recipient = Some(pb::target::Recipient::Child(pb::ChildRecipient {}));
-    let err = cl.submit(authed(req.clone(), "mecs-tilleuls")).await.expect_err("denied");
+    let err = cl
+        .submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect_err("denied");
     assert_eq!(err.code(), Code::PermissionDenied);
     let info = err.get_details_error_info().expect("info");
     assert_eq!(info.reason, "POLICY_DENIED");
-    let decision: pb::Decision = serde_json::from_str(info.metadata.get("decision").expect("decision")).expect("json");
+    let decision: pb::Decision =
+        serde_json::from_str(info.metadata.get("decision").expect("decision")).expect("json");
     assert!(!decision.accepted);
-    assert!(decision.targets.iter().all(|t| t.outcome == pb::Outcome::Denied as i32));
+    assert!(
+        decision
+            .targets
+            .iter()
+            .all(|t| t.outcome == pb::Outcome::Denied as i32)
+    );
     // Nothing stored: a list shows no transmission.
     let list = cl
-        .list(authed(pb::ListTransmissionsRequest::default(), "mecs-tilleuls"))
+        .list(authed(
+            pb::ListTransmissionsRequest::default(),
+            "mecs-tilleuls",
+        ))
         .await
         .expect("list")
         .into_inner();
     assert!(list.transmissions.is_empty());
     // Explain runs the same decision without storing anything.
-    let ex = cl.explain(authed(req, "mecs-tilleuls")).await.expect("explain").into_inner();
+    let ex = cl
+        .explain(authed(req, "mecs-tilleuls"))
+        .await
+        .expect("explain")
+        .into_inner();
     let d = ex.decision.expect("decision");
     assert!(d.dry_run && !d.accepted);
     gw.running.stop().await;
@@ -334,25 +469,43 @@ async fn health_reflection_metrics_openapi_and_whoami() {
     let ch = channel(&gw).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
     let h = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "passerelle.v1.TransmissionService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "passerelle.v1.TransmissionService".into(),
+        })
         .await
         .expect("health")
         .into_inner();
-    assert_eq!(h.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
         let (status, _, body) = http(&gw, "GET", path, None, &[], None).await;
         assert_eq!(status, 200, "{path}");
         if path == "/metrics" {
             let text = String::from_utf8_lossy(&body);
-            assert!(text.contains("passerelle_received_documents_total"), "{text}");
+            assert!(
+                text.contains("passerelle_received_documents_total"),
+                "{text}"
+            );
         }
     }
     let mut admin = AdminServiceClient::new(ch);
-    let me = admin.who_am_i(authed(pb::WhoAmIRequest {}, "cd93")).await.expect("whoami").into_inner();
+    let me = admin
+        .who_am_i(authed(pb::WhoAmIRequest {}, "cd93"))
+        .await
+        .expect("whoami")
+        .into_inner();
     assert_eq!(me.tenant, "cd93");
     assert_eq!(me.siret, "22930008200018");
     assert_eq!(me.dmp_structure_id, "322930008200018");
-    assert!(me.certificates.iter().any(|c| c.usage == "tls_client" && c.subject.contains("dui-app@cd93.mssante.test")), "{:?}", me.certificates);
+    assert!(
+        me.certificates
+            .iter()
+            .any(|c| c.usage == "tls_client" && c.subject.contains("dui-app@cd93.mssante.test")),
+        "{:?}",
+        me.certificates
+    );
     // Unauthenticated loopback calls act as the sandbox tenant.
     let (status, _, body) = http(&gw, "GET", "/v1/admin/whoami", None, &[], None).await;
     assert_eq!(status, 200);

@@ -47,7 +47,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 pub fn sandbox_config(tweak: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(&shared_pki(), &dir.path().join("pki"));
-    let mut cfg = passerelle::sandbox::config(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("config");
+    let mut cfg = passerelle::sandbox::config(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .expect("config");
     tweak(&mut cfg);
     (cfg, dir)
 }
@@ -81,14 +82,20 @@ pub fn fixture_json(name: &str) -> serde_json::Value {
 }
 
 pub async fn channel(gw: &Gw) -> Channel {
-    Channel::from_shared(gw.url()).expect("url").connect().await.expect("connect")
+    Channel::from_shared(gw.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 pub fn authed<T>(msg: T, tenant: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     r.metadata_mut().insert(
         "authorization",
-        format!("Bearer sandbox-token-{tenant}").parse().expect("metadata"),
+        format!("Bearer sandbox-token-{tenant}")
+            .parse()
+            .expect("metadata"),
     );
     r
 }
@@ -102,7 +109,11 @@ pub struct ScriptedSender {
 }
 
 impl ScriptedSender {
-    pub fn new(prefix: &'static str, script: Vec<ob::AttemptResult>, default: ob::AttemptResult) -> Arc<Self> {
+    pub fn new(
+        prefix: &'static str,
+        script: Vec<ob::AttemptResult>,
+        default: ob::AttemptResult,
+    ) -> Arc<Self> {
         Arc::new(Self {
             prefix,
             script: std::sync::Mutex::new(script),
@@ -123,17 +134,27 @@ impl Sender for ScriptedSender {
     async fn send(&self, _c: &ob::Claimed) -> ob::AttemptResult {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut s = self.script.lock().expect("lock");
-        if s.is_empty() { self.default.clone() } else { s.remove(0) }
+        if s.is_empty() {
+            self.default.clone()
+        } else {
+            s.remove(0)
+        }
     }
 }
 
 pub fn stored() -> ob::AttemptResult {
-    ob::AttemptResult::Stored { message_id: "test-stored".into() }
+    ob::AttemptResult::Stored {
+        message_id: "test-stored".into(),
+    }
 }
 
 pub fn permanent() -> ob::AttemptResult {
     ob::AttemptResult::PermanentFailure {
-        error: ob::DeliveryError::new(passerelle_domain::error::Origin::MsSante, "recipient_rejected", "550 5.1.1 no such user"),
+        error: ob::DeliveryError::new(
+            passerelle_domain::error::Origin::MsSante,
+            "recipient_rejected",
+            "550 5.1.1 no such user",
+        ),
     }
 }
 
@@ -148,7 +169,8 @@ pub async fn http(
 ) -> (u16, http::HeaderMap, Vec<u8>) {
     use http_body_util::{BodyExt, Full};
     let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
     let mut b = http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", gw.url()));
@@ -161,10 +183,18 @@ pub async fn http(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let req = b.body(Full::new(bytes::Bytes::from(body.unwrap_or_default()))).expect("request");
+    let req = b
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+        .expect("request");
     let resp = client.request(req).await.expect("http");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
     (status, headers, body)
 }

@@ -61,7 +61,10 @@ impl Rng {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_bursts_loses_nothing_acknowledged() {
-    let rounds: usize = std::env::var("PASSERELLE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let rounds: usize = std::env::var("PASSERELLE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let burst: usize = 200;
     let (_cfg, dir) = sandbox_config(|_| {});
     let data = dir.path().to_path_buf();
@@ -83,7 +86,12 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
             tasks.spawn(async move {
                 let key = req.idempotency_key.clone();
                 let r = cl.submit(authed(req, "mecs-tilleuls")).await;
-                (key, r.ok().and_then(|r| r.into_inner().transmission).map(|t| t.id))
+                (
+                    key,
+                    r.ok()
+                        .and_then(|r| r.into_inner().transmission)
+                        .map(|t| t.id),
+                )
             });
         }
         // Kill at a random point of the burst (or after it if it finished first).
@@ -107,7 +115,10 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
         let ids: Vec<String> = pending.iter().cloned().collect();
         for id in ids {
             let t = cl
-                .get(authed(pb::GetTransmissionRequest { id: id.clone() }, "mecs-tilleuls"))
+                .get(authed(
+                    pb::GetTransmissionRequest { id: id.clone() },
+                    "mecs-tilleuls",
+                ))
                 .await
                 .unwrap_or_else(|e| panic!("acknowledged transmission {id} lost: {e}"))
                 .into_inner();
@@ -125,8 +136,16 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
     }
     child.kill().expect("kill");
     let _ = child.wait();
-    assert!(pending.is_empty(), "{} acknowledged transmissions never delivered", pending.len());
-    assert!(acked.len() >= rounds, "too few acknowledged submissions ({}) for a meaningful test", acked.len());
+    assert!(
+        pending.is_empty(),
+        "{} acknowledged transmissions never delivered",
+        pending.len()
+    );
+    assert!(
+        acked.len() >= rounds,
+        "too few acknowledged submissions ({}) for a meaningful test",
+        acked.len()
+    );
     // Each delivery handed to the sink once, unless its outcome was unknown (and marked so).
     let log = std::fs::read_to_string(&sink).expect("sink log");
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -135,8 +154,14 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
     }
     for id in &delivery_ids {
         let n = seen.get(id.as_str()).copied().unwrap_or(0);
-        assert!(n >= 1, "delivery {id} is stored but never reached the channel");
-        assert!(n == 1 || unknown.contains(id), "delivery {id} sent {n} times without being marked outcome_unknown");
+        assert!(
+            n >= 1,
+            "delivery {id} is stored but never reached the channel"
+        );
+        assert!(
+            n == 1 || unknown.contains(id),
+            "delivery {id} sent {n} times without being marked outcome_unknown"
+        );
     }
     // The audit chain verifies after all the crashes.
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
@@ -144,6 +169,15 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
         .arg(&data)
         .output()
         .expect("audit verify");
-    assert!(out.status.success(), "audit verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("crash test: {rounds} rounds, {} acknowledged, {} outcome-unknown redeliveries", acked.len(), unknown.len());
+    assert!(
+        out.status.success(),
+        "audit verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "crash test: {rounds} rounds, {} acknowledged, {} outcome-unknown redeliveries",
+        acked.len(),
+        unknown.len()
+    );
 }

@@ -1,6 +1,6 @@
 //! Integration tests over real gRPC (tonic client) and real HTTP on loopback, against the sandbox
 //! configuration in a temporary directory. One test binary (autotests = false).
 
-mod common;
 mod api;
+mod common;
 mod crash;

@@ -184,8 +184,8 @@ pub fn ip_report() -> IpReportContent {
         ],
         children_concerned: vec!["Frère aîné (dossier DUI-0002)".into()],
         danger: DangerLevel::Danger as i32,
-        danger_assessment: "Faisceau d'indices de violences physiques ; besoin d'évaluation rapide."
-            .into(),
+        danger_assessment:
+            "Faisceau d'indices de violences physiques ; besoin d'évaluation rapide.".into(),
         urgent: false,
         ap_holders_informed: false,
         ap_holders_not_informed_reason: "Information contraire à l'intérêt de l'enfant.".into(),
@@ -200,8 +200,14 @@ pub fn evaluation_report() -> EvaluationReportContent {
             "Julie Moreau, psychologue".into(),
         ],
         sections: vec![
-            s("Situation familiale", "Léa vit avec sa mère et son frère aîné."),
-            s("Santé et développement", "Développement conforme à l'âge ; sommeil perturbé."),
+            s(
+                "Situation familiale",
+                "Léa vit avec sa mère et son frère aîné.",
+            ),
+            s(
+                "Santé et développement",
+                "Développement conforme à l'âge ; sommeil perturbé.",
+            ),
         ],
         conclusion: "Éléments de danger confirmés.".into(),
         proposal: "Saisine du juge des enfants.".into(),
@@ -225,14 +231,24 @@ pub fn fiche_navette() -> FicheNavetteContent {
         request_date: "2026-11-10".into(),
         answer: "Calendrier joint ; visite du 24 décembre déplacée au 23.".into(),
         answer_date: "2026-11-12".into(),
-        actions: vec![action("Prévenir la mère du changement.", "Secrétariat", "2026-11-15", "")],
+        actions: vec![action(
+            "Prévenir la mère du changement.",
+            "Secrétariat",
+            "2026-11-15",
+            "",
+        )],
     }
 }
 
 pub fn projet_personnalise() -> ProjetPersonnaliseContent {
     ProjetPersonnaliseContent {
         objectives: vec!["Développer l'autonomie dans les trajets scolaires.".into()],
-        actions: vec![action("Accompagnement en bus, puis trajets seule.", "Éducateur", "", "1")],
+        actions: vec![action(
+            "Accompagnement en bus, puis trajets seule.",
+            "Éducateur",
+            "",
+            "1",
+        )],
         opinions: vec![Opinion {
             who: "Léa".into(),
             party_id: "".into(),
@@ -248,7 +264,10 @@ pub fn compte_rendu_educatif() -> CompteRenduEducatifContent {
         period_from: "2026-11-01".into(),
         period_to: "2026-11-15".into(),
         sections: vec![
-            s("Vie quotidienne", "Bonne participation aux tâches collectives."),
+            s(
+                "Vie quotidienne",
+                "Bonne participation aux tâches collectives.",
+            ),
             s("Loisirs", "Inscrite au club de théâtre, très investie."),
         ],
     }
@@ -298,7 +317,10 @@ pub fn autorisation_soins() -> AutorisationSoinsContent {
 pub fn bilan_psy() -> BilanPsyContent {
     BilanPsyContent {
         context: "Bilan demandé par la référente ASE après l'admission.".into(),
-        sections: vec![s("Entretiens", "Trois entretiens ; Léa s'exprime volontiers.")],
+        sections: vec![s(
+            "Entretiens",
+            "Trois entretiens ; Léa s'exprime volontiers.",
+        )],
         conclusion: "Anxiété réactionnelle, pas de trouble envahissant.".into(),
         recommendations: "Suivi psychologique hebdomadaire au CMP.".into(),
     }
@@ -306,14 +328,20 @@ pub fn bilan_psy() -> BilanPsyContent {
 
 pub fn health_report() -> HealthReportContent {
     HealthReportContent {
-        sections: vec![s("Examen clinique", "Poids 42 kg, taille 1,52 m ; examen normal.")],
+        sections: vec![s(
+            "Examen clinique",
+            "Poids 42 kg, taille 1,52 m ; examen normal.",
+        )],
         conclusion: "Bonne santé générale ; rappel dTP à prévoir.".into(),
     }
 }
 
 pub fn generic() -> GenericContent {
     GenericContent {
-        sections: vec![s("Effets personnels", "Valise, vêtements d'hiver, cartable, téléphone.")],
+        sections: vec![s(
+            "Effets personnels",
+            "Valise, vêtements d'hiver, cartable, téléphone.",
+        )],
     }
 }
 
@@ -321,7 +349,11 @@ pub fn generic() -> GenericContent {
 pub fn all_kinds() -> Vec<(&'static str, DocumentKind, Content)> {
     vec![
         ("ppe", DocumentKind::Ppe, Content::Ppe(ppe())),
-        ("ip_report", DocumentKind::Ip, Content::IpReport(ip_report())),
+        (
+            "ip_report",
+            DocumentKind::Ip,
+            Content::IpReport(ip_report()),
+        ),
         (
             "evaluation_report",
             DocumentKind::RapEval,
@@ -332,7 +364,11 @@ pub fn all_kinds() -> Vec<(&'static str, DocumentKind, Content)> {
             DocumentKind::RapSituation,
             Content::SituationReport(situation_report()),
         ),
-        ("fiche_navette", DocumentKind::FicheNavette, Content::FicheNavette(fiche_navette())),
+        (
+            "fiche_navette",
+            DocumentKind::FicheNavette,
+            Content::FicheNavette(fiche_navette()),
+        ),
         (
             "projet_personnalise",
             DocumentKind::ProjPerso,
@@ -343,7 +379,11 @@ pub fn all_kinds() -> Vec<(&'static str, DocumentKind, Content)> {
             DocumentKind::CrEduc,
             Content::CompteRenduEducatif(compte_rendu_educatif()),
         ),
-        ("contrat", DocumentKind::ContratAccueil, Content::Contrat(contrat())),
+        (
+            "contrat",
+            DocumentKind::ContratAccueil,
+            Content::Contrat(contrat()),
+        ),
         (
             "fiche_liaison_urgence",
             DocumentKind::LiaisonUrg,
@@ -354,9 +394,21 @@ pub fn all_kinds() -> Vec<(&'static str, DocumentKind, Content)> {
             DocumentKind::AutorisSoins,
             Content::AutorisationSoins(autorisation_soins()),
         ),
-        ("bilan_psy", DocumentKind::BilanPsy, Content::BilanPsy(bilan_psy())),
-        ("health_report", DocumentKind::CrMedical, Content::HealthReport(health_report())),
-        ("generic", DocumentKind::Inventaire, Content::Generic(generic())),
+        (
+            "bilan_psy",
+            DocumentKind::BilanPsy,
+            Content::BilanPsy(bilan_psy()),
+        ),
+        (
+            "health_report",
+            DocumentKind::CrMedical,
+            Content::HealthReport(health_report()),
+        ),
+        (
+            "generic",
+            DocumentKind::Inventaire,
+            Content::Generic(generic()),
+        ),
     ]
 }
 
@@ -382,7 +434,8 @@ pub fn long_ppe() -> PpeContent {
         });
     }
     for i in 0..16 {
-        c.objectives.push(format!("Objectif détaillé n° {} — {LONG_PARAGRAPH}", i + 3));
+        c.objectives
+            .push(format!("Objectif détaillé n° {} — {LONG_PARAGRAPH}", i + 3));
     }
     for i in 0..LONG_PPE_ACTIONS {
         c.actions.push(action(

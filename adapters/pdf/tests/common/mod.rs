@@ -14,7 +14,10 @@ pub fn pdftotext(pdf: &[u8], page: Option<usize>) -> String {
     let mut cmd = Command::new("pdftotext");
     cmd.arg("-enc").arg("UTF-8");
     if let Some(p) = page {
-        cmd.arg("-f").arg(p.to_string()).arg("-l").arg(p.to_string());
+        cmd.arg("-f")
+            .arg(p.to_string())
+            .arg("-l")
+            .arg(p.to_string());
     }
     cmd.arg("-").arg("-");
     let mut child = cmd
@@ -28,7 +31,10 @@ pub fn pdftotext(pdf: &[u8], page: Option<usize>) -> String {
     // Write from another thread so a large output cannot deadlock on a full pipe.
     let writer = std::thread::spawn(move || stdin.write_all(&data));
     let out = child.wait_with_output().expect("pdftotext runs");
-    writer.join().expect("writer thread").expect("write to pdftotext");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write to pdftotext");
     assert!(
         out.status.success(),
         "pdftotext failed: {}",

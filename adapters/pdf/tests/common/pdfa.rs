@@ -28,7 +28,10 @@ fn dict_of<'a>(doc: &'a Document, o: &'a Object) -> Result<&'a Dictionary, Strin
     match deref(doc, o)? {
         Object::Dictionary(d) => Ok(d),
         Object::Stream(s) => Ok(&s.dict),
-        other => Err(format!("expected a dictionary, got {}", other.enum_variant())),
+        other => Err(format!(
+            "expected a dictionary, got {}",
+            other.enum_variant()
+        )),
     }
 }
 
@@ -42,7 +45,9 @@ fn xmp_prop(xml: &roxmltree::Document<'_>, ns: &str, local: &str) -> Option<Stri
         if let Some(v) = node.attribute((ns, local)) {
             return Some(v.to_string());
         }
-        if node.is_element() && node.tag_name().name() == local && node.tag_name().namespace() == Some(ns)
+        if node.is_element()
+            && node.tag_name().name() == local
+            && node.tag_name().namespace() == Some(ns)
         {
             let li = node
                 .descendants()
@@ -106,7 +111,8 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
         .position(|b| *b == b'\n')
         .map(|p| &bytes[p + 1..])
         .unwrap_or_default();
-    if !(second_line.first() == Some(&b'%') && second_line.iter().skip(1).take(4).all(|b| *b >= 128))
+    if !(second_line.first() == Some(&b'%')
+        && second_line.iter().skip(1).take(4).all(|b| *b >= 128))
     {
         errs.push("no binary comment line after the header".to_string());
     }
@@ -173,7 +179,8 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
             } else {
                 "</rdf:RDF>"
             };
-            xmp.find(end_tag).map(|end| &xmp[start..end + end_tag.len()])
+            xmp.find(end_tag)
+                .map(|end| &xmp[start..end + end_tag.len()])
         });
     let parsed = xml_body.map(roxmltree::Document::parse);
     let xml = match parsed {
@@ -220,7 +227,10 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
                     }
                 }
             }
-            for (key, local) in [(&b"CreationDate"[..], "CreateDate"), (b"ModDate", "ModifyDate")] {
+            for (key, local) in [
+                (&b"CreationDate"[..], "CreateDate"),
+                (b"ModDate", "ModifyDate"),
+            ] {
                 if let Ok(v) = info.get(key) {
                     let info_v = lopdf::decode_text_string(v).unwrap_or_default();
                     let iso = pdf_date_to_iso(&info_v).map(|s| normalise_iso(&s));
@@ -242,7 +252,10 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
     }
 
     // 6.2.2 OutputIntent: exactly one, GTS_PDFA1, with an RGB ICC profile.
-    match catalog.get(b"OutputIntents").and_then(|o| doc.dereference(o)) {
+    match catalog
+        .get(b"OutputIntents")
+        .and_then(|o| doc.dereference(o))
+    {
         Ok((_, Object::Array(intents))) => {
             if intents.len() != 1 {
                 errs.push(format!("{} output intents, expected 1", intents.len()));
@@ -255,12 +268,20 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
                         }
                         match d.get(b"DestOutputProfile").and_then(|p| doc.dereference(p)) {
                             Ok((_, Object::Stream(s))) => {
-                                let icc = s.decompressed_content().unwrap_or_else(|_| s.content.clone());
-                                if icc.get(16..20) != Some(b"RGB ") || icc.get(36..40) != Some(b"acsp") {
-                                    errs.push("output intent profile is not an RGB ICC profile".to_string());
+                                let icc = s
+                                    .decompressed_content()
+                                    .unwrap_or_else(|_| s.content.clone());
+                                if icc.get(16..20) != Some(b"RGB ")
+                                    || icc.get(36..40) != Some(b"acsp")
+                                {
+                                    errs.push(
+                                        "output intent profile is not an RGB ICC profile"
+                                            .to_string(),
+                                    );
                                 }
                             }
-                            _ => errs.push("output intent has no DestOutputProfile stream".to_string()),
+                            _ => errs
+                                .push("output intent has no DestOutputProfile stream".to_string()),
                         }
                     }
                     Err(e) => errs.push(format!("output intent: {e}")),
@@ -282,7 +303,11 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
         let what = format!("object {} {}", id.0, id.1);
         if dict.get(b"Type").ok().and_then(name_of) == Some(b"Font") {
             fonts += 1;
-            let subtype = dict.get(b"Subtype").ok().and_then(name_of).unwrap_or_default();
+            let subtype = dict
+                .get(b"Subtype")
+                .ok()
+                .and_then(name_of)
+                .unwrap_or_default();
             let descriptor_owner = if subtype == b"Type0" {
                 dict.get(b"DescendantFonts")
                     .and_then(|d| doc.dereference(d))
@@ -304,7 +329,11 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
                     if subtype == b"Type3" {
                         errs.push(format!("{what}: Type3 font (not expected here)"));
                     }
-                    match owner.get(b"FontDescriptor").map_err(|e| e.to_string()).and_then(|d| dict_of(&doc, d)) {
+                    match owner
+                        .get(b"FontDescriptor")
+                        .map_err(|e| e.to_string())
+                        .and_then(|d| dict_of(&doc, d))
+                    {
                         Ok(fd) => {
                             if fd.get(b"FontFile2").is_err()
                                 && fd.get(b"FontFile3").is_err()
@@ -318,7 +347,9 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
                 }
             }
             if dict.get(b"ToUnicode").is_err() && subtype == b"Type0" {
-                errs.push(format!("{what}: Type0 font without ToUnicode (text not extractable)"));
+                errs.push(format!(
+                    "{what}: Type0 font without ToUnicode (text not extractable)"
+                ));
             }
         }
         if let Ok(smask) = dict.get(b"SMask")
@@ -336,7 +367,10 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
             if let Ok(v) = dict.get(key)
                 && v.as_float().map(|f| f < 1.0).unwrap_or(true)
             {
-                errs.push(format!("{what}: /{} < 1 (transparency)", String::from_utf8_lossy(key)));
+                errs.push(format!(
+                    "{what}: /{} < 1 (transparency)",
+                    String::from_utf8_lossy(key)
+                ));
             }
         }
         if let Ok(bm) = dict.get(b"BM")
@@ -346,7 +380,10 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
         }
         for key in [&b"JavaScript"[..], b"JS", b"EmbeddedFiles", b"AA"] {
             if dict.get(key).is_ok() {
-                errs.push(format!("{what}: forbidden /{}", String::from_utf8_lossy(key)));
+                errs.push(format!(
+                    "{what}: forbidden /{}",
+                    String::from_utf8_lossy(key)
+                ));
             }
         }
         if let Ok(f) = dict.get(b"Filter") {
@@ -382,6 +419,9 @@ fn pdf_dates_convert() {
         pdf_date_to_iso("D:20261125103000+01'00'").as_deref(),
         Some("2026-11-25T10:30:00+01:00")
     );
-    assert_eq!(pdf_date_to_iso("D:20261125103000Z").as_deref(), Some("2026-11-25T10:30:00Z"));
+    assert_eq!(
+        pdf_date_to_iso("D:20261125103000Z").as_deref(),
+        Some("2026-11-25T10:30:00Z")
+    );
     assert_eq!(pdf_date_to_iso("2026"), None);
 }

@@ -38,7 +38,10 @@ fn build(
     if let Some(p) = protoc {
         config.protoc_executable(p);
     }
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
+        .build_server(grpc)
+        .build_client(grpc)
         .file_descriptor_set_path(&descriptor)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")

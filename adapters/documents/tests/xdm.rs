@@ -449,3 +449,39 @@ fn ins_checks_map_to_ans_codes() {
         .expect_err("incomplete");
     assert_eq!(e.ans_code().code(), 905);
 }
+
+#[test]
+fn symbolic_ids_and_other_prefixes_are_read() {
+    let (docs, zip) = package(&[DocumentKind::Ppe]);
+    let mut entries = unzip(&zip);
+    let mut e = docs[0].entry.clone();
+    e.uri = Some("DOC0001.XML".into());
+    let meta = passerelle_documents::metadata_xml(
+        &mss_set(&docs[0], 7),
+        &[e],
+        passerelle_documents::IdStyle::Symbolic,
+    )
+    .expect("metadata");
+    let meta = String::from_utf8(meta)
+        .expect("utf-8")
+        .replace("<rim:", "<r:")
+        .replace("</rim:", "</r:")
+        .replace("xmlns:rim=", "xmlns:r=")
+        .replace("<lcm:", "<x:")
+        .replace("</lcm:", "</x:")
+        .replace("xmlns:lcm=", "xmlns:x=");
+    assert!(!meta.contains("<rim:") && meta.contains("<r:Slot"));
+    entries[2].1 = meta.into_bytes();
+    let pkg = read_xdm(&stored(&entries)).expect("read");
+    assert_eq!(
+        pkg.subsets[0].documents[0].unique_id,
+        docs[0].entry.unique_id
+    );
+    assert_eq!(
+        pkg.subsets[0].documents[0]
+            .type_code
+            .as_ref()
+            .map(|c| c.code.as_str()),
+        Some("28653-4")
+    );
+}

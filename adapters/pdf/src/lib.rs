@@ -183,3 +183,110 @@ fn input_digest(ctx: &RenderContext<'_>) -> [u8; 32] {
     field(&ctx.created_at.offset().whole_seconds().to_be_bytes());
     h.finalize().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passerelle_api::v1::{Code, Person, Structure};
+
+    #[test]
+    fn actor_labels_prefer_finess_et_and_title() {
+        let actor = Actor {
+            person: Some(Person {
+                family_name: "Haddad".into(),
+                given_name: "Karim".into(),
+                professions: vec![Code {
+                    system: "1.2.250.1.213.1.1.4.6".into(),
+                    code: "326".into(),
+                    display: "Éducateur spécialisé".into(),
+                }],
+                ..Default::default()
+            }),
+            structure: Some(Structure {
+                name: "MECS Les Tilleuls".into(),
+                finess_ej: "930004122".into(),
+                finess_et: "930004130".into(),
+                service: "Groupe des grands".into(),
+                ..Default::default()
+            }),
+            missions: vec![],
+        };
+        let l = ActorLabels::from_actor(&actor);
+        assert_eq!(l.structure_name, "MECS Les Tilleuls — Groupe des grands");
+        assert_eq!(l.structure_ids, "FINESS ET 930004130");
+        assert_eq!(l.author_name, "Karim HADDAD");
+        assert_eq!(l.author_role, "Éducateur spécialisé");
+
+        let mut a2 = actor.clone();
+        if let Some(p) = a2.person.as_mut() {
+            p.title = "Chef de service".into();
+        }
+        if let Some(s) = a2.structure.as_mut() {
+            s.finess_et.clear();
+            s.siret = "22930008200018".into();
+        }
+        let l2 = ActorLabels::from_actor(&a2);
+        assert_eq!(l2.author_role, "Chef de service");
+        assert_eq!(
+            l2.structure_ids,
+            "FINESS EJ 930004122, SIRET 22930008200018"
+        );
+        assert_eq!(
+            ActorLabels::from_actor(&Actor::default()),
+            ActorLabels::default()
+        );
+    }
+
+    #[test]
+    fn input_digest_covers_every_header_string() {
+        let doc = Document::default();
+        let child = ChildContext::default();
+        let base = RenderContext {
+            document: &doc,
+            child: &child,
+            structure_name: "S",
+            structure_ids: "I",
+            author_name: "A",
+            author_role: "R",
+            title: "T",
+            created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        };
+        let d0 = input_digest(&base);
+        assert_eq!(d0, input_digest(&base));
+        let variants = [
+            RenderContext {
+                structure_name: "S2",
+                ..base
+            },
+            RenderContext {
+                structure_ids: "I2",
+                ..base
+            },
+            RenderContext {
+                author_name: "A2",
+                ..base
+            },
+            RenderContext {
+                author_role: "R2",
+                ..base
+            },
+            RenderContext {
+                title: "T2",
+                ..base
+            },
+            // Length-prefixed fields: moving a character between fields changes the digest.
+            RenderContext {
+                structure_name: "SI",
+                structure_ids: "",
+                ..base
+            },
+            RenderContext {
+                created_at: time::macros::datetime!(2026-01-01 01:00 +01:00),
+                ..base
+            },
+        ];
+        for v in variants {
+            assert_ne!(input_digest(&v), d0);
+        }
+    }
+}

@@ -33,9 +33,8 @@ const PDFA_NS: &[u8] = b"http://www.aiim.org/pdfa/ns/id/";
 /// `/Encrypt` entry in a trailer (classic trailer or cross-reference stream dictionary), and
 /// reports whether its XMP metadata claims PDF/A.
 ///
-/// Limits: the XMP claim is found only in an uncompressed metadata stream (PDF/A requires the
-/// metadata stream to be readable without filters in practice; a compressed one reads as "no
-/// claim", which only causes a warning).
+/// Limits: the XMP claim is found only in an uncompressed metadata stream (PDF/A-1 6.7.2 forbids
+/// a filter on it); a compressed one reads as "no claim", which only causes a warning.
 pub fn inspect_supplied_pdf(bytes: &[u8], max_size: usize) -> Result<SuppliedPdfInfo, PdfError> {
     if bytes.is_empty() {
         return Err(PdfError::SuppliedEmpty);

@@ -594,12 +594,22 @@ fn accept(st: &State, inner: &Inner, txn: Txn, body: Vec<u8>) -> String {
             let delayed: Vec<DsnRecipient> = txn
                 .rcpts
                 .iter()
-                .filter(|r| r.notify.as_ref().is_some_and(|n| n.iter().any(|x| x == "DELAY")))
+                .filter(|r| {
+                    r.notify
+                        .as_ref()
+                        .is_some_and(|n| n.iter().any(|x| x == "DELAY"))
+                })
                 .map(|r| block(r, DsnAction::Delayed))
                 .collect();
             if !delayed.is_empty() {
                 let d = dsn_of(delayed, 0);
-                deliver_later(inner, txn.from.clone(), d, std::time::Duration::ZERO, Kind::Dsn);
+                deliver_later(
+                    inner,
+                    txn.from.clone(),
+                    d,
+                    std::time::Duration::ZERO,
+                    Kind::Dsn,
+                );
             }
         }
         let recipients = report

@@ -852,18 +852,36 @@ async fn greeting_421_and_dsn_variants() {
     let w = world().await;
     w.h.fail_next(FaultStage::Greeting, 421, "4.3.2 Service not available");
     let cfg = smtp(&w, SENDER, TlsMode::StartTls);
-    let err = SmtpPool::new().send(&cfg, &env(CRIP, None), &ok_message("g")).await.expect_err("421");
-    assert!(matches!(&err, MailError::Rejected { step: Step::Greeting, reply } if reply.code == 421), "{err}");
+    let err = SmtpPool::new()
+        .send(&cfg, &env(CRIP, None), &ok_message("g"))
+        .await
+        .expect_err("421");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Greeting, reply } if reply.code == 421),
+        "{err}"
+    );
     assert_eq!(err.retry_class(), RetryClass::Temporary);
     // relayed + duplicated + delayed-first.
     w.h.set_dsn_success_action(Some(passerelle_sim_mail::reports::DsnAction::Relayed));
     w.h.set_dsn_duplicated(true);
     w.h.set_dsn_delayed_first(true);
-    SmtpPool::new().send(&cfg, &env(CRIP, Some("v1")), &ok_message("v")).await.expect("sent");
-    let got = w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(2)).await;
+    SmtpPool::new()
+        .send(&cfg, &env(CRIP, Some("v1")), &ok_message("v"))
+        .await
+        .expect("sent");
+    let got =
+        w.h.wait_for_messages(SENDER, "INBOX", 3, Duration::from_secs(2))
+            .await;
     assert_eq!(got.len(), 3);
-    let texts: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.bytes).into_owned()).collect();
-    assert!(texts[0].contains("Action: delayed\r\nStatus: 4.4.1"), "{}", texts[0]);
+    let texts: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.bytes).into_owned())
+        .collect();
+    assert!(
+        texts[0].contains("Action: delayed\r\nStatus: 4.4.1"),
+        "{}",
+        texts[0]
+    );
     assert!(texts[1].contains("Action: relayed"));
     assert_eq!(texts[1], texts[2], "duplicate DSN");
 }

@@ -31,7 +31,10 @@ async fn sandbox_pki_and_tls_crates_drive_the_operator() {
     .expect("server config");
     let op = Operator::start(OperatorConfig::new(
         Arc::new(server_tls),
-        vec!["mecs-tilleuls.mssante.test".into(), "cd93.mssante.test".into()],
+        vec![
+            "mecs-tilleuls.mssante.test".into(),
+            "cd93.mssante.test".into(),
+        ],
         vec![MailboxSpec::new(SENDER), MailboxSpec::new(CRIP)],
     ))
     .await
@@ -45,7 +48,9 @@ async fn sandbox_pki_and_tls_crates_drive_the_operator() {
                 .expect("client config"),
         )
     };
-    let tenant = pki.get("mecs-tilleuls", Usage::TlsClient).expect("tenant cert");
+    let tenant = pki
+        .get("mecs-tilleuls", Usage::TlsClient)
+        .expect("tenant cert");
     let mut cfg = SmtpClientConfig::new(
         SENDER,
         "smtp.mssante.test",
@@ -67,16 +72,31 @@ async fn sandbox_pki_and_tls_crates_drive_the_operator() {
         .await
         .expect("tenant ORG_AUTH_CLI certificate accepted, CN/SAN mapped to its APP mailbox");
     let h = op.handle();
-    assert_eq!(h.wait_for_messages(CRIP, "INBOX", 1, Duration::from_secs(2)).await.len(), 1);
+    assert_eq!(
+        h.wait_for_messages(CRIP, "INBOX", 1, Duration::from_secs(2))
+            .await
+            .len(),
+        1
+    );
 
     // A revoked client certificate (listed in the organisations CRL) never gets a session.
     let mut revoked = cfg.clone();
     revoked.tls = client_tls(&pki.broken.revoked);
-    assert!(SmtpPool::new().send(&revoked, &env, msg.as_bytes()).await.is_err());
+    assert!(
+        SmtpPool::new()
+            .send(&revoked, &env, msg.as_bytes())
+            .await
+            .is_err()
+    );
     // Nor does an expired one.
     let mut expired = cfg.clone();
     expired.tls = client_tls(&pki.broken.expired);
-    assert!(SmtpPool::new().send(&expired, &env, msg.as_bytes()).await.is_err());
+    assert!(
+        SmtpPool::new()
+            .send(&expired, &env, msg.as_bytes())
+            .await
+            .is_err()
+    );
     assert_eq!(h.messages(CRIP, "INBOX").len(), 1);
 
     // IMAP with the same server configuration, as the sender (EXTERNAL).

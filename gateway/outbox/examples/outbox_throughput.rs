@@ -45,9 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let t0 = Instant::now();
                     let mut body = vec![0u8; bytes];
                     // BYTES < 8: every submission shares one payload (measures the row commit alone).
-                if bytes >= 8 {
-                    body[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                }
+                    if bytes >= 8 {
+                        body[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    }
                     let blob = store.put_blob(&body)?;
                     let id = format!("tx-{i}");
                     store.submit(NewTransmission {

@@ -233,8 +233,8 @@ mod tests {
     #[test]
     fn sandbox_config_is_valid_and_roundtrips() {
         let c = PolicyConfig::sandbox();
-        c.validate().unwrap();
-        let back = PolicyConfig::from_toml_str(&c.canonical().unwrap()).unwrap();
+        c.validate().expect("test");
+        let back = PolicyConfig::from_toml_str(&c.canonical().expect("test")).expect("test");
         assert_eq!(back, c);
     }
 

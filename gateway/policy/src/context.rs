@@ -180,6 +180,7 @@ fn in_period(p: &ApPeriod, d: Date) -> bool {
     from_ok && to_ok
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build<'a>(
     req: &'a SubmitRequest,
     child: &'a ChildContext,

@@ -219,7 +219,7 @@ impl Engine {
             Channel::Mes => true,
             Channel::Unspecified => false,
         };
-        if !ch1_ok {
+        if !ch1_ok && !k.internal_only {
             let (fr, en) = if k.out_of_band {
                 ("passe par le canal de la justice (hors Passerelle)", "goes through the justice channel (outside Passerelle)")
             } else if channel == Channel::Dmp && k.is_social() {
@@ -231,8 +231,9 @@ impl Engine {
         } else if channel != Channel::Mes {
             e.pass("CH-1");
         }
+        let mut oob = false;
         if let Some(s) = rcpt_structure {
-            let oob = s.out_of_band.unwrap_or(matches!(rcpt_kind, StructureKind::Court | StructureKind::Parquet | StructureKind::Pjj));
+            oob = s.out_of_band.unwrap_or(matches!(rcpt_kind, StructureKind::Court | StructureKind::Parquet | StructureKind::Pjj));
             if oob {
                 e.deny(
                     "CH-4",
@@ -243,6 +244,11 @@ impl Engine {
             } else {
                 e.pass("CH-4");
             }
+        }
+        // An out-of-band recipient or an internal-only kind is answered by CH-4 / CH-5 alone: the
+        // recipient checks below would only add noise to the explanation.
+        if (oob || k.internal_only) && channel == Channel::Mssante {
+            return self.finish(cx, job, channel, Some(k), basis, e, Some((DmpFlags::default(), sensitivity)));
         }
         match channel {
             Channel::Mssante => self.ch6(cx, &mut e, t, pro),
@@ -419,15 +425,14 @@ impl Engine {
         addr: &str,
         forced: bool,
     ) {
-        if forced || (party_id.is_some() && !to_child) || matches!(t.recipient, Some(target::Recipient::Professional(_))) {
-            if !to_child {
-                e.deny(
-                    "CH-6",
-                    "CH_RECIPIENT_NOT_PROFESSIONAL",
-                    "Une adresse patient Mon espace santé n'est pas une messagerie de professionnel ; les parents n'y sont jamais destinataires.",
-                    "A Mon espace santé patient address is not a professional mailbox; parents are never MSSanté recipients.",
-                );
-            }
+        // The MES is the child's own mailbox: anyone else behind a patient address is refused.
+        if !to_child {
+            e.deny(
+                "CH-6",
+                "CH_RECIPIENT_NOT_PROFESSIONAL",
+                "Une adresse patient Mon espace santé n'est pas une messagerie de professionnel ; les parents n'y sont jamais destinataires.",
+                "A Mon espace santé patient address is not a professional mailbox; parents are never MSSanté recipients.",
+            );
         }
         let ins = cx.child.ins.as_ref();
         let expected = ins.map(|i| format!("{}@{}", i.matricule, PATIENT_DOMAIN));
@@ -687,7 +692,8 @@ impl Engine {
             Channel::Mssante => pro.is_some_and(|a| {
                 let s_dept = a.structure.as_ref().map(|s| s.departement.as_str()).unwrap_or("");
                 let own_or_l221 = s_dept == residence || basis == LegalBasis::CasfL2213;
-                (matches!(rcpt_kind, StructureKind::Crip) && own_or_l221)
+                // For the IP itself, IP-1 decides which CRIP is competent.
+                (matches!(rcpt_kind, StructureKind::Crip) && (own_or_l221 || k.kind == DocumentKind::Ip))
                     || (matches!(rcpt_kind, StructureKind::Ase | StructureKind::Ssd | StructureKind::Pmi) && own_or_l221)
                     || has_mission(rcpt_missions, MissionKind::InspecteurAse)
                     || has_mission(rcpt_missions, MissionKind::CripEvaluator)
@@ -909,11 +915,7 @@ impl Engine {
                 ids.push(id.to_string());
             }
         };
-        if cx.adult || cx.emancipated || basis == LegalBasis::AdultConsent {
-            if let Some(c) = child_id {
-                push_id(&mut ids, c);
-            }
-        } else if ms {
+        if cx.adult || cx.emancipated || basis == LegalBasis::AdultConsent || ms {
             if let Some(c) = child_id {
                 push_id(&mut ids, c);
             }

@@ -194,7 +194,7 @@ impl PolicyEngine for Engine {
         let mut targets: Vec<TargetDecision> = Vec::with_capacity(req.targets.len() * req.documents.len());
         for t in &req.targets {
             for d in &req.documents {
-                if !t.document_ids.is_empty() && !t.document_ids.iter().any(|x| *x == d.id) {
+                if !t.document_ids.is_empty() && !t.document_ids.contains(&d.id) {
                     continue;
                 }
                 targets.push(self.eval_target(&cx, &eval::Job { t, d }));

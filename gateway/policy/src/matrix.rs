@@ -469,8 +469,8 @@ impl Overlay {
                 if dmp_feed & !base.dmp_feed != 0 {
                     return Err(o_err(&id, format!("{f}.dmp_feed"), format!("removes a right row {:?} does not grant", base.id)));
                 }
-                for k in 0..26 {
-                    if mim[k] & !base.mss_if_mission[k] != 0 {
+                for (m, b) in mim.iter().zip(base.mss_if_mission.iter()) {
+                    if m & !b != 0 {
                         return Err(o_err(
                             &id,
                             format!("{f}.mss_if_mission"),
@@ -504,8 +504,8 @@ impl Rights {
             for rem in o.removals.iter().filter(|x| x.row == row_idx) {
                 r.mss &= !rem.mss;
                 r.dmp_feed &= !rem.dmp_feed;
-                for k in 0..26 {
-                    r.mss_if_mission[k] &= !rem.mss_if_mission[k];
+                for (m, x) in r.mss_if_mission.iter_mut().zip(rem.mss_if_mission.iter()) {
+                    *m &= !x;
                 }
             }
         }
@@ -538,14 +538,14 @@ mod tests {
 
     #[test]
     fn default_matrix_loads() {
-        let m = Matrix::parse(DEFAULT_MATRIX).unwrap();
+        let m = Matrix::parse(DEFAULT_MATRIX).expect("test");
         assert_eq!(m.version, "1.0.0");
-        let educ = m.row_for_code(catalogue::OID_R85, "326").unwrap();
+        let educ = m.row_for_code(catalogue::OID_R85, "326").expect("test");
         // Legacy R94 51 (éducateur spécialisé) maps to R85 326.
         assert_eq!(m.row_for_code(catalogue::OID_R94, "51"), Some(educ));
         assert_eq!(m.rows[educ].id, "educatif_social");
         assert!(m.row_for_code(catalogue::OID_R85, "301").is_none());
-        assert_eq!(m.rows[m.row_for_structure(StructureKind::Essms as i32, "177").unwrap()].id, "essms_protection_enfance");
+        assert_eq!(m.rows[m.row_for_structure(StructureKind::Essms as i32, "177").expect("test")].id, "essms_protection_enfance");
     }
 
     fn replace(from: &str, to: &str) -> String {
@@ -575,12 +575,12 @@ mod tests {
 
     #[test]
     fn overlays_only_remove_and_are_validated() {
-        let m = Matrix::parse(DEFAULT_MATRIX).unwrap();
+        let m = Matrix::parse(DEFAULT_MATRIX).expect("test");
         let ok = "[meta]\nid = \"o\"\nversion = \"1\"\napproved_by = \"DPO\"\nvalid_from = \"2026-01-01\"\n[scope]\ndepartement = \"93\"\n[[remove]]\nrow = \"educatif_social\"\nmss = [\"HEALTH_DAILY\"]\n";
-        let o = Overlay::parse(ok, &m).unwrap();
-        let row = m.row_index("educatif_social").unwrap();
+        let o = Overlay::parse(ok, &m).expect("test");
+        let row = m.row_index("educatif_social").expect("test");
         let r = Rights::of(&m.rows[row], &[&o], row);
-        let liaison = catalogue::kind_by_code("LIAISON_URG").unwrap();
+        let liaison = catalogue::kind_by_code("LIAISON_URG").expect("test");
         assert!(!r.receives(liaison.bit(), liaison.kind as usize, u32::MAX));
         // Adding is not expressible; removing what is not granted is a contradiction.
         assert!(Overlay::parse(&ok.replace("remove]]", "add]]"), &m).is_err());

@@ -303,10 +303,11 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
         }
         if d.kind == DocumentKind::AutorisSoins as i32
             && let Some(passerelle_api::v1::document::Content::AutorisationSoins(a)) = &d.content
+            && d.act_kind != 0
+            && a.act_kind != 0
+            && d.act_kind != a.act_kind
         {
-            if d.act_kind != 0 && a.act_kind != 0 && d.act_kind != a.act_kind {
-                v.add(format!("{dp}.autorisationSoins.actKind"), "contradicts documents.actKind");
-            }
+            v.add(format!("{dp}.autorisationSoins.actKind"), "contradicts documents.actKind");
         }
     }
 

@@ -63,6 +63,19 @@ enum Cmd {
         #[command(flatten)]
         conn: client::ConnArgs,
     },
+    /// Render offline everything a request would send (decision, PDFs, CDA, messages, requests).
+    Render {
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Render as a configured tenant (default: the sandbox's).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fixed clock and ids: byte-identical output for the same input.
+        #[arg(long)]
+        deterministic: bool,
+    },
     /// Received MSSanté messages: list, get ID, ack ID.
     Inbox {
         #[arg(default_value = "list")]
@@ -172,6 +185,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Watch { id, conn } => client::watch(&conn, &id).await,
         Cmd::Explain { request, conn } => client::explain(&conn, &request).await,
         Cmd::Inbox { action, id, conn } => client::inbox(&conn, &action, id.as_deref()).await,
+        Cmd::Render {
+            request,
+            out,
+            config,
+            deterministic,
+        } => crate::render::run(&request, &out, config.as_deref(), deterministic).await,
         Cmd::Demo { data_dir } => sandbox::demo(data_dir).await,
         Cmd::Certs {
             cmd: CertsCmd::Generate { out },

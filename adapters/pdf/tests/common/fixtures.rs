@@ -429,7 +429,7 @@ pub fn long_ppe() -> PpeContent {
     c.legal_situation = [LONG_PARAGRAPH; 4].join("\n\n");
     for i in 0..20 {
         c.needs.push(Need {
-            domain: (i % 8 + 1) as i32,
+            domain: i % 8 + 1,
             description: format!("Besoin n° {} : {LONG_PARAGRAPH}", i + 1),
         });
     }

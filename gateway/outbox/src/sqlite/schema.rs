@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS transmissions (
 );
 CREATE INDEX IF NOT EXISTS transmissions_list ON transmissions (created_at, id);
 CREATE INDEX IF NOT EXISTS transmissions_child ON transmissions (tenant, child_ref);
+-- Prune visits only transmissions that still hold payloads.
+CREATE INDEX IF NOT EXISTS transmissions_unpruned ON transmissions (payloads_pruned_at, created_at);
 
 CREATE TABLE IF NOT EXISTS deliveries (
     id                    TEXT PRIMARY KEY,
@@ -62,6 +64,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (destination, state, lease_until);
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, destination);
+-- Claims over every destination and the sweep look at due rows only.
+CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_until ON deliveries (state, lease_until);
+CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (state, expires_at);
+CREATE INDEX IF NOT EXISTS deliveries_notify ON deliveries (state, notify_by);
 CREATE INDEX IF NOT EXISTS deliveries_tx ON deliveries (transmission_id, ord);
 
 CREATE TABLE IF NOT EXISTS blobs (

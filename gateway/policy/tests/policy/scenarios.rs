@@ -591,8 +591,8 @@ fn debug_dump() {
     let engine = engine();
     for c in table() {
         if std::env::var("DUMP").is_ok_and(|v| c.name.starts_with(&v)) {
-            let d = engine.evaluate(&c.req, AS_OF, false, "dec-1").unwrap();
-            println!("== {}\n{}", c.name, serde_json::to_string_pretty(&d).unwrap());
+            let d = engine.evaluate(&c.req, AS_OF, false, "dec-1").expect("test");
+            println!("== {}\n{}", c.name, serde_json::to_string_pretty(&d).expect("test"));
         }
     }
 }

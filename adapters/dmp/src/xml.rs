@@ -34,16 +34,6 @@ pub(crate) fn attr(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(b'"');
 }
 
-pub(crate) fn leaf(out: &mut Vec<u8>, name: &str, text: &str) {
-    out.push(b'<');
-    raw(out, name);
-    out.push(b'>');
-    escape_into(out, text);
-    raw(out, "</");
-    raw(out, name);
-    out.push(b'>');
-}
-
 /// Element test by namespace URI and local name.
 pub(crate) fn is(n: Node<'_, '_>, ns: &str, local: &str) -> bool {
     n.is_element() && n.tag_name().name() == local && n.tag_name().namespace() == Some(ns)
@@ -52,15 +42,6 @@ pub(crate) fn is(n: Node<'_, '_>, ns: &str, local: &str) -> bool {
 /// First element child with this namespace and local name.
 pub(crate) fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, local: &str) -> Option<Node<'a, 'i>> {
     n.children().find(|c| is(*c, ns, local))
-}
-
-/// Every element child with this namespace and local name.
-pub(crate) fn children<'a, 'i: 'a>(
-    n: Node<'a, 'i>,
-    ns: &'a str,
-    local: &'a str,
-) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    n.children().filter(move |c| is(*c, ns, local))
 }
 
 /// Concatenated text of a node's descendants (comments excluded).
@@ -76,6 +57,7 @@ pub(crate) fn parse(xml: &str) -> Result<roxmltree::Document<'_>, crate::DmpProt
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: 1_000_000,
+        ..Default::default()
     };
     roxmltree::Document::parse_with_options(xml, opts)
         .map_err(|e| crate::error::xml("document", e.to_string()))

@@ -220,6 +220,20 @@ fn rendering_is_deterministic_and_the_id_follows_the_input() {
     let a = render(&fixtures::ctx(&doc, &child)).expect("renders");
     let b = render(&fixtures::ctx(&doc, &child)).expect("renders");
     assert_eq!(a, b, "two renderings of the same input differ");
+    // Other threads have other hash-map seeds: the bytes must not depend on them.
+    let others: Vec<Vec<u8>> = (0..3)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let child = fixtures::child();
+                let doc = fixtures::document(DocumentKind::Ppe, "", Content::Ppe(fixtures::ppe()));
+                render(&fixtures::ctx(&doc, &child)).expect("renders")
+            })
+        })
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    for o in &others {
+        assert_eq!(o, &a, "rendering depends on the thread");
+    }
     let id_a = checked(&a).file_id;
 
     // Another creation date: other bytes, other document ID, and the date is the parameter's.
@@ -382,4 +396,5 @@ fn the_structural_checker_catches_violations() {
     assert!(errs(&swap(b"<pdfaid:part>1<", b"<pdfaid:part>2<")).contains("pdfaid:part"));
     assert!(errs(&swap(b"/FontFile2", b"/FontFileX")).contains("not embedded"));
     assert!(errs(&swap(b"/GTS_PDFA1", b"/GTS_PDFX1")).contains("GTS_PDFA1"));
+    assert!(errs(&swap(b"/CIDSet", b"/CIDSex")).contains("CIDSet"));
 }

@@ -130,6 +130,7 @@ pub enum FaultStage {
 pub(crate) struct Faults {
     pub replies: HashMap<FaultStage, VecDeque<(u16, String)>>,
     pub disconnect_mid_data: u32,
+    pub disconnect_next_command: u32,
     pub latency: Duration,
     pub dsn_not_advertised: bool,
     pub dsn_suppressed: bool,
@@ -385,6 +386,12 @@ impl OperatorHandle {
     /// The next `n` messages: the connection is cut in the middle of DATA.
     pub fn disconnect_mid_data(&self, n: u32) {
         self.inner.faults().disconnect_mid_data += n;
+    }
+
+    /// The next `n` SMTP commands (any connection, after the greeting): the connection is closed
+    /// without a reply (an operator dropping idle connections).
+    pub fn disconnect_next_command(&self, n: u32) {
+        self.inner.faults().disconnect_next_command += n;
     }
 
     /// Delay before every SMTP reply.

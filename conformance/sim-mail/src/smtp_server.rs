@@ -165,10 +165,14 @@ fn trim_crlf(line: &[u8]) -> &[u8] {
 /// `FROM:<addr> K=V …` → (addr, params upper-cased keys).
 fn parse_path(rest: &str, keyword: &str) -> Option<(String, Vec<(String, String)>)> {
     let rest = rest.trim_start();
-    if rest.len() < keyword.len() || !rest[..keyword.len()].eq_ignore_ascii_case(keyword) {
+    // `get` and not indexing: the line may hold multi-byte characters.
+    if !rest
+        .get(..keyword.len())
+        .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+    {
         return None;
     }
-    let rest = rest[keyword.len()..].trim_start();
+    let rest = rest.get(keyword.len()..)?.trim_start();
     let rest = rest.strip_prefix('<')?;
     let end = rest.find('>')?;
     let addr = rest[..end].to_owned();
@@ -195,6 +199,13 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(raw) = read_line(io, MAX_COMMAND_LINE).await else {
             return Next::Closed;
         };
+        {
+            let mut f = inner.faults();
+            if f.disconnect_next_command > 0 {
+                f.disconnect_next_command -= 1;
+                return Next::Closed;
+            }
+        }
         let line = String::from_utf8_lossy(trim_crlf(&raw)).into_owned();
         let (verb, rest) = match line.split_once(' ') {
             Some((v, r)) => (v.to_ascii_uppercase(), r.to_owned()),
@@ -474,7 +485,8 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
     let mut body = Vec::with_capacity(txn.size.unwrap_or(64 * 1024).min(max + 1));
     let mut overflow = false;
     loop {
-        let line = read_line(io, usize::MAX / 2).await?;
+        // Lines beyond the size limit cannot belong to an acceptable message.
+        let line = read_line(io, max.saturating_add(MAX_COMMAND_LINE)).await?;
         if cut {
             // Fault: the connection drops in the middle of the message.
             return None;
@@ -629,6 +641,24 @@ fn accept(st: &State, inner: &Inner, txn: Txn, body: Vec<u8>) -> String {
         deliver_later(inner, txn.from.clone(), dsn, delay, Kind::Dsn);
     }
     format!("250 2.0.0 Ok: queued as {queue_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_parameters() {
+        let (a, p) = parse_path("FROM:<a@b.test> SIZE=12 RET=HDRS", "FROM:").unwrap_or_default();
+        assert_eq!(a, "a@b.test");
+        assert_eq!(
+            p,
+            vec![("SIZE".into(), "12".into()), ("RET".into(), "HDRS".into())]
+        );
+        assert!(parse_path("éé:<a@b>", "FROM:").is_none());
+        assert!(parse_path("FROM:a@b", "FROM:").is_none());
+        assert_eq!(first_address(" X <A@B.test>").as_deref(), Some("a@b.test"));
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -500,6 +500,30 @@ async fn connections_are_reused_and_capped() {
     assert_eq!(r.retries[0].class, RetryClass::ReusedConnection);
     assert_eq!(pool.stats().connections_opened, 2);
     assert_eq!(pool.stats().reused_connection_retries, 1);
+    // The operator drops the pooled connection: I/O error at RSET, retried on a fresh one.
+    w.h.disconnect_next_command(1);
+    let r = pool
+        .send(&cfg, &env(CRIP, None), &ok_message("dropped"))
+        .await
+        .expect("retried");
+    assert_eq!(r.retries.len(), 1);
+    assert_eq!(r.retries[0].class, RetryClass::ReusedConnection);
+    assert!(
+        r.retries[0].error.contains("Rset"),
+        "{}",
+        r.retries[0].error
+    );
+    assert_eq!(pool.stats().connections_opened, 3);
+    // A fresh connection failing is not retried.
+    w.h.disconnect_next_command(1);
+    let fresh = SmtpPool::new();
+    assert!(
+        fresh
+            .send(&cfg, &env(CRIP, None), &ok_message("fresh"))
+            .await
+            .is_err()
+    );
+    assert_eq!(fresh.stats().reused_connection_retries, 0);
     // Idle connections are closed after the idle timeout.
     let mut short = cfg.clone();
     short.idle_timeout = Duration::from_millis(50);

@@ -94,6 +94,8 @@ fn wait_port(port: u16, what: &str, log: &Path) {
 
 struct Ports {
     submission: u16,
+    /// Submission with `smtpd_discard_ehlo_keywords = dsn` (operator without DSN).
+    submission_nodsn: u16,
     submissions: u16,
     imap: u16,
     imaps: u16,
@@ -180,9 +182,13 @@ app_mecs = check_sender_access texthash:{d}/postfix/senders_mecs, reject
 {submission_opts}127.0.0.1:{subs} inet n - n - - smtpd
   -o syslog_name=postfix/submissions
   -o smtpd_tls_wrappermode=yes
+{submission_opts}127.0.0.1:{nodsn} inet n - n - - smtpd
+  -o syslog_name=postfix/submission-nodsn
+  -o smtpd_discard_ehlo_keywords=dsn
 {submission_opts}",
         sub = ports.submission,
         subs = ports.submissions,
+        nodsn = ports.submission_nodsn,
     );
     master.push_str(
         "pickup unix n - n 60 1 pickup
@@ -433,6 +439,7 @@ async fn postfix_dovecot_round_trip() {
         .expect("test pki");
     let ports = Ports {
         submission: free_port(),
+        submission_nodsn: free_port(),
         submissions: free_port(),
         imap: free_port(),
         imaps: free_port(),
@@ -511,10 +518,26 @@ async fn postfix_dovecot_round_trip() {
         .await
         .expect("implicit TLS submission");
 
+    // An operator that does not announce DSN: the client sends no DSN parameter.
+    let mut nodsn = smtp.clone();
+    nodsn.port = ports.submission_nodsn;
+    nodsn.connect_addr = Some(([127, 0, 0, 1], ports.submission_nodsn).into());
+    let mut third = message.clone();
+    third.splice(
+        at..at + needle.len(),
+        b"Subject: Essai Postfix nodsn".iter().copied(),
+    );
+    let r = pool
+        .send(&nodsn, &envelope, &third)
+        .await
+        .expect("submission without DSN");
+    assert!(!r.dsn_requested, "DSN not advertised: no NOTIFY/RET/ENVID");
+
     // The sender cannot use another mailbox's address (sender bound to the certificate).
     let mut spoof = envelope.clone();
     spoof.mail_from = RECIPIENT.into();
-    let err = SmtpPool::new()
+    // (on the pooled connection: RSET, then the refusal leaves it usable)
+    let err = pool
         .send(&smtp, &spoof, &message)
         .await
         .expect_err("spoofed sender refused");
@@ -525,6 +548,22 @@ async fn postfix_dovecot_round_trip() {
         }
         other => panic!("unexpected {other}"),
     }
+    // The same pooled connection carries another transaction.
+    let mut fourth = message.clone();
+    fourth.splice(
+        at..at + needle.len(),
+        b"Subject: Essai Postfix reuse".iter().copied(),
+    );
+    let r = pool
+        .send(&smtp, &env2, &fourth)
+        .await
+        .expect("reused connection");
+    assert!(r.reused_connection);
+    assert_eq!(
+        pool.stats().connections_opened,
+        3,
+        "587, 465 and the no-DSN port"
+    );
     // No client certificate: no session.
     let mut anon = smtp.clone();
     anon.tls = passerelle_mail::tls::client_config_without_cert(pki.ca_chain_pem().as_bytes())
@@ -544,14 +583,18 @@ async fn postfix_dovecot_round_trip() {
         ports.imap,
         TlsMode::StartTls,
     );
-    let got = wait_inbox(&rcfg, 2).await;
-    assert_eq!(got.len(), 2, "both messages delivered to the recipient");
+    let got = wait_inbox(&rcfg, 3).await;
     assert_eq!(
-        strip_trace_headers(&got[0].body),
-        &message[..],
-        "byte for byte after the trace headers"
+        got.len(),
+        3,
+        "the three messages delivered to the recipient"
     );
-    assert_eq!(strip_trace_headers(&got[1].body), &second[..]);
+    // Byte for byte after the trace headers (LMTP may deliver in any order).
+    let mut bodies: Vec<&[u8]> = got.iter().map(|m| strip_trace_headers(&m.body)).collect();
+    bodies.sort();
+    let mut expected: Vec<&[u8]> = vec![&message[..], &second[..], &third[..], &fourth[..]];
+    expected.sort();
+    assert_eq!(bodies, expected);
     let mut s = ImapSession::connect(&imap_cfg(
         &pki,
         "mecs-tilleuls",
@@ -568,12 +611,12 @@ async fn postfix_dovecot_round_trip() {
         .expect("folders");
     assert_eq!(created.len(), 2);
     let inbox = s.select_inbox().await.expect("select");
-    assert_eq!(inbox.exists, 2);
+    assert_eq!(inbox.exists, 4);
     assert!(inbox.uid_validity > 0);
     let uid = got[0].uid;
     s.move_message(uid, FOLDER_PROCESSED).await.expect("move");
     let after = s.fetch_from(1).await.expect("fetch");
-    assert_eq!(after.len(), 1);
+    assert_eq!(after.len(), 3);
     let traites = s
         .select(&s.server_folder_name(FOLDER_PROCESSED))
         .await
@@ -584,7 +627,11 @@ async fn postfix_dovecot_round_trip() {
     // Postfix's DSN comes back to the sender's mailbox.
     let scfg = imap_cfg(&pki, "cd93", SENDER, ports.imaps, TlsMode::Implicit);
     let dsns = wait_inbox(&scfg, 1).await;
-    assert_eq!(dsns.len(), 1, "one DSN (the second message asked for none)");
+    assert_eq!(
+        dsns.len(),
+        1,
+        "one DSN (the others asked for none or could not)"
+    );
     let dsn = String::from_utf8_lossy(&dsns[0].body);
     assert!(dsn.contains("report-type=delivery-status"), "{dsn}");
     assert!(dsn.contains("Original-Envelope-Id: delivery-0001"), "{dsn}");

@@ -49,7 +49,10 @@ pub(crate) struct KindInfo {
 
 impl KindInfo {
     pub fn is_health(&self) -> bool {
-        matches!(self.group, Group::HealthDaily | Group::HealthClin | Group::Psy)
+        matches!(
+            self.group,
+            Group::HealthDaily | Group::HealthClin | Group::Psy
+        )
     }
     /// Social kinds never go to the DMP nor to any MES (specs README §4, CH-1, CH-3).
     pub fn is_social(&self) -> bool {
@@ -88,37 +91,245 @@ use Sensitivity as S;
 
 /// Indexed by `DocumentKind as i32` (0 = unspecified, never looked up).
 pub(crate) static KINDS: [KindInfo; 26] = [
-    k(D::Unspecified, "", G::Ungrouped, false, None, S::Maximal, "document"),
-    k(D::Ip, "IP", G::IpEval, true, None, S::Maximal, "recueil d'information préoccupante"),
+    k(
+        D::Unspecified,
+        "",
+        G::Ungrouped,
+        false,
+        None,
+        S::Maximal,
+        "document",
+    ),
+    k(
+        D::Ip,
+        "IP",
+        G::IpEval,
+        true,
+        None,
+        S::Maximal,
+        "recueil d'information préoccupante",
+    ),
     KindInfo {
         out_of_band: true,
-        ..k(D::Signalement, "SIGNALEMENT", G::Ungrouped, false, None, S::Maximal, "signalement au procureur")
+        ..k(
+            D::Signalement,
+            "SIGNALEMENT",
+            G::Ungrouped,
+            false,
+            None,
+            S::Maximal,
+            "signalement au procureur",
+        )
     },
-    k(D::RapEval, "RAP_EVAL", G::IpEval, true, None, S::Maximal, "rapport d'évaluation"),
-    k(D::RapSituation, "RAP_SITUATION", G::SocialPe, true, None, S::VeryHigh, "rapport de situation"),
-    k(D::Ppe, "PPE", G::SocialPe, true, None, S::High, "projet pour l'enfant"),
-    k(D::Decision, "DECISION", G::SocialPe, true, None, S::VeryHigh, "copie de décision"),
-    k(D::FicheNavette, "FICHE_NAVETTE", G::SocialPe, true, None, S::High, "fiche navette"),
-    k(D::ProjPerso, "PROJ_PERSO", G::EssmsAdmin, true, None, S::High, "projet personnalisé"),
-    k(D::CrEduc, "CR_EDUC", G::SocialPe, true, None, S::High, "compte rendu éducatif"),
-    k(D::Dipc, "DIPC", G::EssmsAdmin, true, None, S::Medium, "DIPC / contrat de séjour"),
-    k(D::ContratAccueil, "CONTRAT_ACCUEIL", G::SocialPe, true, None, S::Medium, "contrat d'accueil provisoire"),
-    k(D::Inventaire, "INVENTAIRE", G::EssmsAdmin, true, None, S::Low, "inventaire des effets personnels"),
-    k(D::FicheContacts, "FICHE_CONTACTS", G::EssmsAdmin, true, None, S::Medium, "fiche contacts d'urgence"),
-    k(D::LiaisonUrg, "LIAISON_URG", G::HealthDaily, true, Some(("74207-2", OID_LOINC, "11")), S::Medium, "fiche sanitaire de liaison d'urgence"),
-    k(D::AutorisSoins, "AUTORIS_SOINS", G::HealthDaily, true, Some(("AUTORIS-SOINS", OID_A05, "95")), S::Medium, "autorisation de soins"),
-    k(D::AutorisEchange, "AUTORIS_ECHANGE", G::HealthDaily, true, Some(("59284-0", OID_LOINC, "95")), S::Medium, "autorisation d'échange de données de suivi médical"),
-    k(D::BilanSanteEntree, "BILAN_SANTE_ENTREE", G::HealthClin, true, Some(("68817-6", OID_LOINC, "11")), S::Medium, "bilan de santé et de prévention d'entrée"),
-    k(D::CrExamenEnfant, "CR_EXAMEN_ENFANT", G::HealthClin, true, Some(("59283-2", OID_LOINC, "10")), S::Medium, "compte rendu d'examen de l'enfant"),
-    k(D::BilanPsy, "BILAN_PSY", G::Psy, true, Some(("83901-9", OID_LOINC, "11")), S::High, "bilan psychologique"),
-    k(D::SynthPsy, "SYNTH_PSY", G::Psy, true, Some(("68599-0", OID_LOINC, "11")), S::High, "synthèse psychiatrique"),
-    k(D::Pai, "PAI", G::HealthDaily, true, Some(("80771-9", OID_LOINC, "44")), S::Medium, "projet d'accueil individualisé"),
-    k(D::LiaisonEntree, "LIAISON_ENTREE", G::EssmsAdmin, true, None, S::Medium, "lettre de liaison d'entrée"),
-    k(D::LiaisonSortie, "LIAISON_SORTIE", G::EssmsAdmin, true, None, S::Medium, "lettre de liaison de sortie"),
-    k(D::CrMedical, "CR_MEDICAL", G::HealthClin, true, Some(("11488-4", OID_LOINC, "10")), S::Medium, "compte rendu médical"),
+    k(
+        D::RapEval,
+        "RAP_EVAL",
+        G::IpEval,
+        true,
+        None,
+        S::Maximal,
+        "rapport d'évaluation",
+    ),
+    k(
+        D::RapSituation,
+        "RAP_SITUATION",
+        G::SocialPe,
+        true,
+        None,
+        S::VeryHigh,
+        "rapport de situation",
+    ),
+    k(
+        D::Ppe,
+        "PPE",
+        G::SocialPe,
+        true,
+        None,
+        S::High,
+        "projet pour l'enfant",
+    ),
+    k(
+        D::Decision,
+        "DECISION",
+        G::SocialPe,
+        true,
+        None,
+        S::VeryHigh,
+        "copie de décision",
+    ),
+    k(
+        D::FicheNavette,
+        "FICHE_NAVETTE",
+        G::SocialPe,
+        true,
+        None,
+        S::High,
+        "fiche navette",
+    ),
+    k(
+        D::ProjPerso,
+        "PROJ_PERSO",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::High,
+        "projet personnalisé",
+    ),
+    k(
+        D::CrEduc,
+        "CR_EDUC",
+        G::SocialPe,
+        true,
+        None,
+        S::High,
+        "compte rendu éducatif",
+    ),
+    k(
+        D::Dipc,
+        "DIPC",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::Medium,
+        "DIPC / contrat de séjour",
+    ),
+    k(
+        D::ContratAccueil,
+        "CONTRAT_ACCUEIL",
+        G::SocialPe,
+        true,
+        None,
+        S::Medium,
+        "contrat d'accueil provisoire",
+    ),
+    k(
+        D::Inventaire,
+        "INVENTAIRE",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::Low,
+        "inventaire des effets personnels",
+    ),
+    k(
+        D::FicheContacts,
+        "FICHE_CONTACTS",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::Medium,
+        "fiche contacts d'urgence",
+    ),
+    k(
+        D::LiaisonUrg,
+        "LIAISON_URG",
+        G::HealthDaily,
+        true,
+        Some(("74207-2", OID_LOINC, "11")),
+        S::Medium,
+        "fiche sanitaire de liaison d'urgence",
+    ),
+    k(
+        D::AutorisSoins,
+        "AUTORIS_SOINS",
+        G::HealthDaily,
+        true,
+        Some(("AUTORIS-SOINS", OID_A05, "95")),
+        S::Medium,
+        "autorisation de soins",
+    ),
+    k(
+        D::AutorisEchange,
+        "AUTORIS_ECHANGE",
+        G::HealthDaily,
+        true,
+        Some(("59284-0", OID_LOINC, "95")),
+        S::Medium,
+        "autorisation d'échange de données de suivi médical",
+    ),
+    k(
+        D::BilanSanteEntree,
+        "BILAN_SANTE_ENTREE",
+        G::HealthClin,
+        true,
+        Some(("68817-6", OID_LOINC, "11")),
+        S::Medium,
+        "bilan de santé et de prévention d'entrée",
+    ),
+    k(
+        D::CrExamenEnfant,
+        "CR_EXAMEN_ENFANT",
+        G::HealthClin,
+        true,
+        Some(("59283-2", OID_LOINC, "10")),
+        S::Medium,
+        "compte rendu d'examen de l'enfant",
+    ),
+    k(
+        D::BilanPsy,
+        "BILAN_PSY",
+        G::Psy,
+        true,
+        Some(("83901-9", OID_LOINC, "11")),
+        S::High,
+        "bilan psychologique",
+    ),
+    k(
+        D::SynthPsy,
+        "SYNTH_PSY",
+        G::Psy,
+        true,
+        Some(("68599-0", OID_LOINC, "11")),
+        S::High,
+        "synthèse psychiatrique",
+    ),
+    k(
+        D::Pai,
+        "PAI",
+        G::HealthDaily,
+        true,
+        Some(("80771-9", OID_LOINC, "44")),
+        S::Medium,
+        "projet d'accueil individualisé",
+    ),
+    k(
+        D::LiaisonEntree,
+        "LIAISON_ENTREE",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::Medium,
+        "lettre de liaison d'entrée",
+    ),
+    k(
+        D::LiaisonSortie,
+        "LIAISON_SORTIE",
+        G::EssmsAdmin,
+        true,
+        None,
+        S::Medium,
+        "lettre de liaison de sortie",
+    ),
+    k(
+        D::CrMedical,
+        "CR_MEDICAL",
+        G::HealthClin,
+        true,
+        Some(("11488-4", OID_LOINC, "10")),
+        S::Medium,
+        "compte rendu médical",
+    ),
     KindInfo {
         internal_only: true,
-        ..k(D::Transmissions, "TRANSMISSIONS", G::Ungrouped, false, None, S::High, "transmissions quotidiennes")
+        ..k(
+            D::Transmissions,
+            "TRANSMISSIONS",
+            G::Ungrouped,
+            false,
+            None,
+            S::High,
+            "transmissions quotidiennes",
+        )
     },
 ];
 
@@ -143,14 +354,19 @@ pub(crate) const R94_CODES: &[&str] = &[
     "41", "42", "43", "44", "45", "46", "47", "48", "49", "51", "52", "53", "200", "201", "202",
     "203", "204", "205", "206", "207", "208", "209", "210", "211", "212", "213",
 ];
-pub(crate) const R95_CODES: &[&str] = &["71", "72", "73", "93", "97", "171", "172", "173", "193", "194"];
+pub(crate) const R95_CODES: &[&str] = &[
+    "71", "72", "73", "93", "97", "171", "172", "173", "193", "194",
+];
 
 pub(crate) fn is_known_code(system: &str, code: &str) -> Result<bool, ()> {
     match system {
         OID_G15 => Ok(G15_CODES.contains(&code)),
         OID_R94 => Ok(R94_CODES.contains(&code)),
         // TRE_R85 RolePriseCharge: 300..=372 (codes/role_prise_charge_TRE_R85.csv).
-        OID_R85 => Ok(code.parse::<u16>().is_ok_and(|n| (300..=372).contains(&n)) && !code.starts_with('0')),
+        OID_R85 => {
+            Ok(code.parse::<u16>().is_ok_and(|n| (300..=372).contains(&n))
+                && !code.starts_with('0'))
+        }
         OID_R95 => Ok(R95_CODES.contains(&code)),
         SYS_R21 => Ok(is_r21_code(code)),
         _ => Err(()),
@@ -164,7 +380,10 @@ pub(crate) fn is_r21_code(code: &str) -> bool {
 
 /// Systems accepted for `Person.fonction` (R21 has no known OID).
 pub(crate) fn is_r21_system(system: &str) -> bool {
-    system.is_empty() || system == SYS_R21 || system == "TRE_R21-Fonction" || system.contains("TRE_R21")
+    system.is_empty()
+        || system == SYS_R21
+        || system == "TRE_R21-Fonction"
+        || system.contains("TRE_R21")
 }
 
 include!("j66.rs");

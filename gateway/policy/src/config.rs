@@ -64,10 +64,17 @@ fn d72() -> u32 {
     72
 }
 fn override_titles() -> Vec<String> {
-    ["Chef de service", "Directeur", "Directrice", "Cadre de santé", "Inspecteur ASE", "Responsable CRIP"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "Chef de service",
+        "Directeur",
+        "Directrice",
+        "Cadre de santé",
+        "Inspecteur ASE",
+        "Responsable CRIP",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// Server-side policy configuration. Build it with [`PolicyConfig::from_toml_str`] or by hand and
@@ -101,20 +108,29 @@ pub struct PolicyConfig {
 
 fn is_oid(s: &str) -> bool {
     !s.is_empty()
-        && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p == "0" || !p.starts_with('0')))
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0'))
+        })
         && (s.starts_with("1.") || s.starts_with("2.") || s.starts_with("0."))
 }
 
 pub(crate) fn is_departement(s: &str) -> bool {
     match s.len() {
-        2 => s == "2A" || s == "2B" || (s.bytes().all(|b| b.is_ascii_digit()) && s != "00" && s != "20"),
+        2 => {
+            s == "2A"
+                || s == "2B"
+                || (s.bytes().all(|b| b.is_ascii_digit()) && s != "00" && s != "20")
+        }
         3 => s.starts_with("97") && s.bytes().all(|b| b.is_ascii_digit()),
         _ => false,
     }
 }
 
 pub(crate) fn mission_from_name(name: &str) -> Option<MissionKind> {
-    MissionKind::from_str_name(&format!("MISSION_KIND_{name}")).filter(|m| *m != MissionKind::Unspecified)
+    MissionKind::from_str_name(&format!("MISSION_KIND_{name}"))
+        .filter(|m| *m != MissionKind::Unspecified)
 }
 
 fn domain_of(addr: &str) -> Option<&str> {
@@ -124,7 +140,8 @@ fn domain_of(addr: &str) -> Option<&str> {
 
 impl PolicyConfig {
     pub fn from_toml_str(s: &str) -> Result<Self, PolicyError> {
-        let c: PolicyConfig = toml::from_str(s).map_err(|e| PolicyError::config("(toml)", e.message().to_string()))?;
+        let c: PolicyConfig = toml::from_str(s)
+            .map_err(|e| PolicyError::config("(toml)", e.message().to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -162,16 +179,29 @@ impl PolicyConfig {
     /// Checks every field; the first error names the field.
     pub fn validate(&self) -> Result<(), PolicyError> {
         if !is_oid(&self.local_code_system_oid) {
-            return Err(PolicyError::config("local_code_system_oid", "must be a dotted OID (e.g. 2.25.<uuid>)"));
+            return Err(PolicyError::config(
+                "local_code_system_oid",
+                "must be a dotted OID (e.g. 2.25.<uuid>)",
+            ));
         }
         for (dep, addr) in &self.crip_mailboxes {
             if !is_departement(dep) {
-                return Err(PolicyError::config(format!("crip_mailboxes.{dep}"), "not a département code"));
+                return Err(PolicyError::config(
+                    format!("crip_mailboxes.{dep}"),
+                    "not a département code",
+                ));
             }
             let Some(dom) = domain_of(addr) else {
-                return Err(PolicyError::config(format!("crip_mailboxes.{dep}"), "not an e-mail address"));
+                return Err(PolicyError::config(
+                    format!("crip_mailboxes.{dep}"),
+                    "not an e-mail address",
+                ));
             };
-            if !self.mss_trust_domains.iter().any(|d| d.eq_ignore_ascii_case(dom)) {
+            if !self
+                .mss_trust_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(dom))
+            {
                 return Err(PolicyError::config(
                     format!("crip_mailboxes.{dep}"),
                     "the CRIP mailbox domain is not in mss_trust_domains",
@@ -181,43 +211,68 @@ impl PolicyConfig {
         let mut seen = std::collections::HashSet::new();
         for (dep, addr) in &self.crip_mailboxes {
             if !seen.insert(addr.to_ascii_lowercase()) {
-                return Err(PolicyError::config(format!("crip_mailboxes.{dep}"), "the same mailbox serves two départements"));
+                return Err(PolicyError::config(
+                    format!("crip_mailboxes.{dep}"),
+                    "the same mailbox serves two départements",
+                ));
             }
         }
         if self.mss_trust_domains.is_empty() {
-            return Err(PolicyError::config("mss_trust_domains", "empty: every MSSanté recipient would be refused"));
+            return Err(PolicyError::config(
+                "mss_trust_domains",
+                "empty: every MSSanté recipient would be refused",
+            ));
         }
         for (i, d) in self.mss_trust_domains.iter().enumerate() {
             if d.is_empty() || d.contains('@') || d.contains(' ') || !d.contains('.') {
-                return Err(PolicyError::config(format!("mss_trust_domains[{i}]"), "not a domain name"));
+                return Err(PolicyError::config(
+                    format!("mss_trust_domains[{i}]"),
+                    "not a domain name",
+                ));
             }
         }
-        for (name, list) in
-            [("missions", &self.waiver_authorities.missions), ("health_missions", &self.waiver_authorities.health_missions)]
-        {
+        for (name, list) in [
+            ("missions", &self.waiver_authorities.missions),
+            ("health_missions", &self.waiver_authorities.health_missions),
+        ] {
             for (i, m) in list.iter().enumerate() {
                 if mission_from_name(m).is_none() {
                     return Err(PolicyError::config(
                         format!("waiver_authorities.{name}[{i}]"),
-                        format!("unknown mission {m:?} (use MissionKind names without prefix, e.g. INSPECTEUR_ASE)"),
+                        format!(
+                            "unknown mission {m:?} (use MissionKind names without prefix, e.g. INSPECTEUR_ASE)"
+                        ),
                     ));
                 }
             }
         }
         if self.info_validity_days == 0 {
-            return Err(PolicyError::config("info_validity_days", "must be at least 1"));
+            return Err(PolicyError::config(
+                "info_validity_days",
+                "must be at least 1",
+            ));
         }
         if self.dmp.age_majorite == 0 || self.dmp.age_majorite > 21 {
-            return Err(PolicyError::config("dmp.age_majorite", "must be between 1 and 21"));
+            return Err(PolicyError::config(
+                "dmp.age_majorite",
+                "must be between 1 and 21",
+            ));
         }
         if self.dmp.secret_connection_min_age >= self.dmp.age_majorite {
-            return Err(PolicyError::config("dmp.secret_connection_min_age", "must be below dmp.age_majorite"));
+            return Err(PolicyError::config(
+                "dmp.secret_connection_min_age",
+                "must be below dmp.age_majorite",
+            ));
         }
         Ok(())
     }
 
     pub(crate) fn in_trust_space(&self, addr: &str) -> bool {
-        domain_of(addr).is_some_and(|dom| self.mss_trust_domains.iter().any(|d| d.eq_ignore_ascii_case(dom)))
+        domain_of(addr).is_some_and(|dom| {
+            self.mss_trust_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(dom))
+        })
     }
 
     /// Canonical TOML of the configuration (input of `config_sha256`).
@@ -241,11 +296,16 @@ mod tests {
     #[test]
     fn bad_configs_name_the_field() {
         let mut c = PolicyConfig::sandbox();
-        c.crip_mailboxes.insert("93".into(), "crip@elsewhere.example".into());
-        assert!(matches!(c.validate(), Err(PolicyError::Config { field, .. }) if field == "crip_mailboxes.93"));
+        c.crip_mailboxes
+            .insert("93".into(), "crip@elsewhere.example".into());
+        assert!(
+            matches!(c.validate(), Err(PolicyError::Config { field, .. }) if field == "crip_mailboxes.93")
+        );
         let mut c = PolicyConfig::sandbox();
         c.waiver_authorities.missions.push("EDUCATEUR".into());
-        assert!(matches!(c.validate(), Err(PolicyError::Config { field, .. }) if field == "waiver_authorities.missions[4]"));
+        assert!(
+            matches!(c.validate(), Err(PolicyError::Config { field, .. }) if field == "waiver_authorities.missions[4]")
+        );
         let mut c = PolicyConfig::sandbox();
         c.local_code_system_oid = "not-an-oid".into();
         assert!(c.validate().is_err());

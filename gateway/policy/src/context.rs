@@ -1,8 +1,8 @@
 //! Derivations made once per request (policy.md §1 order): ages, the parental-authority period at
 //! `as_of`, representatives (REP-1..3), the sender's matrix rows, applicable overlays.
 use passerelle_api::v1::{
-    Actor, ApPeriod, ApRegime, Autonomisation, ChildContext, InsStatus, MeasureKind, Mission, MissionKind, Party,
-    PartyRole, SecretBound, SubmitRequest,
+    Actor, ApPeriod, ApRegime, Autonomisation, ChildContext, InsStatus, MeasureKind, Mission,
+    MissionKind, Party, PartyRole, SecretBound, SubmitRequest,
 };
 use time::{Date, Duration, OffsetDateTime};
 
@@ -18,7 +18,10 @@ pub(crate) fn current(m: &Mission, today: Date) -> bool {
 
 /// Current missions of an actor as a bit mask.
 pub(crate) fn missions_mask(a: &Actor, today: Date) -> u32 {
-    a.missions.iter().filter(|m| current(m, today)).fold(0, |acc, m| acc | mission_bit(m.kind))
+    a.missions
+        .iter()
+        .filter(|m| current(m, today))
+        .fold(0, |acc, m| acc | mission_bit(m.kind))
 }
 
 pub(crate) fn has_mission(mask: u32, m: MissionKind) -> bool {
@@ -58,12 +61,18 @@ pub(crate) fn secret_bound(matrix: &Matrix, a: &Actor, rows: &[usize]) -> bool {
             SecretBound::try_from(p.secret_bound).unwrap_or(SecretBound::Unspecified),
             SecretBound::ByProfession | SecretBound::ByMission
         ),
-        None => rows.iter().any(|r| matrix.rows[*r].secret != SecretDefault::No),
+        None => rows
+            .iter()
+            .any(|r| matrix.rows[*r].secret != SecretDefault::No),
     }
 }
 
 pub(crate) fn has_g15(a: Option<&passerelle_api::v1::Person>) -> bool {
-    a.is_some_and(|p| p.professions.iter().any(|c| c.system == catalogue::OID_G15 && !c.code.is_empty()))
+    a.is_some_and(|p| {
+        p.professions
+            .iter()
+            .any(|c| c.system == catalogue::OID_G15 && !c.code.is_empty())
+    })
 }
 
 pub(crate) struct Ctx<'a> {
@@ -195,7 +204,9 @@ pub(crate) fn build<'a>(
     let age = age_on(birth, today);
     let adult = age >= 18;
     let period = child.ap_timeline.iter().find(|p| in_period(p, today));
-    let mut regime = period.map_or(ApRegime::Unspecified, |p| ApRegime::try_from(p.regime).unwrap_or(ApRegime::Unspecified));
+    let mut regime = period.map_or(ApRegime::Unspecified, |p| {
+        ApRegime::try_from(p.regime).unwrap_or(ApRegime::Unspecified)
+    });
     let emancipated = !adult && (child.emancipated || regime == ApRegime::Emancipated);
     if adult {
         regime = ApRegime::Adult;
@@ -203,7 +214,10 @@ pub(crate) fn build<'a>(
         regime = ApRegime::Emancipated;
     }
     let ap_unknown = !adult && !emancipated && period.is_none();
-    let child_party = child.parties.iter().find(|p| p.role == PartyRole::Child as i32);
+    let child_party = child
+        .parties
+        .iter()
+        .find(|p| p.role == PartyRole::Child as i32);
     let holders: Vec<&str> = match (regime, period) {
         (ApRegime::Adult | ApRegime::Emancipated, _) => Vec::new(),
         (_, Some(p)) => p
@@ -214,13 +228,17 @@ pub(crate) fn build<'a>(
             .collect(),
         _ => Vec::new(),
     };
-    let autonomisation = Autonomisation::try_from(child.autonomisation).unwrap_or(Autonomisation::Unspecified);
+    let autonomisation =
+        Autonomisation::try_from(child.autonomisation).unwrap_or(Autonomisation::Unspecified);
     // REP-1: representatives per regime.
     let representatives: Vec<String> = match regime {
         ApRegime::Adult | ApRegime::Emancipated | ApRegime::Unspecified => Vec::new(),
         ApRegime::NonePresent => {
             if autonomisation == Autonomisation::Refused {
-                let ase = child.parties.iter().find(|p| p.role == PartyRole::Ase as i32);
+                let ase = child
+                    .parties
+                    .iter()
+                    .find(|p| p.role == PartyRole::Ase as i32);
                 vec![ase.map_or_else(|| "ASE".to_string(), |p| p.id.clone())]
             } else {
                 Vec::new()
@@ -231,7 +249,9 @@ pub(crate) fn build<'a>(
     // REP-2: a representative is an alleged author, or the placement address is secret.
     let rep2_unsafe = !representatives.is_empty()
         && (child.placement_address_secret
-            || representatives.iter().any(|r| child.alleged_author_party_ids.iter().any(|a| a == r)));
+            || representatives
+                .iter()
+                .any(|r| child.alleged_author_party_ids.iter().any(|a| a == r)));
     // REP-3: regime unresolved, holders missing, or judgment younger than the CNAM sync grace.
     let needs_holders = !matches!(
         regime,
@@ -247,10 +267,16 @@ pub(crate) fn build<'a>(
         };
         d.is_some_and(|d| today - d < Duration::days(i64::from(config.rep_sync_grace_days)))
     });
-    let rep3_unsafe = !adult && !emancipated && (ap_unknown || (needs_holders && holders.is_empty()) || recent_judgment);
+    let rep3_unsafe = !adult
+        && !emancipated
+        && (ap_unknown || (needs_holders && holders.is_empty()) || recent_judgment);
     let sender_rows = crate::context::rows_of(matrix, sender);
     let sender_missions = missions_mask(sender, today);
-    let sender_dept = sender.structure.as_ref().map(|s| s.departement.as_str()).unwrap_or("");
+    let sender_dept = sender
+        .structure
+        .as_ref()
+        .map(|s| s.departement.as_str())
+        .unwrap_or("");
     let applied: Vec<&Overlay> = overlays
         .iter()
         .filter(|o| o.valid_from <= today)
@@ -259,7 +285,10 @@ pub(crate) fn build<'a>(
             OverlayScope::Departement(d) => *d == sender_dept || *d == child.residence_departement,
         })
         .collect();
-    let ins_qualified = child.ins.as_ref().is_some_and(|i| i.status == InsStatus::Qualified as i32 && !i.matricule.is_empty());
+    let ins_qualified = child
+        .ins
+        .as_ref()
+        .is_some_and(|i| i.status == InsStatus::Qualified as i32 && !i.matricule.is_empty());
     let measure_current = |k: MeasureKind| {
         child.measures.iter().any(|m| {
             m.kind == k as i32

@@ -33,7 +33,8 @@ pub(crate) fn paris_offset(t: OffsetDateTime) -> UtcOffset {
     let y = utc.year();
     let cet = UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC);
     let cest = UtcOffset::from_hms(2, 0, 0).unwrap_or(UtcOffset::UTC);
-    let (Some(start), Some(end)) = (last_sunday(y, Month::March), last_sunday(y, Month::October)) else {
+    let (Some(start), Some(end)) = (last_sunday(y, Month::March), last_sunday(y, Month::October))
+    else {
         return cet;
     };
     let start = start.with_hms(1, 0, 0).map(|p| p.assume_utc());
@@ -53,7 +54,11 @@ pub(crate) fn paris_date(t: OffsetDateTime) -> Date {
 pub(crate) fn age_on(birth: Date, on: Date) -> i32 {
     let mut age = on.year() - birth.year();
     let (bm, bd) = (birth.month() as u8, birth.day());
-    let anniversary = if bm == 2 && bd == 29 && !time::util::is_leap_year(on.year()) { (3u8, 1u8) } else { (bm, bd) };
+    let anniversary = if bm == 2 && bd == 29 && !time::util::is_leap_year(on.year()) {
+        (3u8, 1u8)
+    } else {
+        (bm, bd)
+    };
     if (on.month() as u8, on.day()) < anniversary {
         age -= 1;
     }
@@ -68,11 +73,26 @@ mod tests {
     #[test]
     fn paris_date_follows_summer_time() {
         // 2026-03-29 is the last Sunday of March: 00:30 UTC is still CET (01:30 local).
-        assert_eq!(paris_date(datetime!(2026-03-28 23:30 UTC)), date!(2026 - 03 - 29));
-        assert_eq!(paris_date(datetime!(2026-06-30 21:59 UTC)), date!(2026 - 06 - 30));
-        assert_eq!(paris_date(datetime!(2026-06-30 22:00 UTC)), date!(2026 - 07 - 01));
-        assert_eq!(paris_date(datetime!(2026-11-25 22:59 UTC)), date!(2026 - 11 - 25));
-        assert_eq!(paris_date(datetime!(2026-11-25 23:00 UTC)), date!(2026 - 11 - 26));
+        assert_eq!(
+            paris_date(datetime!(2026-03-28 23:30 UTC)),
+            date!(2026 - 03 - 29)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-06-30 21:59 UTC)),
+            date!(2026 - 06 - 30)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-06-30 22:00 UTC)),
+            date!(2026 - 07 - 01)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-11-25 22:59 UTC)),
+            date!(2026 - 11 - 25)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-11-25 23:00 UTC)),
+            date!(2026 - 11 - 26)
+        );
     }
 
     #[test]

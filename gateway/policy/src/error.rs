@@ -11,7 +11,10 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -47,7 +50,11 @@ pub enum PolicyError {
     Matrix { field: String, reason: String },
     /// A restriction overlay is invalid.
     #[error("overlay {overlay}: {field}: {reason}")]
-    Overlay { overlay: String, field: String, reason: String },
+    Overlay {
+        overlay: String,
+        field: String,
+        reason: String,
+    },
     /// The operator's policy configuration is invalid.
     #[error("policy configuration: {field}: {reason}")]
     Config { field: String, reason: String },
@@ -64,9 +71,15 @@ impl PolicyError {
         }
     }
     pub(crate) fn matrix(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        PolicyError::Matrix { field: field.into(), reason: reason.into() }
+        PolicyError::Matrix {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        PolicyError::Config { field: field.into(), reason: reason.into() }
+        PolicyError::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }

@@ -2,15 +2,17 @@
 //! order CH, HAB, SP | IP | HD | AGE, MS, INF, AUT, VIS/REP; all run and every reason is reported.
 use passerelle_api::pbjson_types::Timestamp;
 use passerelle_api::v1::{
-    ActKind, Actor, ApRegime, Channel, Denial, DmpFlags, Document, DocumentKind, DocumentTag, Explanation,
-    InformationStatus, LegalBasis, MesStatus, MissionKind, Obligation, OppositionKind, Outcome, PersonToInform,
-    Purpose, RuleEffect, RuleTrace, Sensitivity, SignerCapacity, StructureKind, Target, TargetDecision, document,
-    information_record, target,
+    ActKind, Actor, ApRegime, Channel, Denial, DmpFlags, Document, DocumentKind, DocumentTag,
+    Explanation, InformationStatus, LegalBasis, MesStatus, MissionKind, Obligation, OppositionKind,
+    Outcome, PersonToInform, Purpose, RuleEffect, RuleTrace, Sensitivity, SignerCapacity,
+    StructureKind, Target, TargetDecision, document, information_record, target,
 };
 use time::Duration;
 
 use crate::catalogue::{self, KindInfo, kind_info};
-use crate::context::{Ctx, has_g15, has_mission, missions_mask, role_en, role_fr, rows_of, secret_bound};
+use crate::context::{
+    Ctx, has_g15, has_mission, missions_mask, role_en, role_fr, rows_of, secret_bound,
+};
 use crate::dates::{parse_date, ts};
 use crate::matrix::{Rights, mission_bit};
 use crate::{Engine, text};
@@ -38,7 +40,10 @@ impl Eval {
                 r.effect = effect as i32;
             }
         } else {
-            self.rules.push(RuleTrace { id: id.to_string(), effect: effect as i32 });
+            self.rules.push(RuleTrace {
+                id: id.to_string(),
+                effect: effect as i32,
+            });
         }
     }
     fn pass(&mut self, id: &str) {
@@ -47,13 +52,24 @@ impl Eval {
     fn info(&mut self, id: &str) {
         self.rule(id, RuleEffect::Info);
     }
-    fn deny(&mut self, id: &str, code: impl Into<String>, fr: impl Into<String>, en: impl Into<String>) {
+    fn deny(
+        &mut self,
+        id: &str,
+        code: impl Into<String>,
+        fr: impl Into<String>,
+        en: impl Into<String>,
+    ) {
         self.rule(id, RuleEffect::Deny);
         let code = code.into();
         if self.denials.iter().any(|d| d.code == code && d.rule == id) {
             return;
         }
-        self.denials.push(Denial { code, rule: id.to_string(), message_fr: fr.into(), message_en: en.into() });
+        self.denials.push(Denial {
+            code,
+            rule: id.to_string(),
+            message_fr: fr.into(),
+            message_en: en.into(),
+        });
     }
     fn denied(&self) -> bool {
         !self.denials.is_empty()
@@ -61,21 +77,41 @@ impl Eval {
 }
 
 fn is_casf_pe(b: LegalBasis) -> bool {
-    matches!(b, LegalBasis::CasfL22622 | LegalBasis::CasfL2213 | LegalBasis::CasfL22311 | LegalBasis::CasfL2235)
+    matches!(
+        b,
+        LegalBasis::CasfL22622
+            | LegalBasis::CasfL2213
+            | LegalBasis::CasfL22311
+            | LegalBasis::CasfL2235
+    )
 }
 fn is_csp(b: LegalBasis) -> bool {
-    matches!(b, LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent)
+    matches!(
+        b,
+        LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent
+    )
 }
 
 fn basis_admissible(k: &KindInfo, b: LegalBasis) -> bool {
     use DocumentKind as D;
     match b {
         LegalBasis::CasfL22621 => k.kind == D::Ip,
-        LegalBasis::CasfL22622 => k.kind != D::Ip && !matches!(k.group, catalogue::Group::HealthClin | catalogue::Group::Psy),
-        LegalBasis::CasfL2213 => !matches!(k.group, catalogue::Group::HealthClin | catalogue::Group::Psy),
+        LegalBasis::CasfL22622 => {
+            k.kind != D::Ip
+                && !matches!(
+                    k.group,
+                    catalogue::Group::HealthClin | catalogue::Group::Psy
+                )
+        }
+        LegalBasis::CasfL2213 => !matches!(
+            k.group,
+            catalogue::Group::HealthClin | catalogue::Group::Psy
+        ),
         LegalBasis::CasfL22311 => matches!(k.kind, D::Ppe | D::Decision | D::ContratAccueil),
         LegalBasis::CasfL2235 => k.kind == D::RapSituation,
-        LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent => k.is_health(),
+        LegalBasis::CspL11104Ii
+        | LegalBasis::CspL11104IiiTeam
+        | LegalBasis::CspL11104IiiConsent => k.is_health(),
         LegalBasis::AdultConsent => true,
         LegalBasis::Internal | LegalBasis::Unspecified => false,
     }
@@ -85,14 +121,27 @@ fn purpose_admissible(b: LegalBasis, p: Purpose) -> bool {
     use Purpose as P;
     match b {
         LegalBasis::CasfL22622 => {
-            matches!(p, P::Evaluate | P::Decide | P::ImplementProtection | P::Admission | P::Orientation | P::MandatoryReport)
+            matches!(
+                p,
+                P::Evaluate
+                    | P::Decide
+                    | P::ImplementProtection
+                    | P::Admission
+                    | P::Orientation
+                    | P::MandatoryReport
+            )
         }
         LegalBasis::CasfL22621 => p == P::IpTransmission,
         LegalBasis::CasfL2213 => matches!(p, P::Evaluate | P::Decide),
         LegalBasis::CasfL22311 => p == P::ImplementProtection,
         LegalBasis::CasfL2235 => p == P::MandatoryReport,
-        LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent => {
-            matches!(p, P::CareCoordination | P::CareContinuity | P::Prevention | P::MedicoSocialFollowUp)
+        LegalBasis::CspL11104Ii
+        | LegalBasis::CspL11104IiiTeam
+        | LegalBasis::CspL11104IiiConsent => {
+            matches!(
+                p,
+                P::CareCoordination | P::CareContinuity | P::Prevention | P::MedicoSocialFollowUp
+            )
         }
         LegalBasis::AdultConsent | LegalBasis::Internal => p != P::Unspecified,
         LegalBasis::Unspecified => false,
@@ -101,16 +150,24 @@ fn purpose_admissible(b: LegalBasis, p: Purpose) -> bool {
 
 fn person_label(p: Option<&passerelle_api::v1::Person>, mission: Option<MissionKind>) -> String {
     let Some(p) = p else { return String::new() };
-    let mut s = format!("{} {}", p.given_name, p.family_name).trim().to_string();
+    let mut s = format!("{} {}", p.given_name, p.family_name)
+        .trim()
+        .to_string();
     if s.is_empty() {
         s = p.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
     }
     let role = if !p.title.is_empty() {
         p.title.clone()
     } else {
-        mission.map(|m| text::mission_fr(m).to_string()).unwrap_or_default()
+        mission
+            .map(|m| text::mission_fr(m).to_string())
+            .unwrap_or_default()
     };
-    if role.is_empty() { s } else { format!("{s} ({role})") }
+    if role.is_empty() {
+        s
+    } else {
+        format!("{s} ({role})")
+    }
 }
 
 fn address_domain(a: &str) -> &str {
@@ -128,24 +185,48 @@ pub(crate) struct Job<'a> {
 impl Engine {
     pub(crate) fn eval_target(&self, cx: &Ctx<'_>, job: &Job<'_>) -> TargetDecision {
         let (t, d) = (job.t, job.d);
-        let mut e = Eval { rules: Vec::new(), denials: Vec::new(), obligations: Vec::new(), persons: Vec::new(), allow_path: false };
+        let mut e = Eval {
+            rules: Vec::new(),
+            denials: Vec::new(),
+            obligations: Vec::new(),
+            persons: Vec::new(),
+            allow_path: false,
+        };
         let legal = cx.req.legal.as_ref();
-        let basis = legal.map_or(LegalBasis::Unspecified, |l| LegalBasis::try_from(l.basis).unwrap_or(LegalBasis::Unspecified));
-        let purpose = legal.map_or(Purpose::Unspecified, |l| Purpose::try_from(l.purpose).unwrap_or(Purpose::Unspecified));
+        let basis = legal.map_or(LegalBasis::Unspecified, |l| {
+            LegalBasis::try_from(l.basis).unwrap_or(LegalBasis::Unspecified)
+        });
+        let purpose = legal.map_or(Purpose::Unspecified, |l| {
+            Purpose::try_from(l.purpose).unwrap_or(Purpose::Unspecified)
+        });
         let mut channel = Channel::try_from(t.channel).unwrap_or(Channel::Unspecified);
         let Some(k) = kind_info(d.kind) else {
-            e.deny("GEN-2", "GEN_INVALID_INPUT:documents.kind", "Type de document inconnu.", "Unknown document kind.");
+            e.deny(
+                "GEN-2",
+                "GEN_INVALID_INPUT:documents.kind",
+                "Type de document inconnu.",
+                "Unknown document kind.",
+            );
             return self.finish(cx, job, channel, None, basis, e, None);
         };
-        let mes_address = if t.mss_address.is_empty() { cx.child.mes_address.as_str() } else { t.mss_address.as_str() };
+        let mes_address = if t.mss_address.is_empty() {
+            cx.child.mes_address.as_str()
+        } else {
+            t.mss_address.as_str()
+        };
         // Whatever the request says, a patient address is the child's MES (README §4, CH-3).
-        let patient_addr_on_mss = channel == Channel::Mssante && address_domain(&t.mss_address).eq_ignore_ascii_case(PATIENT_DOMAIN);
+        let patient_addr_on_mss = channel == Channel::Mssante
+            && address_domain(&t.mss_address).eq_ignore_ascii_case(PATIENT_DOMAIN);
         if patient_addr_on_mss {
             channel = Channel::Mes;
         }
         let sensitivity = {
             let s = Sensitivity::try_from(d.sensitivity).unwrap_or(Sensitivity::Unspecified);
-            if (s as i32) > (k.sensitivity as i32) { s } else { k.sensitivity }
+            if (s as i32) > (k.sensitivity as i32) {
+                s
+            } else {
+                k.sensitivity
+            }
         };
 
         // ---- GEN ----
@@ -167,15 +248,31 @@ impl Engine {
             e.deny(
                 "GEN-3",
                 "GEN_BASIS_NOT_APPLICABLE",
-                format!("Le fondement {} ne permet pas de transmettre un document de type « {} ».", text::basis_article(basis), k.label_fr),
-                format!("Basis {} does not allow sending a {} document.", text::basis_article(basis), k.code),
+                format!(
+                    "Le fondement {} ne permet pas de transmettre un document de type « {} ».",
+                    text::basis_article(basis),
+                    k.label_fr
+                ),
+                format!(
+                    "Basis {} does not allow sending a {} document.",
+                    text::basis_article(basis),
+                    k.code
+                ),
             );
         } else if !purpose_admissible(basis, purpose) {
             e.deny(
                 "GEN-3",
                 "GEN_PURPOSE_INCOMPATIBLE",
-                format!("La finalité « {} » n'est pas admise par {}.", text::purpose_fr(purpose), text::basis_article(basis)),
-                format!("Purpose {} is not admissible under {}.", purpose.as_str_name(), text::basis_article(basis)),
+                format!(
+                    "La finalité « {} » n'est pas admise par {}.",
+                    text::purpose_fr(purpose),
+                    text::basis_article(basis)
+                ),
+                format!(
+                    "Purpose {} is not admissible under {}.",
+                    purpose.as_str_name(),
+                    text::basis_article(basis)
+                ),
             );
         } else {
             e.pass("GEN-3");
@@ -205,11 +302,21 @@ impl Engine {
             || party_id.is_some_and(|p| cx.child_party.is_some_and(|c| c.id == p));
         let rcpt_missions = pro.map_or(0, |a| missions_mask(a, cx.today));
         let rcpt_structure = pro.and_then(|a| a.structure.as_ref());
-        let rcpt_kind = rcpt_structure.map_or(StructureKind::Unspecified, |s| StructureKind::try_from(s.kind).unwrap_or(StructureKind::Unspecified));
+        let rcpt_kind = rcpt_structure.map_or(StructureKind::Unspecified, |s| {
+            StructureKind::try_from(s.kind).unwrap_or(StructureKind::Unspecified)
+        });
 
         // ---- CH ----
         if k.internal_only {
-            e.deny("CH-5", "CH_INTERNAL_ONLY", format!("Le document « {} » reste dans le dossier de l'usager : il ne se transmet pas.", k.label_fr), format!("{} documents never leave the case file.", k.code));
+            e.deny(
+                "CH-5",
+                "CH_INTERNAL_ONLY",
+                format!(
+                    "Le document « {} » reste dans le dossier de l'usager : il ne se transmet pas.",
+                    k.label_fr
+                ),
+                format!("{} documents never leave the case file.", k.code),
+            );
         } else {
             e.pass("CH-5");
         }
@@ -221,19 +328,33 @@ impl Engine {
         };
         if !ch1_ok && !k.internal_only {
             let (fr, en) = if k.out_of_band {
-                ("passe par le canal de la justice (hors Passerelle)", "goes through the justice channel (outside Passerelle)")
+                (
+                    "passe par le canal de la justice (hors Passerelle)",
+                    "goes through the justice channel (outside Passerelle)",
+                )
             } else if channel == Channel::Dmp && k.is_social() {
-                ("est un document social : il ne va jamais dans le DMP", "is a social document: it never goes to the DMP")
+                (
+                    "est un document social : il ne va jamais dans le DMP",
+                    "is a social document: it never goes to the DMP",
+                )
             } else {
                 ("ne peut pas emprunter ce canal", "may not use this channel")
             };
-            e.deny("CH-1", "CH_CHANNEL_NOT_ALLOWED_FOR_KIND", format!("Le document « {} » {fr}.", k.label_fr), format!("{} {en}.", k.code));
+            e.deny(
+                "CH-1",
+                "CH_CHANNEL_NOT_ALLOWED_FOR_KIND",
+                format!("Le document « {} » {fr}.", k.label_fr),
+                format!("{} {en}.", k.code),
+            );
         } else if channel != Channel::Mes {
             e.pass("CH-1");
         }
         let mut oob = false;
         if let Some(s) = rcpt_structure {
-            oob = s.out_of_band.unwrap_or(matches!(rcpt_kind, StructureKind::Court | StructureKind::Parquet | StructureKind::Pjj));
+            oob = s.out_of_band.unwrap_or(matches!(
+                rcpt_kind,
+                StructureKind::Court | StructureKind::Parquet | StructureKind::Pjj
+            ));
             if oob {
                 e.deny(
                     "CH-4",
@@ -248,11 +369,21 @@ impl Engine {
         // An out-of-band recipient or an internal-only kind is answered by CH-4 / CH-5 alone: the
         // recipient checks below would only add noise to the explanation.
         if (oob || k.internal_only) && channel == Channel::Mssante {
-            return self.finish(cx, job, channel, Some(k), basis, e, Some((DmpFlags::default(), sensitivity)));
+            return self.finish(
+                cx,
+                job,
+                channel,
+                Some(k),
+                basis,
+                e,
+                Some((DmpFlags::default(), sensitivity)),
+            );
         }
         match channel {
             Channel::Mssante => self.ch6(cx, &mut e, t, pro),
-            Channel::Mes => self.mes_rules(cx, &mut e, t, k, d, sensitivity, basis, party_id, to_child, mes_address, patient_addr_on_mss),
+            Channel::Mes => {
+                self.mes_rules(cx, &mut e, k, d, sensitivity, basis, to_child, mes_address)
+            }
             // DMP-specific checks only make sense for kinds that may feed the DMP (CH-1 said no otherwise).
             Channel::Dmp if ch1_ok => self.ch2(cx, &mut e, d, k),
             Channel::Dmp => {}
@@ -275,7 +406,11 @@ impl Engine {
                         e.pass("HAB-2");
                         let bit = k.bit();
                         let ok = rcpt_rows.iter().any(|r| {
-                            Rights::of(&self.matrix.rows[*r], &cx.overlays, *r).receives(bit, k.kind as usize, rcpt_missions)
+                            Rights::of(&self.matrix.rows[*r], &cx.overlays, *r).receives(
+                                bit,
+                                k.kind as usize,
+                                rcpt_missions,
+                            )
                         });
                         if ok {
                             e.pass("HAB-1");
@@ -295,7 +430,9 @@ impl Engine {
                     e.deny("HAB-2", "HAB_UNKNOWN_PROFESSION_CODE", "La profession de l'expéditeur ne figure pas dans la matrice d'habilitation.", "The sender's profession is not in the habilitation matrix.");
                 } else {
                     e.pass("HAB-2");
-                    let ok = cx.sender_rows.iter().any(|r| Rights::of(&self.matrix.rows[*r], &cx.overlays, *r).dmp_feed & k.bit() != 0);
+                    let ok = cx.sender_rows.iter().any(|r| {
+                        Rights::of(&self.matrix.rows[*r], &cx.overlays, *r).dmp_feed & k.bit() != 0
+                    });
                     if ok {
                         e.pass("HAB-1");
                     } else {
@@ -315,7 +452,9 @@ impl Engine {
         if let Some(a) = pro {
             let ip_to_crip = k.kind == DocumentKind::Ip && rcpt_kind == StructureKind::Crip;
             let pending = matches!(purpose, Purpose::Admission | Purpose::Orientation)
-                && a.missions.iter().any(|m| m.kind == MissionKind::PendingAdmission as i32);
+                && a.missions
+                    .iter()
+                    .any(|m| m.kind == MissionKind::PendingAdmission as i32);
             if rcpt_missions != 0 || ip_to_crip || pending {
                 e.pass("GEN-5");
             } else {
@@ -329,15 +468,44 @@ impl Engine {
         }
 
         // ---- legal-basis families ----
-        let is_ip_family = matches!(k.kind, DocumentKind::Ip | DocumentKind::RapEval) || basis == LegalBasis::CasfL22621;
+        let is_ip_family = matches!(k.kind, DocumentKind::Ip | DocumentKind::RapEval)
+            || basis == LegalBasis::CasfL22621;
         if is_casf_pe(basis) || basis == LegalBasis::CasfL22621 {
-            self.sp_rules(cx, &mut e, basis, purpose, pro, &rcpt_rows, rcpt_missions, channel);
+            self.sp_rules(
+                cx,
+                &mut e,
+                basis,
+                purpose,
+                pro,
+                &rcpt_rows,
+                rcpt_missions,
+                channel,
+            );
         }
         if is_ip_family {
-            self.ip_rules(cx, &mut e, k, basis, channel, t, pro, rcpt_kind, rcpt_missions);
+            self.ip_rules(
+                cx,
+                &mut e,
+                k,
+                basis,
+                channel,
+                t,
+                pro,
+                rcpt_kind,
+                rcpt_missions,
+            );
         }
         if is_csp(basis) && k.is_health() {
-            self.hd_rules(cx, &mut e, basis, channel, k, pro, &rcpt_rows, rcpt_missions);
+            self.hd_rules(
+                cx,
+                &mut e,
+                basis,
+                channel,
+                k,
+                pro,
+                &rcpt_rows,
+                rcpt_missions,
+            );
         }
         self.age_rules(cx, &mut e, basis, k);
         let ms = !d.minor_secrecy_ref.is_empty() && !cx.adult;
@@ -359,7 +527,12 @@ impl Engine {
             e.info("REP-3");
         }
         if !e.denied() && !e.allow_path {
-            e.deny("GEN-1", "GEN_NO_ALLOW_PATH", "Aucun fondement ne permet cette transmission : elle est refusée par défaut.", "No complete allow path: denied by default.");
+            e.deny(
+                "GEN-1",
+                "GEN_NO_ALLOW_PATH",
+                "Aucun fondement ne permet cette transmission : elle est refusée par défaut.",
+                "No complete allow path: denied by default.",
+            );
         } else if !e.denied() {
             e.pass("GEN-1");
         }
@@ -380,13 +553,27 @@ impl Engine {
         let addr = t.mss_address.as_str();
         let configured_crip = self.crip_dept(addr).is_some();
         let person_mss = a.person.as_ref().map(|p| p.mss.as_slice()).unwrap_or(&[]);
-        let struct_mss = a.structure.as_ref().map(|s| s.mss.as_slice()).unwrap_or(&[]);
-        let entry = person_mss.iter().chain(struct_mss.iter()).find(|m| m.address.eq_ignore_ascii_case(addr));
+        let struct_mss = a
+            .structure
+            .as_ref()
+            .map(|s| s.mss.as_slice())
+            .unwrap_or(&[]);
+        let entry = person_mss
+            .iter()
+            .chain(struct_mss.iter())
+            .find(|m| m.address.eq_ignore_ascii_case(addr));
         let verified = configured_crip
             || entry.is_some_and(|m| {
-                let at_ok = m.verified_at.as_ref().and_then(ts).is_some_and(|v| v <= cx.as_of);
+                let at_ok = m
+                    .verified_at
+                    .as_ref()
+                    .and_then(ts)
+                    .is_some_and(|v| v <= cx.as_of);
                 let per_ok = m.r#type != passerelle_api::v1::MailboxType::Per as i32
-                    || a.person.as_ref().and_then(|p| p.id.as_ref()).is_some_and(|id| !id.value.is_empty() && id.value == m.owner_person_id);
+                    || a.person
+                        .as_ref()
+                        .and_then(|p| p.id.as_ref())
+                        .is_some_and(|id| !id.value.is_empty() && id.value == m.owner_person_id);
                 at_ok && per_ok
             });
         if verified {
@@ -404,8 +591,14 @@ impl Engine {
             e.deny(
                 "CH-6",
                 "recipient_domain_not_in_trust_space",
-                format!("Le domaine « {} » n'appartient pas à l'espace de confiance MSSanté.", address_domain(addr)),
-                format!("Domain {:?} is not in the MSSanté trust space.", address_domain(addr)),
+                format!(
+                    "Le domaine « {} » n'appartient pas à l'espace de confiance MSSanté.",
+                    address_domain(addr)
+                ),
+                format!(
+                    "Domain {:?} is not in the MSSanté trust space.",
+                    address_domain(addr)
+                ),
             );
         }
     }
@@ -415,15 +608,12 @@ impl Engine {
         &self,
         cx: &Ctx<'_>,
         e: &mut Eval,
-        t: &Target,
         k: &KindInfo,
         d: &Document,
         sensitivity: Sensitivity,
         basis: LegalBasis,
-        party_id: Option<&str>,
         to_child: bool,
         addr: &str,
-        forced: bool,
     ) {
         // The MES is the child's own mailbox: anyone else behind a patient address is refused.
         if !to_child {
@@ -437,8 +627,16 @@ impl Engine {
         let ins = cx.child.ins.as_ref();
         let expected = ins.map(|i| format!("{}@{}", i.matricule, PATIENT_DOMAIN));
         if !cx.ins_qualified {
-            e.deny("GEN-2", "GEN_INVALID_INPUT:child.ins", "La messagerie Mon espace santé exige une INS qualifiée.", "Mon espace santé messaging needs a qualified INS.");
-        } else if expected.as_deref().is_none_or(|x| !x.eq_ignore_ascii_case(addr)) {
+            e.deny(
+                "GEN-2",
+                "GEN_INVALID_INPUT:child.ins",
+                "La messagerie Mon espace santé exige une INS qualifiée.",
+                "Mon espace santé messaging needs a qualified INS.",
+            );
+        } else if expected
+            .as_deref()
+            .is_none_or(|x| !x.eq_ignore_ascii_case(addr))
+        {
             e.deny(
                 "GEN-2",
                 "GEN_INVALID_INPUT:targets.mssAddress",
@@ -447,11 +645,21 @@ impl Engine {
             );
         }
         if !self.config.in_trust_space(addr) {
-            e.deny("CH-6", "recipient_domain_not_in_trust_space", "Le domaine de l'adresse n'appartient pas à l'espace de confiance MSSanté.", "The address domain is not in the MSSanté trust space.");
+            e.deny(
+                "CH-6",
+                "recipient_domain_not_in_trust_space",
+                "Le domaine de l'adresse n'appartient pas à l'espace de confiance MSSanté.",
+                "The address domain is not in the MSSanté trust space.",
+            );
         }
         let status = MesStatus::try_from(cx.child.mes_status).unwrap_or(MesStatus::Unspecified);
         if matches!(status, MesStatus::Closed | MesStatus::Excluded) {
-            e.deny("CH-2", "CH_DMP_UNAVAILABLE", "Le profil Mon espace santé de l'enfant est clôturé ou exclu.", "The child's Mon espace santé profile is closed or excluded.");
+            e.deny(
+                "CH-2",
+                "CH_DMP_UNAVAILABLE",
+                "Le profil Mon espace santé de l'enfant est clôturé ou exclu.",
+                "The child's Mon espace santé profile is closed or excluded.",
+            );
         }
         if k.is_social() {
             e.deny(
@@ -462,9 +670,16 @@ impl Engine {
             );
             return;
         }
-        let opposition = cx.child.oppositions.iter().any(|o| o.kind == OppositionKind::MesMessaging as i32 && active(o.withdrawn_at.as_ref(), cx));
+        let opposition = cx.child.oppositions.iter().any(|o| {
+            o.kind == OppositionKind::MesMessaging as i32 && active(o.withdrawn_at.as_ref(), cx)
+        });
         if opposition {
-            e.deny("CH-3", "HD_OPPOSITION_RECORDED", "Une opposition à la messagerie Mon espace santé est enregistrée.", "An opposition to Mon espace santé messaging is recorded.");
+            e.deny(
+                "CH-3",
+                "HD_OPPOSITION_RECORDED",
+                "Une opposition à la messagerie Mon espace santé est enregistrée.",
+                "An opposition to Mon espace santé messaging is recorded.",
+            );
         }
         if cx.adult || cx.emancipated {
             if !opposition {
@@ -477,7 +692,10 @@ impl Engine {
         // document must stay hidden from the representatives.
         let hidden = !d.minor_secrecy_ref.is_empty()
             || d.tags.contains(&(DocumentTag::AbuseSuspicion as i32))
-            || (d.tags.contains(&(DocumentTag::RevealsPlacementAddress as i32)) && cx.child.placement_address_secret)
+            || (d
+                .tags
+                .contains(&(DocumentTag::RevealsPlacementAddress as i32))
+                && cx.child.placement_address_secret)
             || cx.rep3_unsafe
             || cx.rep2_unsafe
             || (sensitivity as i32) >= (Sensitivity::High as i32);
@@ -506,26 +724,41 @@ impl Engine {
                 _ => (code, sys),
             };
             let same_as_kind = c == code && s == sys;
-            if (!same_as_kind && k.kind != DocumentKind::CrMedical) || catalogue::j66_class(c, s).is_none() {
+            if (!same_as_kind && k.kind != DocumentKind::CrMedical)
+                || catalogue::j66_class(c, s).is_none()
+            {
                 ok = false;
                 e.deny(
                     "CH-2",
                     "CH_DMP_TYPECODE_NOT_ACCEPTED",
-                    format!("Le type de document {c} n'est pas accepté par le DMP pour ce document."),
+                    format!(
+                        "Le type de document {c} n'est pas accepté par le DMP pour ce document."
+                    ),
                     format!("typeCode {c} is not accepted by the DMP for this document."),
                 );
             }
         }
         if !cx.ins_qualified {
             ok = false;
-            e.deny("CH-2", "CH_DMP_INS_NOT_QUALIFIED", "Le DMP exige une INS qualifiée de l'enfant.", "The DMP requires the child's qualified INS.");
+            e.deny(
+                "CH-2",
+                "CH_DMP_INS_NOT_QUALIFIED",
+                "Le DMP exige une INS qualifiée de l'enfant.",
+                "The DMP requires the child's qualified INS.",
+            );
         }
         let status = MesStatus::try_from(cx.child.mes_status).unwrap_or(MesStatus::Unspecified);
         if matches!(status, MesStatus::Closed | MesStatus::Excluded) {
             ok = false;
-            e.deny("CH-2", "CH_DMP_UNAVAILABLE", "Le DMP de l'enfant est clôturé ou exclu.", "The child's DMP is closed or excluded.");
+            e.deny(
+                "CH-2",
+                "CH_DMP_UNAVAILABLE",
+                "Le DMP de l'enfant est clôturé ou exclu.",
+                "The child's DMP is closed or excluded.",
+            );
         }
-        let auto = passerelle_api::v1::Autonomisation::try_from(cx.child.autonomisation).unwrap_or_default();
+        let auto = passerelle_api::v1::Autonomisation::try_from(cx.child.autonomisation)
+            .unwrap_or_default();
         if !cx.adult && auto == passerelle_api::v1::Autonomisation::Accepted {
             ok = false;
             e.deny(
@@ -535,9 +768,16 @@ impl Engine {
                 "The minor's autonomisation was accepted: no DMP until 18.",
             );
         }
-        if cx.child.oppositions.iter().any(|o| o.kind == OppositionKind::DmpFeed as i32 && active(o.withdrawn_at.as_ref(), cx)) {
+        if cx.child.oppositions.iter().any(|o| {
+            o.kind == OppositionKind::DmpFeed as i32 && active(o.withdrawn_at.as_ref(), cx)
+        }) {
             ok = false;
-            e.deny("CH-2", "CH_DMP_OPPOSITION", "Une opposition à l'alimentation du DMP est enregistrée.", "An opposition to feeding the DMP is recorded.");
+            e.deny(
+                "CH-2",
+                "CH_DMP_OPPOSITION",
+                "Une opposition à l'alimentation du DMP est enregistrée.",
+                "An opposition to feeding the DMP is recorded.",
+            );
         }
         if ok {
             e.pass("CH-2");
@@ -571,7 +811,8 @@ impl Engine {
             // IP-2: any sender may transmit an IP; SP-1..3 are not applied.
             return;
         }
-        let sender_ok = secret_bound(&self.matrix, cx.sender, &cx.sender_rows) && cx.sender_missions != 0;
+        let sender_ok =
+            secret_bound(&self.matrix, cx.sender, &cx.sender_rows) && cx.sender_missions != 0;
         if sender_ok {
             e.pass("SP-1");
         } else {
@@ -593,7 +834,10 @@ impl Engine {
                     "The recipient is not bound by professional secrecy: sharing under CASF L.226-2-2 is not allowed (teachers, childminders, volunteers are outside).",
                 );
             } else if rcpt_missions == 0
-                && !a.missions.iter().any(|m| m.kind == MissionKind::PendingAdmission as i32)
+                && !a
+                    .missions
+                    .iter()
+                    .any(|m| m.kind == MissionKind::PendingAdmission as i32)
             {
                 e.deny(
                     "SP-2",
@@ -607,7 +851,12 @@ impl Engine {
         }
         if matches!(
             purpose,
-            Purpose::Evaluate | Purpose::Decide | Purpose::ImplementProtection | Purpose::Admission | Purpose::Orientation | Purpose::MandatoryReport
+            Purpose::Evaluate
+                | Purpose::Decide
+                | Purpose::ImplementProtection
+                | Purpose::Admission
+                | Purpose::Orientation
+                | Purpose::MandatoryReport
         ) {
             e.pass("SP-3");
         } else {
@@ -643,7 +892,10 @@ impl Engine {
         if k.kind == DocumentKind::Ip && channel == Channel::Mssante {
             let competent = self.config.crip_mailboxes.get(residence);
             let addr_dept = self.crip_dept(&t.mss_address);
-            let rcpt_dept = pro.and_then(|a| a.structure.as_ref()).map(|s| s.departement.as_str()).unwrap_or("");
+            let rcpt_dept = pro
+                .and_then(|a| a.structure.as_ref())
+                .map(|s| s.departement.as_str())
+                .unwrap_or("");
             match competent {
                 None => e.deny(
                     "IP-1",
@@ -690,11 +942,19 @@ impl Engine {
         // IP-4: IP and evaluation reports stay within CRIP, evaluation team, inspecteur ASE.
         let allowed = match channel {
             Channel::Mssante => pro.is_some_and(|a| {
-                let s_dept = a.structure.as_ref().map(|s| s.departement.as_str()).unwrap_or("");
+                let s_dept = a
+                    .structure
+                    .as_ref()
+                    .map(|s| s.departement.as_str())
+                    .unwrap_or("");
                 let own_or_l221 = s_dept == residence || basis == LegalBasis::CasfL2213;
                 // For the IP itself, IP-1 decides which CRIP is competent.
-                (matches!(rcpt_kind, StructureKind::Crip) && (own_or_l221 || k.kind == DocumentKind::Ip))
-                    || (matches!(rcpt_kind, StructureKind::Ase | StructureKind::Ssd | StructureKind::Pmi) && own_or_l221)
+                (matches!(rcpt_kind, StructureKind::Crip)
+                    && (own_or_l221 || k.kind == DocumentKind::Ip))
+                    || (matches!(
+                        rcpt_kind,
+                        StructureKind::Ase | StructureKind::Ssd | StructureKind::Pmi
+                    ) && own_or_l221)
                     || has_mission(rcpt_missions, MissionKind::InspecteurAse)
                     || has_mission(rcpt_missions, MissionKind::CripEvaluator)
                     || has_mission(rcpt_missions, MissionKind::CripResponsable)
@@ -742,10 +1002,17 @@ impl Engine {
             );
         }
         let kind_opp = cx.child.oppositions.iter().any(|o| {
-            o.kind == OppositionKind::DocumentKind as i32 && o.document_kind == k.kind as i32 && active(o.withdrawn_at.as_ref(), cx)
+            o.kind == OppositionKind::DocumentKind as i32
+                && o.document_kind == k.kind as i32
+                && active(o.withdrawn_at.as_ref(), cx)
         });
         if kind_opp {
-            e.deny("HD-3", "HD_OPPOSITION_RECORDED", "Une opposition au partage de ce type de document est enregistrée.", "An opposition to sharing this kind of document is recorded.");
+            e.deny(
+                "HD-3",
+                "HD_OPPOSITION_RECORDED",
+                "Une opposition au partage de ce type de document est enregistrée.",
+                "An opposition to sharing this kind of document is recorded.",
+            );
         }
         let mut ok = true;
         if channel == Channel::Mssante {
@@ -759,8 +1026,16 @@ impl Engine {
                     }
                 }
                 LegalBasis::CspL11104IiiTeam => {
-                    let st = cx.sender.structure.as_ref().map(|s| s.care_team_ids.as_slice()).unwrap_or(&[]);
-                    let rt = pro.and_then(|a| a.structure.as_ref()).map(|s| s.care_team_ids.as_slice()).unwrap_or(&[]);
+                    let st = cx
+                        .sender
+                        .structure
+                        .as_ref()
+                        .map(|s| s.care_team_ids.as_slice())
+                        .unwrap_or(&[]);
+                    let rt = pro
+                        .and_then(|a| a.structure.as_ref())
+                        .map(|s| s.care_team_ids.as_slice())
+                        .unwrap_or(&[]);
                     if st.iter().any(|x| rt.contains(x)) {
                         e.pass("HD-3");
                     } else {
@@ -769,13 +1044,23 @@ impl Engine {
                     }
                 }
                 LegalBasis::CspL11104IiiConsent => {
-                    let opp = cx.child.oppositions.iter().any(|o| o.kind == OppositionKind::PartageHorsEquipe as i32 && active(o.withdrawn_at.as_ref(), cx));
+                    let opp = cx.child.oppositions.iter().any(|o| {
+                        o.kind == OppositionKind::PartageHorsEquipe as i32
+                            && active(o.withdrawn_at.as_ref(), cx)
+                    });
                     if opp {
                         ok = false;
-                        e.deny("HD-4", "HD_OPPOSITION_RECORDED", "Une opposition au partage hors équipe de soins est enregistrée.", "An opposition to sharing outside the care team is recorded.");
+                        e.deny(
+                            "HD-4",
+                            "HD_OPPOSITION_RECORDED",
+                            "Une opposition au partage hors équipe de soins est enregistrée.",
+                            "An opposition to sharing outside the care team is recorded.",
+                        );
                     }
                     let who: Vec<&str> = if cx.adult || cx.emancipated {
-                        cx.child_party.map(|p| vec![p.id.as_str()]).unwrap_or_default()
+                        cx.child_party
+                            .map(|p| vec![p.id.as_str()])
+                            .unwrap_or_default()
                     } else {
                         cx.holders.clone()
                     };
@@ -801,7 +1086,10 @@ impl Engine {
             return;
         }
         let mut denied = false;
-        if matches!(basis, LegalBasis::CasfL22622 | LegalBasis::CasfL22621 | LegalBasis::CasfL2213) {
+        if matches!(
+            basis,
+            LegalBasis::CasfL22622 | LegalBasis::CasfL22621 | LegalBasis::CasfL2213
+        ) {
             denied = true;
             e.deny(
                 "AGE-2",
@@ -811,7 +1099,9 @@ impl Engine {
             );
         }
         if !is_csp(basis) {
-            let consent = cx.child_party.is_some_and(|p| self.valid_consent(cx, &p.id));
+            let consent = cx
+                .child_party
+                .is_some_and(|p| self.valid_consent(cx, &p.id));
             if consent {
                 e.pass("AGE-2");
                 if basis == LegalBasis::AdultConsent {
@@ -828,7 +1118,10 @@ impl Engine {
             }
         }
         let ase_basis = is_casf_pe(basis) || basis == LegalBasis::CasfL22621;
-        let pe_kind = matches!(k.group, catalogue::Group::SocialPe | catalogue::Group::IpEval);
+        let pe_kind = matches!(
+            k.group,
+            catalogue::Group::SocialPe | catalogue::Group::IpEval
+        );
         if (cx.age >= 21 || !cx.jeune_majeur) && (ase_basis || pe_kind) {
             denied = true;
             e.deny(
@@ -857,7 +1150,9 @@ impl Engine {
         to_child: bool,
         ms: bool,
     ) {
-        let srh = d.tags.contains(&(DocumentTag::SexualReproductiveHealth as i32));
+        let srh = d
+            .tags
+            .contains(&(DocumentTag::SexualReproductiveHealth as i32));
         if srh && !ms && !cx.adult {
             e.deny(
                 "MS-1",
@@ -869,7 +1164,8 @@ impl Engine {
         if !ms {
             return;
         }
-        let to_ap_side = party_id.is_some_and(|p| !to_child && cx.is_ap_side(p)) || channel == Channel::Mes;
+        let to_ap_side =
+            party_id.is_some_and(|p| !to_child && cx.is_ap_side(p)) || channel == Channel::Mes;
         if to_ap_side {
             e.deny(
                 "MS-1",
@@ -883,13 +1179,28 @@ impl Engine {
         if channel == Channel::Dmp {
             e.info("MS-2");
         }
-        let rec = cx.child.minor_secrecy.iter().find(|m| m.id == d.minor_secrecy_ref);
-        let recorder_id = rec.and_then(|m| m.recorded_by.as_ref()).and_then(|p| p.id.as_ref()).map(|i| i.value.as_str());
-        let sender_id = cx.sender.person.as_ref().and_then(|p| p.id.as_ref()).map(|i| i.value.as_str());
+        let rec = cx
+            .child
+            .minor_secrecy
+            .iter()
+            .find(|m| m.id == d.minor_secrecy_ref);
+        let recorder_id = rec
+            .and_then(|m| m.recorded_by.as_ref())
+            .and_then(|p| p.id.as_ref())
+            .map(|i| i.value.as_str());
+        let sender_id = cx
+            .sender
+            .person
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .map(|i| i.value.as_str());
         let sender_ok = (recorder_id.is_some() && recorder_id == sender_id)
-            || (has_g15(cx.sender.person.as_ref()) && has_mission(cx.sender_missions, MissionKind::Soignant));
+            || (has_g15(cx.sender.person.as_ref())
+                && has_mission(cx.sender_missions, MissionKind::Soignant));
         let rcpt_ok = match (channel, pro) {
-            (Channel::Mssante, Some(a)) => has_g15(a.person.as_ref()) && missions_mask(a, cx.today) != 0,
+            (Channel::Mssante, Some(a)) => {
+                has_g15(a.person.as_ref()) && missions_mask(a, cx.today) != 0
+            }
             (Channel::Mssante, None) => true,
             _ => true,
         };
@@ -906,48 +1217,10 @@ impl Engine {
     }
 
     fn inf_rules(&self, cx: &Ctx<'_>, e: &mut Eval, basis: LegalBasis, k: &KindInfo, ms: bool) {
-        use ApRegime as R;
         let article = text::inf_article(basis, k.kind == DocumentKind::Ip);
         let child_id = cx.child_party.map(|p| p.id.as_str());
-        let mut ids: Vec<String> = Vec::new();
-        let push_id = |ids: &mut Vec<String>, id: &str| {
-            if !id.is_empty() && !ids.iter().any(|x| x == id) {
-                ids.push(id.to_string());
-            }
-        };
-        if cx.adult || cx.emancipated || basis == LegalBasis::AdultConsent || ms {
-            if let Some(c) = child_id {
-                push_id(&mut ids, c);
-            }
-        } else if is_csp(basis) {
-            for h in &cx.holders {
-                push_id(&mut ids, h);
-            }
-            if ids.is_empty()
-                && let Some(c) = child_id
-            {
-                push_id(&mut ids, c);
-            }
-        } else {
-            let parents_listed = matches!(
-                cx.regime,
-                R::Conjoint | R::Unilateral | R::DelegationTotal | R::DelegationPartial | R::RetraitTotal | R::RetraitPartial
-            );
-            if parents_listed {
-                for p in &cx.child.parties {
-                    if p.role == passerelle_api::v1::PartyRole::Mother as i32 || p.role == passerelle_api::v1::PartyRole::Father as i32 {
-                        push_id(&mut ids, &p.id);
-                    }
-                }
-            }
-            for h in &cx.holders {
-                push_id(&mut ids, h);
-            }
-            let ip = k.kind == DocumentKind::Ip || basis == LegalBasis::CasfL22621;
-            if !ip && let Some(c) = child_id {
-                push_id(&mut ids, c);
-            }
-        }
+        let ip = k.kind == DocumentKind::Ip || basis == LegalBasis::CasfL22621;
+        let ids = persons_list(cx, basis, ip, ms);
         e.info("INF-1");
         if k.kind == DocumentKind::Ip {
             e.info("IP-3");
@@ -977,12 +1250,17 @@ impl Engine {
             };
             if Some(id.as_str()) == child_id && cx.age < 3 {
                 person.status = InformationStatus::NotApplicable as i32;
-                person.decided_by = "automatique : enfant de moins de 3 ans / automatic: child under 3".into();
+                person.decided_by =
+                    "automatique : enfant de moins de 3 ans / automatic: child under 3".into();
                 e.persons.push(person);
                 continue;
             }
-            let records: Vec<&passerelle_api::v1::InformationRecord> =
-                cx.req.legal.as_ref().map(|l| l.information.iter().filter(|r| r.party_id == *id).collect()).unwrap_or_default();
+            let records: Vec<&passerelle_api::v1::InformationRecord> = cx
+                .req
+                .legal
+                .as_ref()
+                .map(|l| l.information.iter().filter(|r| r.party_id == *id).collect())
+                .unwrap_or_default();
             // The best record wins: a valid one if any.
             let mut problem: Option<(&'static str, &'static str, String, String)> = None;
             let mut done = false;
@@ -1017,8 +1295,10 @@ impl Engine {
                     }
                     Some(information_record::Status::Waived(w)) => {
                         inf3_seen = true;
-                        let mission = MissionKind::try_from(w.decider_mission).unwrap_or(MissionKind::Unspecified);
-                        let authorised = self.waiver_authorised(basis, mission, w.decided_by.as_ref());
+                        let mission = MissionKind::try_from(w.decider_mission)
+                            .unwrap_or(MissionKind::Unspecified);
+                        let authorised =
+                            self.waiver_authorised(basis, mission, w.decided_by.as_ref());
                         let at_ok = w.at.as_ref().and_then(ts).is_some_and(|a| a <= cx.as_of);
                         if w.reason.trim().is_empty() {
                             problem.get_or_insert((
@@ -1069,10 +1349,14 @@ impl Engine {
             if !done {
                 if urgency {
                     e.rule("HD-5", RuleEffect::Obligation);
-                    let due = cx.as_of + Duration::hours(i64::from(self.config.inform_afterwards_hours));
+                    let due =
+                        cx.as_of + Duration::hours(i64::from(self.config.inform_afterwards_hours));
                     e.obligations.push(Obligation {
                         code: "INFORM_AFTERWARDS".into(),
-                        due: Some(Timestamp { seconds: due.unix_timestamp(), nanos: 0 }),
+                        due: Some(Timestamp {
+                            seconds: due.unix_timestamp(),
+                            nanos: 0,
+                        }),
                         detail: format!("inform {role} ({id}) after the urgent transmission"),
                     });
                 } else {
@@ -1104,7 +1388,11 @@ impl Engine {
             Some(document::Content::AutorisationSoins(a)) => Some(a),
             _ => None,
         };
-        let act_kind = if d.act_kind != 0 { d.act_kind } else { content.map_or(0, |a| a.act_kind) };
+        let act_kind = if d.act_kind != 0 {
+            d.act_kind
+        } else {
+            content.map_or(0, |a| a.act_kind)
+        };
         let act_kind = ActKind::try_from(act_kind).unwrap_or(ActKind::Unspecified);
         if act_kind == ActKind::Unspecified || content.is_some_and(|a| a.act.trim().is_empty()) {
             e.deny(
@@ -1116,12 +1404,21 @@ impl Engine {
             return;
         }
         e.pass("AUT-1");
-        let sig_by = |cap: SignerCapacity| d.signatures.iter().filter(move |s| s.capacity == cap as i32);
+        let sig_by = |cap: SignerCapacity| {
+            d.signatures
+                .iter()
+                .filter(move |s| s.capacity == cap as i32)
+        };
         // AUT-3: a signer who held the attribute before but no longer does.
         let lost: Vec<&str> = d
             .signatures
             .iter()
-            .filter(|s| matches!(SignerCapacity::try_from(s.capacity).unwrap_or_default(), SignerCapacity::ApHolder | SignerCapacity::Delegataire | SignerCapacity::Tuteur))
+            .filter(|s| {
+                matches!(
+                    SignerCapacity::try_from(s.capacity).unwrap_or_default(),
+                    SignerCapacity::ApHolder | SignerCapacity::Delegataire | SignerCapacity::Tuteur
+                )
+            })
             .map(|s| s.party_id.as_str())
             .filter(|p| !cx.holders.contains(p) && cx.held_before(p))
             .collect();
@@ -1136,7 +1433,9 @@ impl Engine {
             );
         }
         let je: Vec<_> = sig_by(SignerCapacity::JeAuthorisation).collect();
-        let je_valid = je.iter().any(|s| parse_date(&s.je_valid_to).is_some_and(|v| v >= cx.today));
+        let je_valid = je
+            .iter()
+            .any(|s| parse_date(&s.je_valid_to).is_some_and(|v| v >= cx.today));
         if !je.is_empty() && !je_valid {
             e.deny(
                 "AUT-2",
@@ -1149,22 +1448,35 @@ impl Engine {
         let holder_signed = |p: &str| {
             d.signatures.iter().any(|s| {
                 s.party_id == p
-                    && matches!(SignerCapacity::try_from(s.capacity).unwrap_or_default(), SignerCapacity::ApHolder | SignerCapacity::Delegataire | SignerCapacity::Tuteur)
+                    && matches!(
+                        SignerCapacity::try_from(s.capacity).unwrap_or_default(),
+                        SignerCapacity::ApHolder
+                            | SignerCapacity::Delegataire
+                            | SignerCapacity::Tuteur
+                    )
             })
         };
         let required: Vec<&str> = if cx.adult || cx.emancipated {
-            cx.child_party.map(|p| vec![p.id.as_str()]).unwrap_or_default()
+            cx.child_party
+                .map(|p| vec![p.id.as_str()])
+                .unwrap_or_default()
         } else {
             cx.holders.clone()
         };
-        let self_signed = (cx.adult || cx.emancipated) && cx.child_party.is_some_and(|c| d.signatures.iter().any(|s| s.party_id == c.id));
+        let self_signed = (cx.adult || cx.emancipated)
+            && cx
+                .child_party
+                .is_some_and(|c| d.signatures.iter().any(|s| s.party_id == c.id));
         let ok = je_valid
             || self_signed
             || match act_kind {
-                ActKind::NonUsuel => !required.is_empty() && required.iter().all(|p| holder_signed(p)),
+                ActKind::NonUsuel => {
+                    !required.is_empty() && required.iter().all(|p| holder_signed(p))
+                }
                 _ => {
                     required.iter().any(|p| holder_signed(p))
-                        || (cx.placement_measure && sig_by(SignerCapacity::Service).next().is_some())
+                        || (cx.placement_measure
+                            && sig_by(SignerCapacity::Service).next().is_some())
                 }
             };
         if ok {
@@ -1183,7 +1495,8 @@ impl Engine {
         let sf = d.stated_flags.clone().unwrap_or_default();
         let minor = cx.dmp_minor && !cx.emancipated;
         let tag = |t: DocumentTag| d.tags.contains(&(t as i32));
-        let reveals = tag(DocumentTag::RevealsPlacementAddress) || sf.reveals_placement_address == Some(true);
+        let reveals =
+            tag(DocumentTag::RevealsPlacementAddress) || sf.reveals_placement_address == Some(true);
         let abuse = tag(DocumentTag::AbuseSuspicion) || sf.abuse_suspicion == Some(true);
         // VIS-1: explicit statement.
         let mut missing = Vec::new();
@@ -1211,8 +1524,14 @@ impl Engine {
             e.deny(
                 "VIS-1",
                 "VIS_STATEMENT_MISSING",
-                format!("Le dépôt DMP exige une déclaration explicite de visibilité : {} manquant(s).", missing.join(", ")),
-                format!("A DMP deposit needs an explicit visibility statement: missing {}.", missing.join(", ")),
+                format!(
+                    "Le dépôt DMP exige une déclaration explicite de visibilité : {} manquant(s).",
+                    missing.join(", ")
+                ),
+                format!(
+                    "A DMP deposit needs an explicit visibility statement: missing {}.",
+                    missing.join(", ")
+                ),
             );
         }
         let masque = sf.masque_ps == Some(true);
@@ -1228,7 +1547,8 @@ impl Engine {
         let mut secret_valid = false;
         let mut required = false;
         if minor && let Some(sc) = &cx.child.dmp_secret_connection {
-            let valid = has_g15(sc.set_by.as_ref()) && cx.age >= i32::from(self.config.dmp.secret_connection_min_age);
+            let valid = has_g15(sc.set_by.as_ref())
+                && cx.age >= i32::from(self.config.dmp.secret_connection_min_age);
             if valid {
                 secret_valid = true;
                 required = true;
@@ -1258,13 +1578,19 @@ impl Engine {
                 reasons.push(("MS-2", "le document relève du secret demandé par le mineur"));
             }
             if reveals && cx.child.placement_address_secret {
-                reasons.push(("VIS-4", "le document révèle le lieu de placement, tenu secret"));
+                reasons.push((
+                    "VIS-4",
+                    "le document révèle le lieu de placement, tenu secret",
+                ));
             }
             if abuse {
                 reasons.push(("VIS-4", "le document évoque une suspicion de maltraitance"));
             }
             if cx.rep2_unsafe {
-                reasons.push(("VIS-4", "un représentant légal est mis en cause, ou l'adresse de placement est secrète"));
+                reasons.push((
+                    "VIS-4",
+                    "un représentant légal est mis en cause, ou l'adresse de placement est secrète",
+                ));
             }
             if cx.rep3_unsafe {
                 reasons.push(("VIS-4", "les représentants légaux ne sont pas encore à jour au DMP (jugement récent ou titulaires inconnus)"));
@@ -1292,7 +1618,8 @@ impl Engine {
         // VIS-5: justified flags only.
         let mut vis5 = true;
         if inv_patient
-            && (sf.invisible_patient_reason.trim().is_empty() || !has_g15(sf.invisible_patient_decided_by.as_ref()))
+            && (sf.invisible_patient_reason.trim().is_empty()
+                || !has_g15(sf.invisible_patient_decided_by.as_ref()))
         {
             vis5 = false;
             e.deny("VIS-5", "VIS_INVISIBLE_PATIENT_UNJUSTIFIED", "Rendre un document invisible au patient exige un motif et la décision d'un professionnel de santé.", "Hiding a document from the patient needs a reason and a health professional's decision.");
@@ -1303,7 +1630,12 @@ impl Engine {
         }
         if !minor && inv_rep {
             vis5 = false;
-            e.deny("VIS-5", "VIS_FLAG_NOT_SUPPORTED", "Le patient est majeur : il n'a pas de représentants légaux au DMP.", "The patient is an adult: no legal representatives in the DMP.");
+            e.deny(
+                "VIS-5",
+                "VIS_FLAG_NOT_SUPPORTED",
+                "Le patient est majeur : il n'a pas de représentants légaux au DMP.",
+                "The patient is an adult: no legal representatives in the DMP.",
+            );
         }
         if vis5 {
             e.pass("VIS-5");
@@ -1332,7 +1664,12 @@ impl Engine {
         })
     }
 
-    fn waiver_authorised(&self, basis: LegalBasis, mission: MissionKind, who: Option<&passerelle_api::v1::Person>) -> bool {
+    fn waiver_authorised(
+        &self,
+        basis: LegalBasis,
+        mission: MissionKind,
+        who: Option<&passerelle_api::v1::Person>,
+    ) -> bool {
         if who.is_none() {
             return false;
         }
@@ -1350,13 +1687,73 @@ impl Engine {
                     && !o.reason.trim().is_empty()
                     && o.at.as_ref().and_then(ts).is_some_and(|a| a <= cx.as_of)
                     && o.decided_by.as_ref().is_some_and(|p| {
-                        self.config.override_titles.iter().any(|t| t.eq_ignore_ascii_case(p.title.trim()))
-                            || p.fonction.as_ref().is_some_and(|f| f.code == "FON-09" || f.code == "FON-43")
-                            || p.professions.iter().any(|c| c.system == catalogue::OID_R85 && c.code == "359")
+                        self.config
+                            .override_titles
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(p.title.trim()))
+                            || p.fonction
+                                .as_ref()
+                                .is_some_and(|f| f.code == "FON-09" || f.code == "FON-43")
+                            || p.professions
+                                .iter()
+                                .any(|c| c.system == catalogue::OID_R85 && c.code == "359")
                     })
             })
         })
     }
+}
+
+/// INF-1 / IP-3 / MS-2: who must be informed, in order (party ids).
+pub(crate) fn persons_list(cx: &Ctx<'_>, basis: LegalBasis, ip: bool, ms: bool) -> Vec<String> {
+    use ApRegime as R;
+    let child_id = cx.child_party.map(|p| p.id.as_str());
+    let mut ids: Vec<String> = Vec::new();
+    let push_id = |ids: &mut Vec<String>, id: &str| {
+        if !id.is_empty() && !ids.iter().any(|x| x == id) {
+            ids.push(id.to_string());
+        }
+    };
+    if cx.adult || cx.emancipated || basis == LegalBasis::AdultConsent || ms {
+        if let Some(c) = child_id {
+            push_id(&mut ids, c);
+        }
+    } else if is_csp(basis) {
+        for h in &cx.holders {
+            push_id(&mut ids, h);
+        }
+        if ids.is_empty()
+            && let Some(c) = child_id
+        {
+            push_id(&mut ids, c);
+        }
+    } else {
+        // L.226-2-1 / L.226-2-2 name "le père, la mère" besides the holders and the tutor.
+        let parents_listed = matches!(
+            cx.regime,
+            R::Conjoint
+                | R::Unilateral
+                | R::DelegationTotal
+                | R::DelegationPartial
+                | R::RetraitTotal
+                | R::RetraitPartial
+        );
+        if parents_listed {
+            for p in &cx.child.parties {
+                if p.role == passerelle_api::v1::PartyRole::Mother as i32
+                    || p.role == passerelle_api::v1::PartyRole::Father as i32
+                {
+                    push_id(&mut ids, &p.id);
+                }
+            }
+        }
+        for h in &cx.holders {
+            push_id(&mut ids, h);
+        }
+        if !ip && let Some(c) = child_id {
+            push_id(&mut ids, c);
+        }
+    }
+    ids
 }
 
 fn capitalise(s: &str) -> String {
@@ -1372,7 +1769,11 @@ fn active(withdrawn_at: Option<&Timestamp>, cx: &Ctx<'_>) -> bool {
 }
 
 pub(crate) fn outcome_of(e: &Eval) -> Outcome {
-    if e.denials.is_empty() { Outcome::Allowed } else { Outcome::Denied }
+    if e.denials.is_empty() {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    }
 }
 
 impl Engine {
@@ -1392,7 +1793,11 @@ impl Engine {
         let recipient = match channel {
             Channel::Dmp => "DMP".to_string(),
             Channel::Mes => {
-                if t.mss_address.is_empty() { cx.child.mes_address.clone() } else { t.mss_address.clone() }
+                if t.mss_address.is_empty() {
+                    cx.child.mes_address.clone()
+                } else {
+                    t.mss_address.clone()
+                }
             }
             _ => {
                 if t.mss_address.is_empty() {
@@ -1421,7 +1826,11 @@ impl Engine {
             }
             if cx.dmp_minor
                 && !cx.emancipated
-                && cx.child.dmp_secret_connection.as_ref().is_some_and(|sc| has_g15(sc.set_by.as_ref()))
+                && cx
+                    .child
+                    .dmp_secret_connection
+                    .as_ref()
+                    .is_some_and(|sc| has_g15(sc.set_by.as_ref()))
             {
                 vihf = "INVISIBLE_REPRESENTANTS_LEGAUX".into();
             }
@@ -1437,7 +1846,11 @@ impl Engine {
             );
             None
         };
-        let legal_basis = if basis == LegalBasis::Unspecified { String::new() } else { text::basis_article(basis).to_string() };
+        let legal_basis = if basis == LegalBasis::Unspecified {
+            String::new()
+        } else {
+            text::basis_article(basis).to_string()
+        };
         let explanation = text::explain(cx, k, channel, &recipient, &legal_basis, outcome, &e);
         TargetDecision {
             target_id: t.id.clone(),
@@ -1453,7 +1866,10 @@ impl Engine {
             obligations: e.obligations,
             dmp_flags: dmp_out,
             vihf_confidentiality_code: vihf,
-            explanation: Some(Explanation { fr: explanation.0, en: explanation.1 }),
+            explanation: Some(Explanation {
+                fr: explanation.0,
+                en: explanation.1,
+            }),
             confidentiality,
             representatives: cx.representatives.clone(),
         }

@@ -21,7 +21,10 @@ mod validate;
 use std::collections::HashMap;
 
 use passerelle_api::pbjson_types::Timestamp;
-use passerelle_api::v1::{Decision, Outcome, PolicyVersion, SubmitRequest, TargetDecision};
+use passerelle_api::v1::{
+    ApRegime, ChildContext, Decision, LegalBasis, Outcome, PolicyVersion, SubmitRequest,
+    TargetDecision,
+};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -58,8 +61,42 @@ pub struct PolicyBundle {
 impl PolicyBundle {
     /// The shipped matrix, no overlay.
     pub fn with_default_matrix(config: PolicyConfig) -> Self {
-        Self { matrix: DEFAULT_MATRIX.to_string(), overlays: Vec::new(), config }
+        Self {
+            matrix: DEFAULT_MATRIX.to_string(),
+            overlays: Vec::new(),
+            config,
+        }
     }
+}
+
+/// Parental-authority state of a child at a date (policy.md §4): what the engine derives before
+/// evaluating targets, exposed for the DUI and the gateway (e.g. to show who signs, who to inform).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentalAuthority {
+    /// Age in whole years at the Europe/Paris date of `as_of` (AGE-1).
+    pub age: i32,
+    pub adult: bool,
+    pub emancipated: bool,
+    /// Minor for the DMP (age < `dmp.age_majorite`, EX_GEN-1550).
+    pub dmp_minor: bool,
+    /// Regime at `as_of`; `Adult` / `Emancipated` when they apply; `Unspecified` when unknown.
+    pub regime: ApRegime,
+    /// No period of the timeline covers `as_of` for a minor (GEN-2 `AP_STATE_UNKNOWN`).
+    pub ap_state_unknown: bool,
+    /// Current holders (party ids), a parent under retrait excluded.
+    pub holders: Vec<String>,
+    /// MES/DMP legal representatives (REP-1).
+    pub representatives: Vec<String>,
+    /// REP-2 / REP-3: deposits must then be invisible to the representatives.
+    pub representatives_unsafe: bool,
+    /// Who must all sign an acte non usuel (AUT-2), unless a JE authorisation is valid.
+    pub non_usuel_signers: Vec<String>,
+    /// Persons to inform under CASF L.226-2-2 (father, mother, holders, tutor, child).
+    pub inform_casf_l226_2_2: Vec<String>,
+    /// Persons to inform for an IP, CASF L.226-2-1 (same minus the child).
+    pub inform_casf_l226_2_1: Vec<String>,
+    /// Persons to inform for a health exchange (CSP L.1110-4, L.1111-2).
+    pub inform_health: Vec<String>,
 }
 
 /// The policy engine, with the matrix indexed at load.
@@ -91,15 +128,30 @@ impl Engine {
         for text in &bundle.overlays {
             let o = matrix::Overlay::parse(text, &matrix)?;
             if overlays.iter().any(|x: &matrix::Overlay| x.id == o.id) {
-                return Err(PolicyError::Overlay { overlay: o.id, field: "meta.id".into(), reason: "duplicate overlay id".into() });
+                return Err(PolicyError::Overlay {
+                    overlay: o.id,
+                    field: "meta.id".into(),
+                    reason: "duplicate overlay id".into(),
+                });
             }
-            cfg_hash_input.push_str(&format!("\n# overlay {} {}\n", o.id, sha256_hex(text.as_bytes())));
+            cfg_hash_input.push_str(&format!(
+                "\n# overlay {} {}\n",
+                o.id,
+                sha256_hex(text.as_bytes())
+            ));
             overlays.push(o);
         }
-        let crip_by_addr =
-            bundle.config.crip_mailboxes.iter().map(|(d, a)| (a.to_ascii_lowercase(), d.clone())).collect();
+        let crip_by_addr = bundle
+            .config
+            .crip_mailboxes
+            .iter()
+            .map(|(d, a)| (a.to_ascii_lowercase(), d.clone()))
+            .collect();
         let mask = |names: &[String]| {
-            names.iter().filter_map(|n| config::mission_from_name(n)).fold(0u32, |m, k| m | matrix::mission_bit(k as i32))
+            names
+                .iter()
+                .filter_map(|n| config::mission_from_name(n))
+                .fold(0u32, |m, k| m | matrix::mission_bit(k as i32))
         };
         Ok(Engine {
             matrix_sha256: sha256_hex(bundle.matrix.as_bytes()),
@@ -136,7 +188,64 @@ impl Engine {
     }
 
     pub(crate) fn crip_dept(&self, addr: &str) -> Option<&str> {
-        self.crip_by_addr.get(&addr.to_ascii_lowercase()).map(String::as_str)
+        self.crip_by_addr
+            .get(&addr.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// Derives the parental-authority state of a child at `as_of` (same code as `evaluate`).
+    /// The child context is validated like in a request (`child.*` field paths).
+    pub fn parental_authority(
+        &self,
+        child: &ChildContext,
+        as_of: OffsetDateTime,
+    ) -> Result<ParentalAuthority, PolicyError> {
+        let today = dates::paris_date(as_of);
+        let req = SubmitRequest {
+            child: Some(child.clone()),
+            ..Default::default()
+        };
+        let v: Vec<FieldViolation> = validate::validate(&req, today)
+            .into_iter()
+            .filter(|v| v.field.starts_with("child"))
+            .collect();
+        if !v.is_empty() {
+            return Err(PolicyError::InvalidInput(v));
+        }
+        let sender = passerelle_api::v1::Actor::default();
+        let cx = context::build(
+            &req,
+            child,
+            &sender,
+            &self.matrix,
+            &self.overlays,
+            &self.config,
+            as_of,
+            today,
+        );
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let non_usuel_signers = if cx.adult || cx.emancipated {
+            cx.child_party
+                .map(|p| vec![p.id.clone()])
+                .unwrap_or_default()
+        } else {
+            owned(&cx.holders)
+        };
+        Ok(ParentalAuthority {
+            age: cx.age,
+            adult: cx.adult,
+            emancipated: cx.emancipated,
+            dmp_minor: cx.dmp_minor,
+            regime: cx.regime,
+            ap_state_unknown: cx.ap_unknown,
+            holders: owned(&cx.holders),
+            representatives: cx.representatives.clone(),
+            representatives_unsafe: cx.rep2_unsafe || cx.rep3_unsafe,
+            non_usuel_signers,
+            inform_casf_l226_2_2: eval::persons_list(&cx, LegalBasis::CasfL22622, false, false),
+            inform_casf_l226_2_1: eval::persons_list(&cx, LegalBasis::CasfL22621, true, false),
+            inform_health: eval::persons_list(&cx, LegalBasis::CspL11104Ii, false, false),
+        })
     }
 
     /// Validates a request without evaluating it (same checks as `evaluate`).
@@ -145,9 +254,10 @@ impl Engine {
     }
 }
 
-/// SHA-256 (hex) of the deterministic protobuf encoding of the request, `idempotency_key` and
-/// `expected_input_sha256` excluded (specs README §1: gRPC and JSON agree). Encodes field by field
-/// in tag order, exactly as prost encodes the message with those two fields cleared.
+/// SHA-256 (hex) of the deterministic protobuf encoding of the request (specs README §1: gRPC and
+/// JSON agree), without `idempotency_key`, `request_id` (a correlation id: an Explain and the
+/// Submit that follows must hash alike, policy.md §7) and `expected_input_sha256`. Encodes field by
+/// field in tag order, exactly as prost encodes the message with those three fields cleared.
 pub fn input_sha256(req: &SubmitRequest) -> String {
     use prost::encoding::{message, string};
     let mut buf = Vec::with_capacity(req.encoded_len());
@@ -168,9 +278,6 @@ pub fn input_sha256(req: &SubmitRequest) -> String {
     if let Some(r) = &req.replaces {
         message::encode(8, r, &mut buf);
     }
-    if !req.request_id.is_empty() {
-        string::encode(9, &req.request_id, &mut buf);
-    }
     sha256_hex(&buf)
 }
 
@@ -187,11 +294,26 @@ impl PolicyEngine for Engine {
         if !violations.is_empty() {
             return Err(PolicyError::InvalidInput(violations));
         }
-        let (Some(child), Some(sender)) = (req.child.as_ref(), req.sender.as_ref().and_then(|s| s.actor.as_ref())) else {
-            return Err(PolicyError::Internal("validated request lacks child or sender".into()));
+        let (Some(child), Some(sender)) = (
+            req.child.as_ref(),
+            req.sender.as_ref().and_then(|s| s.actor.as_ref()),
+        ) else {
+            return Err(PolicyError::Internal(
+                "validated request lacks child or sender".into(),
+            ));
         };
-        let cx = context::build(req, child, sender, &self.matrix, &self.overlays, &self.config, as_of, today);
-        let mut targets: Vec<TargetDecision> = Vec::with_capacity(req.targets.len() * req.documents.len());
+        let cx = context::build(
+            req,
+            child,
+            sender,
+            &self.matrix,
+            &self.overlays,
+            &self.config,
+            as_of,
+            today,
+        );
+        let mut targets: Vec<TargetDecision> =
+            Vec::with_capacity(req.targets.len() * req.documents.len());
         for t in &req.targets {
             for d in &req.documents {
                 if !t.document_ids.is_empty() && !t.document_ids.contains(&d.id) {
@@ -200,7 +322,10 @@ impl PolicyEngine for Engine {
                 targets.push(self.eval_target(&cx, &eval::Job { t, d }));
             }
         }
-        let allowed = targets.iter().filter(|t| t.outcome == Outcome::Allowed as i32).count();
+        let allowed = targets
+            .iter()
+            .filter(|t| t.outcome == Outcome::Allowed as i32)
+            .count();
         let outcome = if allowed == targets.len() && allowed > 0 {
             Outcome::Allowed
         } else if allowed == 0 {
@@ -209,10 +334,13 @@ impl PolicyEngine for Engine {
             Outcome::PartiallyAllowed
         };
         let allow_partial = req.legal.as_ref().is_some_and(|l| l.allow_partial);
-        let accepted = outcome == Outcome::Allowed || (outcome == Outcome::PartiallyAllowed && allow_partial);
+        let accepted =
+            outcome == Outcome::Allowed || (outcome == Outcome::PartiallyAllowed && allow_partial);
         let input_sha = input_sha256(req);
         let mut warnings = Vec::new();
-        if !req.expected_input_sha256.is_empty() && !req.expected_input_sha256.eq_ignore_ascii_case(&input_sha) {
+        if !req.expected_input_sha256.is_empty()
+            && !req.expected_input_sha256.eq_ignore_ascii_case(&input_sha)
+        {
             warnings.push("DECISION_CHANGED_SINCE_PREVIEW".to_string());
         }
         // AGE-1 events (policy.md §4).
@@ -226,7 +354,10 @@ impl PolicyEngine for Engine {
             warnings.push("AGE_17: entretien de préparation à la sortie (CASF L.222-5-1)".into());
         }
         if outcome == Outcome::PartiallyAllowed && !allow_partial {
-            warnings.push("PARTIAL_NOT_ALLOWED: some targets are denied and legal.allowPartial is false".into());
+            warnings.push(
+                "PARTIAL_NOT_ALLOWED: some targets are denied and legal.allowPartial is false"
+                    .into(),
+            );
         }
         let mut matrix_version = self.matrix.version.clone();
         for o in &cx.overlays {
@@ -236,7 +367,10 @@ impl PolicyEngine for Engine {
             decision_id: decision_id.to_string(),
             request_id: req.request_id.clone(),
             dry_run,
-            as_of: Some(Timestamp { seconds: as_of.unix_timestamp(), nanos: i32::try_from(as_of.nanosecond()).unwrap_or(0) }),
+            as_of: Some(Timestamp {
+                seconds: as_of.unix_timestamp(),
+                nanos: i32::try_from(as_of.nanosecond()).unwrap_or(0),
+            }),
             policy: Some(PolicyVersion {
                 engine: ENGINE_VERSION.to_string(),
                 matrix_version,

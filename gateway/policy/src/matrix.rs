@@ -133,17 +133,27 @@ pub(crate) fn kinds_mask(name: &str) -> Option<u32> {
 }
 
 fn social_mask() -> u32 {
-    KINDS.iter().skip(1).filter(|k| k.is_social()).fold(0, |m, k| m | k.bit())
+    KINDS
+        .iter()
+        .skip(1)
+        .filter(|k| k.is_social())
+        .fold(0, |m, k| m | k.bit())
 }
 
 fn parse_kinds(list: &[String], field: &str) -> Result<u32, PolicyError> {
     let mut m = 0;
     for (i, name) in list.iter().enumerate() {
         let bits = kinds_mask(name).ok_or_else(|| {
-            m_err(format!("{field}[{i}]"), format!("unknown kind or kind group {name:?}"))
+            m_err(
+                format!("{field}[{i}]"),
+                format!("unknown kind or kind group {name:?}"),
+            )
         })?;
         if m & bits != 0 {
-            return Err(m_err(format!("{field}[{i}]"), format!("{name:?} overlaps an earlier entry")));
+            return Err(m_err(
+                format!("{field}[{i}]"),
+                format!("{name:?} overlaps an earlier entry"),
+            ));
         }
         m |= bits;
     }
@@ -163,13 +173,21 @@ fn parse_missions(list: &[String], field: &str) -> Result<u32, PolicyError> {
     Ok(m)
 }
 
-fn parse_if_mission(map: &BTreeMap<String, Vec<String>>, field: &str, uncond: u32) -> Result<[u32; 26], PolicyError> {
+fn parse_if_mission(
+    map: &BTreeMap<String, Vec<String>>,
+    field: &str,
+    uncond: u32,
+) -> Result<[u32; 26], PolicyError> {
     let mut out = [0u32; 26];
     for (kinds, missions) in map {
         let f = format!("{field}.{kinds}");
-        let kmask = kinds_mask(kinds).ok_or_else(|| m_err(f.clone(), "unknown kind or kind group"))?;
+        let kmask =
+            kinds_mask(kinds).ok_or_else(|| m_err(f.clone(), "unknown kind or kind group"))?;
         if kmask & uncond != 0 {
-            return Err(m_err(f, "contradiction: also granted unconditionally in `mss`"));
+            return Err(m_err(
+                f,
+                "contradiction: also granted unconditionally in `mss`",
+            ));
         }
         let mmask = parse_missions(missions, &f)?;
         for (i, slot) in out.iter_mut().enumerate() {
@@ -182,24 +200,31 @@ fn parse_if_mission(map: &BTreeMap<String, Vec<String>>, field: &str, uncond: u3
 }
 
 fn structure_kind(name: &str) -> Option<StructureKind> {
-    StructureKind::from_str_name(&format!("STRUCTURE_KIND_{name}")).filter(|k| *k != StructureKind::Unspecified)
+    StructureKind::from_str_name(&format!("STRUCTURE_KIND_{name}"))
+        .filter(|k| *k != StructureKind::Unspecified)
 }
 
 fn valid_r1110_2(s: &str) -> bool {
-    s.split('/').all(|p| p == "1" || (p.len() == 2 && p.starts_with('2') && (b'a'..=b'j').contains(&p.as_bytes()[1])))
+    s.split('/').all(|p| {
+        p == "1" || (p.len() == 2 && p.starts_with('2') && (b'a'..=b'j').contains(&p.as_bytes()[1]))
+    })
 }
 
 impl Matrix {
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let file: MatrixFile = toml::from_str(text).map_err(|e| m_err("(toml)".into(), e.message().to_string()))?;
+        let file: MatrixFile =
+            toml::from_str(text).map_err(|e| m_err("(toml)".into(), e.message().to_string()))?;
         if file.meta.version.trim().is_empty() {
             return Err(m_err("meta.version".into(), "empty"));
         }
         if file.meta.approved_by.trim().is_empty() {
-            return Err(m_err("meta.approved_by".into(), "empty: every matrix change needs its approver"));
+            return Err(m_err(
+                "meta.approved_by".into(),
+                "empty: every matrix change needs its approver",
+            ));
         }
-        let valid_from =
-            parse_date(&file.meta.valid_from).ok_or_else(|| m_err("meta.valid_from".into(), "not a YYYY-MM-DD date"))?;
+        let valid_from = parse_date(&file.meta.valid_from)
+            .ok_or_else(|| m_err("meta.valid_from".into(), "not a YYYY-MM-DD date"))?;
         let social = social_mask();
         let mut rows = Vec::with_capacity(file.row.len());
         let mut by_code: HashMap<String, HashMap<String, usize>> = HashMap::new();
@@ -212,7 +237,10 @@ impl Matrix {
                 return Err(m_err(format!("{f}.id"), "empty"));
             }
             if ids.insert(r.id.clone(), ri).is_some() {
-                return Err(m_err(format!("{f}.id"), format!("duplicate row id {:?}", r.id)));
+                return Err(m_err(
+                    format!("{f}.id"),
+                    format!("duplicate row id {:?}", r.id),
+                ));
             }
             let secret = match r.secret_default.as_str() {
                 "ByProfession" => SecretDefault::ByProfession,
@@ -229,13 +257,20 @@ impl Matrix {
             if let Some(c) = &r.r1110_2
                 && !valid_r1110_2(c)
             {
-                return Err(m_err(format!("{f}.r1110_2"), format!("{c:?} is not an R.1110-2 category (1, 2a..2j)")));
+                return Err(m_err(
+                    format!("{f}.r1110_2"),
+                    format!("{c:?} is not an R.1110-2 category (1, 2a..2j)"),
+                ));
             }
             let mss = parse_kinds(&r.mss, &format!("{f}.mss"))?;
-            let mss_if_mission = parse_if_mission(&r.mss_if_mission, &format!("{f}.mss_if_mission"), mss)?;
+            let mss_if_mission =
+                parse_if_mission(&r.mss_if_mission, &format!("{f}.mss_if_mission"), mss)?;
             let dmp_feed = parse_kinds(&r.dmp_feed, &format!("{f}.dmp_feed"))?;
             if dmp_feed & social != 0 {
-                return Err(m_err(format!("{f}.dmp_feed"), "social kinds never go to the DMP (specs README §4)"));
+                return Err(m_err(
+                    format!("{f}.dmp_feed"),
+                    "social kinds never go to the DMP (specs README §4)",
+                ));
             }
             let matchers: Vec<&Matcher> = match &r.matcher {
                 OneOrMany::One(m) => vec![m],
@@ -246,9 +281,14 @@ impl Matrix {
             }
             for (mi, m) in matchers.iter().enumerate() {
                 let mf = format!("{f}.match[{mi}]");
-                let used = usize::from(m.system.is_some()) + usize::from(!m.structure_kinds.is_empty()) + usize::from(!m.r66.is_empty());
+                let used = usize::from(m.system.is_some())
+                    + usize::from(!m.structure_kinds.is_empty())
+                    + usize::from(!m.r66.is_empty());
                 if used != 1 {
-                    return Err(m_err(mf, "a matcher has exactly one of system+codes, structure_kinds, r66"));
+                    return Err(m_err(
+                        mf,
+                        "a matcher has exactly one of system+codes, structure_kinds, r66",
+                    ));
                 }
                 if let Some(sys) = &m.system {
                     if m.codes.is_empty() {
@@ -256,16 +296,31 @@ impl Matrix {
                     }
                     for (ci, code) in m.codes.iter().enumerate() {
                         match catalogue::is_known_code(sys, code) {
-                            Err(()) => return Err(m_err(format!("{mf}.system"), format!("unknown code system {sys:?}"))),
+                            Err(()) => {
+                                return Err(m_err(
+                                    format!("{mf}.system"),
+                                    format!("unknown code system {sys:?}"),
+                                ));
+                            }
                             Ok(false) => {
-                                return Err(m_err(format!("{mf}.codes[{ci}]"), format!("unknown code {code:?} in {sys}")));
+                                return Err(m_err(
+                                    format!("{mf}.codes[{ci}]"),
+                                    format!("unknown code {code:?} in {sys}"),
+                                ));
                             }
                             Ok(true) => {}
                         }
-                        if let Some(prev) = by_code.entry(sys.clone()).or_default().insert(code.clone(), ri) {
+                        if let Some(prev) = by_code
+                            .entry(sys.clone())
+                            .or_default()
+                            .insert(code.clone(), ri)
+                        {
                             return Err(m_err(
                                 format!("{mf}.codes[{ci}]"),
-                                format!("contradiction: code {code} already matched by row {:?}", file.row[prev].id),
+                                format!(
+                                    "contradiction: code {code} already matched by row {:?}",
+                                    file.row[prev].id
+                                ),
                             ));
                         }
                     }
@@ -273,53 +328,98 @@ impl Matrix {
                     return Err(m_err(format!("{mf}.codes"), "codes without system"));
                 }
                 for (si, sk) in m.structure_kinds.iter().enumerate() {
-                    let k = structure_kind(sk)
-                        .ok_or_else(|| m_err(format!("{mf}.structure_kinds[{si}]"), format!("unknown structure kind {sk:?}")))?;
+                    let k = structure_kind(sk).ok_or_else(|| {
+                        m_err(
+                            format!("{mf}.structure_kinds[{si}]"),
+                            format!("unknown structure kind {sk:?}"),
+                        )
+                    })?;
                     if let Some(prev) = by_structure_kind.insert(k as i32, ri) {
                         return Err(m_err(
                             format!("{mf}.structure_kinds[{si}]"),
-                            format!("contradiction: already matched by row {:?}", file.row[prev].id),
+                            format!(
+                                "contradiction: already matched by row {:?}",
+                                file.row[prev].id
+                            ),
                         ));
                     }
                 }
                 for (ci, c) in m.r66.iter().enumerate() {
                     if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(m_err(format!("{mf}.r66[{ci}]"), format!("{c:?} is not a TRE_R66 code")));
+                        return Err(m_err(
+                            format!("{mf}.r66[{ci}]"),
+                            format!("{c:?} is not a TRE_R66 code"),
+                        ));
                     }
                     if let Some(prev) = by_r66.insert(c.clone(), ri) {
                         return Err(m_err(
                             format!("{mf}.r66[{ci}]"),
-                            format!("contradiction: already matched by row {:?}", file.row[prev].id),
+                            format!(
+                                "contradiction: already matched by row {:?}",
+                                file.row[prev].id
+                            ),
                         ));
                     }
                 }
             }
-            rows.push(Row { id: r.id.clone(), r1110_2: r.r1110_2.clone(), secret, mss, mss_if_mission, dmp_feed });
+            rows.push(Row {
+                id: r.id.clone(),
+                r1110_2: r.r1110_2.clone(),
+                secret,
+                mss,
+                mss_if_mission,
+                dmp_feed,
+            });
         }
         let mut code_map: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
         for (i, e) in file.code_map.iter().enumerate() {
             let f = format!("code_map[{i}]");
             for (side, c) in [("from", &e.from), ("to", &e.to)] {
                 match catalogue::is_known_code(&c.system, &c.code) {
-                    Err(()) => return Err(m_err(format!("{f}.{side}.system"), format!("unknown code system {:?}", c.system))),
-                    Ok(false) => return Err(m_err(format!("{f}.{side}.code"), format!("unknown code {:?}", c.code))),
+                    Err(()) => {
+                        return Err(m_err(
+                            format!("{f}.{side}.system"),
+                            format!("unknown code system {:?}", c.system),
+                        ));
+                    }
+                    Ok(false) => {
+                        return Err(m_err(
+                            format!("{f}.{side}.code"),
+                            format!("unknown code {:?}", c.code),
+                        ));
+                    }
                     Ok(true) => {}
                 }
             }
-            if by_code.get(&e.from.system).is_some_and(|m| m.contains_key(&e.from.code)) {
-                return Err(m_err(format!("{f}.from"), "contradiction: a mapped legacy code is also matched by a row"));
+            if by_code
+                .get(&e.from.system)
+                .is_some_and(|m| m.contains_key(&e.from.code))
+            {
+                return Err(m_err(
+                    format!("{f}.from"),
+                    "contradiction: a mapped legacy code is also matched by a row",
+                ));
             }
-            let prev = code_map
-                .entry(e.from.system.clone())
-                .or_default()
-                .insert(e.from.code.clone(), (e.to.system.clone(), e.to.code.clone()));
+            let prev = code_map.entry(e.from.system.clone()).or_default().insert(
+                e.from.code.clone(),
+                (e.to.system.clone(), e.to.code.clone()),
+            );
             if prev.is_some() {
-                return Err(m_err(format!("{f}.from"), "contradiction: legacy code mapped twice"));
+                return Err(m_err(
+                    format!("{f}.from"),
+                    "contradiction: legacy code mapped twice",
+                ));
             }
         }
         for (i, e) in file.code_map.iter().enumerate() {
-            if code_map.get(&e.to.system).is_some_and(|m| m.contains_key(&e.to.code)) {
-                return Err(m_err(format!("code_map[{i}].to"), "mapping chains are not allowed"));
+            if code_map
+                .get(&e.to.system)
+                .is_some_and(|m| m.contains_key(&e.to.code))
+            {
+                return Err(m_err(
+                    format!("code_map[{i}].to"),
+                    "mapping chains are not allowed",
+                ));
             }
         }
         Ok(Matrix {
@@ -423,8 +523,13 @@ pub(crate) struct Overlay {
 
 impl Overlay {
     pub fn parse(text: &str, matrix: &Matrix) -> Result<Self, PolicyError> {
-        let o_err = |id: &str, field: String, reason: String| PolicyError::Overlay { overlay: id.to_string(), field, reason };
-        let file: OverlayFile = toml::from_str(text).map_err(|e| o_err("?", "(toml)".into(), e.message().to_string()))?;
+        let o_err = |id: &str, field: String, reason: String| PolicyError::Overlay {
+            overlay: id.to_string(),
+            field,
+            reason,
+        };
+        let file: OverlayFile = toml::from_str(text)
+            .map_err(|e| o_err("?", "(toml)".into(), e.message().to_string()))?;
         let id = file.meta.id.clone();
         if id.is_empty() {
             return Err(o_err("?", "meta.id".into(), "empty".into()));
@@ -432,12 +537,23 @@ impl Overlay {
         if file.meta.approved_by.trim().is_empty() {
             return Err(o_err(&id, "meta.approved_by".into(), "empty".into()));
         }
-        let valid_from = parse_date(&file.meta.valid_from)
-            .ok_or_else(|| o_err(&id, "meta.valid_from".into(), "not a YYYY-MM-DD date".into()))?;
+        let valid_from = parse_date(&file.meta.valid_from).ok_or_else(|| {
+            o_err(
+                &id,
+                "meta.valid_from".into(),
+                "not a YYYY-MM-DD date".into(),
+            )
+        })?;
         let scope = match (file.scope.tenant, file.scope.departement) {
             (Some(t), None) if !t.is_empty() => OverlayScope::Tenant(t),
             (None, Some(d)) if crate::config::is_departement(&d) => OverlayScope::Departement(d),
-            _ => return Err(o_err(&id, "scope".into(), "exactly one of tenant or departement (a valid code)".into())),
+            _ => {
+                return Err(o_err(
+                    &id,
+                    "scope".into(),
+                    "exactly one of tenant or departement (a valid code)".into(),
+                ));
+            }
         };
         if file.remove.is_empty() {
             return Err(o_err(&id, "remove".into(), "empty".into()));
@@ -445,15 +561,24 @@ impl Overlay {
         let mut removals = Vec::with_capacity(file.remove.len());
         for (i, r) in file.remove.iter().enumerate() {
             let f = format!("remove[{i}]");
-            let row = matrix
-                .row_index(&r.row)
-                .ok_or_else(|| o_err(&id, format!("{f}.row"), format!("unknown matrix row {:?}", r.row)))?;
+            let row = matrix.row_index(&r.row).ok_or_else(|| {
+                o_err(
+                    &id,
+                    format!("{f}.row"),
+                    format!("unknown matrix row {:?}", r.row),
+                )
+            })?;
             let base = &matrix.rows[row];
             let rem = if r.all {
                 if !r.mss.is_empty() || !r.mss_if_mission.is_empty() || !r.dmp_feed.is_empty() {
                     return Err(o_err(&id, f, "`all = true` excludes other fields".into()));
                 }
-                Removal { row, mss: u32::MAX, mss_if_mission: [u32::MAX; 26], dmp_feed: u32::MAX }
+                Removal {
+                    row,
+                    mss: u32::MAX,
+                    mss_if_mission: [u32::MAX; 26],
+                    dmp_feed: u32::MAX,
+                }
             } else {
                 let map = |e: PolicyError| match e {
                     PolicyError::Matrix { field, reason } => o_err(&id, field, reason),
@@ -461,13 +586,22 @@ impl Overlay {
                 };
                 let mss = parse_kinds(&r.mss, &format!("{f}.mss")).map_err(map)?;
                 let dmp_feed = parse_kinds(&r.dmp_feed, &format!("{f}.dmp_feed")).map_err(map)?;
-                let mim = parse_if_mission(&r.mss_if_mission, &format!("{f}.mss_if_mission"), 0).map_err(map)?;
+                let mim = parse_if_mission(&r.mss_if_mission, &format!("{f}.mss_if_mission"), 0)
+                    .map_err(map)?;
                 // An overlay removes rights the row grants; anything else is a contradiction.
                 if mss & !base.mss != 0 {
-                    return Err(o_err(&id, format!("{f}.mss"), format!("removes a right row {:?} does not grant", base.id)));
+                    return Err(o_err(
+                        &id,
+                        format!("{f}.mss"),
+                        format!("removes a right row {:?} does not grant", base.id),
+                    ));
                 }
                 if dmp_feed & !base.dmp_feed != 0 {
-                    return Err(o_err(&id, format!("{f}.dmp_feed"), format!("removes a right row {:?} does not grant", base.id)));
+                    return Err(o_err(
+                        &id,
+                        format!("{f}.dmp_feed"),
+                        format!("removes a right row {:?} does not grant", base.id),
+                    ));
                 }
                 for (m, b) in mim.iter().zip(base.mss_if_mission.iter()) {
                     if m & !b != 0 {
@@ -481,11 +615,22 @@ impl Overlay {
                 if mss == 0 && dmp_feed == 0 && mim.iter().all(|m| *m == 0) {
                     return Err(o_err(&id, f, "removes nothing".into()));
                 }
-                Removal { row, mss, mss_if_mission: mim, dmp_feed }
+                Removal {
+                    row,
+                    mss,
+                    mss_if_mission: mim,
+                    dmp_feed,
+                }
             };
             removals.push(rem);
         }
-        Ok(Overlay { id, version: file.meta.version, scope, valid_from, removals })
+        Ok(Overlay {
+            id,
+            version: file.meta.version,
+            scope,
+            valid_from,
+            removals,
+        })
     }
 }
 
@@ -499,7 +644,11 @@ pub(crate) struct Rights {
 
 impl Rights {
     pub fn of(row: &Row, overlays: &[&Overlay], row_idx: usize) -> Self {
-        let mut r = Rights { mss: row.mss, mss_if_mission: row.mss_if_mission, dmp_feed: row.dmp_feed };
+        let mut r = Rights {
+            mss: row.mss,
+            mss_if_mission: row.mss_if_mission,
+            dmp_feed: row.dmp_feed,
+        };
         for o in overlays {
             for rem in o.removals.iter().filter(|x| x.row == row_idx) {
                 r.mss &= !rem.mss;
@@ -514,7 +663,11 @@ impl Rights {
 
     /// May receive `kind` by MSSanté, given the recipient's current missions.
     pub fn receives(&self, kind_bit: u32, kind_idx: usize, missions: u32) -> bool {
-        self.mss & kind_bit != 0 || self.mss_if_mission.get(kind_idx).is_some_and(|m| m & missions != 0)
+        self.mss & kind_bit != 0
+            || self
+                .mss_if_mission
+                .get(kind_idx)
+                .is_some_and(|m| m & missions != 0)
     }
 }
 
@@ -529,7 +682,11 @@ pub(crate) fn mission_name(m: MissionKind) -> &'static str {
 
 #[allow(dead_code)]
 pub(crate) fn group_name(g: Group) -> &'static str {
-    GROUP_NAMES.iter().find(|(_, x)| *x == g).map(|(n, _)| *n).unwrap_or("")
+    GROUP_NAMES
+        .iter()
+        .find(|(_, x)| *x == g)
+        .map(|(n, _)| *n)
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -545,7 +702,13 @@ mod tests {
         assert_eq!(m.row_for_code(catalogue::OID_R94, "51"), Some(educ));
         assert_eq!(m.rows[educ].id, "educatif_social");
         assert!(m.row_for_code(catalogue::OID_R85, "301").is_none());
-        assert_eq!(m.rows[m.row_for_structure(StructureKind::Essms as i32, "177").expect("test")].id, "essms_protection_enfance");
+        assert_eq!(
+            m.rows[m
+                .row_for_structure(StructureKind::Essms as i32, "177")
+                .expect("test")]
+            .id,
+            "essms_protection_enfance"
+        );
     }
 
     fn replace(from: &str, to: &str) -> String {
@@ -556,14 +719,47 @@ mod tests {
     #[test]
     fn invalid_matrices_fail_at_load_with_the_field() {
         let cases = [
-            (replace("codes = [\"10\"]", "codes = [\"10\", \"999\"]"), "row[0].match[0].codes[1]"),
-            (replace("codes = [\"10\"]", "codes = [\"10\", \"60\"]"), "row[1].match[0].codes[1]"),
+            (
+                replace("codes = [\"10\"]", "codes = [\"10\", \"999\"]"),
+                "row[0].match[0].codes[1]",
+            ),
+            (
+                replace("codes = [\"10\"]", "codes = [\"10\", \"60\"]"),
+                "row[1].match[0].codes[1]",
+            ),
             (replace("id = \"pmi\"", "id = \"crip\""), "row[16].id"),
-            (replace("dmp_feed = [\"PSY\"]", "dmp_feed = [\"PSY\", \"PPE\"]"), "row[4].dmp_feed"),
-            (replace("mss = [\"SOCIAL_PE\"]", "mss = [\"SOCIAL_PE\", \"HOLIDAY\"]"), "row[10].mss[1]"),
-            (replace("IP_EVAL = [\"CRIP_EVALUATOR\"] }\ndmp_feed = []\n\n[[row]]\nid = \"educatif_medico_social\"", "IP_EVAL = [\"BABYSITTER\"] }\ndmp_feed = []\n\n[[row]]\nid = \"educatif_medico_social\""), "row[6].mss_if_mission.IP_EVAL[0]"),
-            (replace("system = \"1.2.250.1.213.1.6.1.109\"", "system = \"1.2.3.4\""), "row[4].match[0].system"),
-            (replace("structure_kinds = [\"MDPH\"]", "structure_kinds = [\"CRIP\"]"), "row[17].match[0].structure_kinds[0]"),
+            (
+                replace("dmp_feed = [\"PSY\"]", "dmp_feed = [\"PSY\", \"PPE\"]"),
+                "row[4].dmp_feed",
+            ),
+            (
+                replace(
+                    "mss = [\"SOCIAL_PE\"]",
+                    "mss = [\"SOCIAL_PE\", \"HOLIDAY\"]",
+                ),
+                "row[10].mss[1]",
+            ),
+            (
+                replace(
+                    "IP_EVAL = [\"CRIP_EVALUATOR\"] }\ndmp_feed = []\n\n[[row]]\nid = \"educatif_medico_social\"",
+                    "IP_EVAL = [\"BABYSITTER\"] }\ndmp_feed = []\n\n[[row]]\nid = \"educatif_medico_social\"",
+                ),
+                "row[6].mss_if_mission.IP_EVAL[0]",
+            ),
+            (
+                replace(
+                    "system = \"1.2.250.1.213.1.6.1.109\"",
+                    "system = \"1.2.3.4\"",
+                ),
+                "row[4].match[0].system",
+            ),
+            (
+                replace(
+                    "structure_kinds = [\"MDPH\"]",
+                    "structure_kinds = [\"CRIP\"]",
+                ),
+                "row[17].match[0].structure_kinds[0]",
+            ),
         ];
         for (text, field) in cases {
             match Matrix::parse(&text) {
@@ -586,6 +782,12 @@ mod tests {
         assert!(Overlay::parse(&ok.replace("remove]]", "add]]"), &m).is_err());
         assert!(Overlay::parse(&ok.replace("HEALTH_DAILY", "PSY"), &m).is_err());
         assert!(Overlay::parse(&ok.replace("educatif_social", "nobody"), &m).is_err());
-        assert!(Overlay::parse(&ok.replace("departement = \"93\"", "departement = \"999\""), &m).is_err());
+        assert!(
+            Overlay::parse(
+                &ok.replace("departement = \"93\"", "departement = \"999\""),
+                &m
+            )
+            .is_err()
+        );
     }
 }

@@ -25,7 +25,10 @@ pub(crate) fn basis_article(b: LegalBasis) -> &'static str {
 pub(crate) fn inf_article(b: LegalBasis, ip: bool) -> &'static str {
     if ip || b == LegalBasis::CasfL22621 {
         "CASF L.226-2-1"
-    } else if matches!(b, LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent) {
+    } else if matches!(
+        b,
+        LegalBasis::CspL11104Ii | LegalBasis::CspL11104IiiTeam | LegalBasis::CspL11104IiiConsent
+    ) {
         "CSP L.1110-4, L.1111-2"
     } else if b == LegalBasis::AdultConsent {
         "consentement du jeune majeur"
@@ -76,8 +79,14 @@ pub(crate) fn mission_fr(m: MissionKind) -> &'static str {
 
 fn channel_fr(c: Channel) -> (&'static str, &'static str) {
     match c {
-        Channel::Mssante => ("par messagerie sécurisée de santé (MSSanté)", "by MSSanté secure messaging"),
-        Channel::Mes => ("dans la messagerie Mon espace santé de l'enfant", "to the child's Mon espace santé mailbox"),
+        Channel::Mssante => (
+            "par messagerie sécurisée de santé (MSSanté)",
+            "by MSSanté secure messaging",
+        ),
+        Channel::Mes => (
+            "dans la messagerie Mon espace santé de l'enfant",
+            "to the child's Mon espace santé mailbox",
+        ),
         Channel::Dmp => ("dans le DMP de l'enfant", "to the child's DMP"),
         Channel::Unspecified => ("par un canal non précisé", "by an unspecified channel"),
     }
@@ -108,9 +117,13 @@ pub(crate) fn explain(
     let mut en = String::with_capacity(256);
     if outcome == Outcome::Allowed {
         fr.push_str(&format!("Transmission autorisée : « {label_fr} » à {recipient} {ch_fr}, sur le fondement de {legal_basis}."));
-        en.push_str(&format!("Allowed: {code} to {recipient} {ch_en}, under {legal_basis}."));
+        en.push_str(&format!(
+            "Allowed: {code} to {recipient} {ch_en}, under {legal_basis}."
+        ));
     } else {
-        fr.push_str(&format!("Transmission refusée : « {label_fr} » à {recipient} {ch_fr}."));
+        fr.push_str(&format!(
+            "Transmission refusée : « {label_fr} » à {recipient} {ch_fr}."
+        ));
         en.push_str(&format!("Denied: {code} to {recipient} {ch_en}."));
         for d in &e.denials {
             fr.push(' ');
@@ -147,10 +160,24 @@ pub(crate) fn explain(
             fr.push_str(" Représentants légaux au DMP : aucun.");
             en.push_str(" DMP legal representatives: none.");
         } else {
-            let names: Vec<&str> = cx.representatives.iter().map(|r| role_fr(cx.role_name(r))).collect();
-            let names_en: Vec<&str> = cx.representatives.iter().map(|r| role_en(cx.role_name(r))).collect();
-            fr.push_str(&format!(" Représentants légaux au DMP : {}.", names.join(", ")));
-            en.push_str(&format!(" DMP legal representatives: {}.", names_en.join(", ")));
+            let names: Vec<&str> = cx
+                .representatives
+                .iter()
+                .map(|r| role_fr(cx.role_name(r)))
+                .collect();
+            let names_en: Vec<&str> = cx
+                .representatives
+                .iter()
+                .map(|r| role_en(cx.role_name(r)))
+                .collect();
+            fr.push_str(&format!(
+                " Représentants légaux au DMP : {}.",
+                names.join(", ")
+            ));
+            en.push_str(&format!(
+                " DMP legal representatives: {}.",
+                names_en.join(", ")
+            ));
         }
     }
     for o in &e.obligations {

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use passerelle_api::v1::{
-    Actor, ApRegime, Channel, DocumentKind, MissionKind, PartyRole, Sensitivity, SignerCapacity, SubmitRequest,
-    information_record, target,
+    Actor, ApRegime, Channel, DocumentKind, MissionKind, PartyRole, Sensitivity, SignerCapacity,
+    SubmitRequest, information_record, target,
 };
 use time::Date;
 
@@ -57,9 +57,15 @@ fn actor(v: &mut V, a: &Actor, path: &str) {
             && !f.code.is_empty()
         {
             if !catalogue::is_r21_system(&f.system) {
-                v.add(format!("{path}.person.fonction.system"), format!("unknown code system {:?} (TRE_R21 expected)", f.system));
+                v.add(
+                    format!("{path}.person.fonction.system"),
+                    format!("unknown code system {:?} (TRE_R21 expected)", f.system),
+                );
             } else if !catalogue::is_r21_code(&f.code) {
-                v.add(format!("{path}.person.fonction.code"), format!("unknown TRE_R21 code {:?}", f.code));
+                v.add(
+                    format!("{path}.person.fonction.code"),
+                    format!("unknown TRE_R21 code {:?}", f.code),
+                );
             }
         }
     }
@@ -68,7 +74,9 @@ fn actor(v: &mut V, a: &Actor, path: &str) {
     }
     for (i, m) in a.missions.iter().enumerate() {
         let mp = format!("{path}.missions[{i}]");
-        if MissionKind::try_from(m.kind).unwrap_or(MissionKind::Unspecified) == MissionKind::Unspecified {
+        if MissionKind::try_from(m.kind).unwrap_or(MissionKind::Unspecified)
+            == MissionKind::Unspecified
+        {
             v.add(format!("{mp}.kind"), "required");
         }
         let from = v.date(&format!("{mp}.from"), &m.from, true);
@@ -88,7 +96,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
         v.add("tenant", "required");
     }
     match req.sender.as_ref().and_then(|s| s.actor.as_ref()) {
-        None => v.add("sender.actor", "required: the sending structure and the person who initiates"),
+        None => v.add(
+            "sender.actor",
+            "required: the sending structure and the person who initiates",
+        ),
         Some(a) => actor(&mut v, a, "sender.actor"),
     }
 
@@ -102,7 +113,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             if let Some(b) = birth
                 && b > today
             {
-                v.add("child.birthDate", "is in the future (after the decision date)");
+                v.add(
+                    "child.birthDate",
+                    "is in the future (after the decision date)",
+                );
             }
             child_birth = birth.filter(|b| *b <= today);
             if let Some(ins) = &c.ins
@@ -111,20 +125,35 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             {
                 v.add("child.ins.birthDate", "contradicts child.birthDate");
             }
-            if !c.residence_departement.is_empty() && !crate::config::is_departement(&c.residence_departement) {
-                v.add("child.residenceDepartement", format!("{:?} is not a département code", c.residence_departement));
+            if !c.residence_departement.is_empty()
+                && !crate::config::is_departement(&c.residence_departement)
+            {
+                v.add(
+                    "child.residenceDepartement",
+                    format!("{:?} is not a département code", c.residence_departement),
+                );
             }
             for (i, p) in c.parties.iter().enumerate() {
                 if p.id.is_empty() {
                     v.add(format!("child.parties[{i}].id"), "required");
                 } else if !party_ids.insert(p.id.as_str()) {
-                    v.add(format!("child.parties[{i}].id"), format!("duplicate party id {:?}", p.id));
+                    v.add(
+                        format!("child.parties[{i}].id"),
+                        format!("duplicate party id {:?}", p.id),
+                    );
                 }
-                if PartyRole::try_from(p.role).unwrap_or(PartyRole::Unspecified) == PartyRole::Unspecified {
+                if PartyRole::try_from(p.role).unwrap_or(PartyRole::Unspecified)
+                    == PartyRole::Unspecified
+                {
                     v.add(format!("child.parties[{i}].role"), "required");
                 }
             }
-            if c.parties.iter().filter(|p| p.role == PartyRole::Child as i32).count() > 1 {
+            if c.parties
+                .iter()
+                .filter(|p| p.role == PartyRole::Child as i32)
+                .count()
+                > 1
+            {
                 v.add("child.parties", "more than one party has role CHILD");
             }
             let role_of = |id: &str| c.parties.iter().find(|p| p.id == id).map(|p| p.role);
@@ -147,12 +176,18 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                 let mut seen = HashSet::new();
                 for (h, holder) in p.holders.iter().enumerate() {
                     match role_of(&holder.party_id) {
-                        None => v.add(format!("{pp}.holders[{h}].partyId"), format!("unknown party {:?}", holder.party_id)),
+                        None => v.add(
+                            format!("{pp}.holders[{h}].partyId"),
+                            format!("unknown party {:?}", holder.party_id),
+                        ),
                         Some(r)
                             if r == PartyRole::Child as i32
                                 && !matches!(regime, ApRegime::Emancipated | ApRegime::Adult) =>
                         {
-                            v.add(format!("{pp}.holders[{h}].partyId"), "the child cannot hold parental authority over itself")
+                            v.add(
+                                format!("{pp}.holders[{h}].partyId"),
+                                "the child cannot hold parental authority over itself",
+                            )
                         }
                         _ => {}
                     }
@@ -161,19 +196,30 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                     }
                 }
                 match regime {
-                    ApRegime::Conjoint if p.holders.len() == 1 => {
-                        v.add(format!("{pp}.holders"), "CONJOINT exercise needs both holders (one holder: UNILATERAL)")
-                    }
-                    ApRegime::Unilateral if p.holders.len() > 1 => {
-                        v.add(format!("{pp}.holders"), "UNILATERAL exercise has a single holder")
-                    }
+                    ApRegime::Conjoint if p.holders.len() == 1 => v.add(
+                        format!("{pp}.holders"),
+                        "CONJOINT exercise needs both holders (one holder: UNILATERAL)",
+                    ),
+                    ApRegime::Unilateral if p.holders.len() > 1 => v.add(
+                        format!("{pp}.holders"),
+                        "UNILATERAL exercise has a single holder",
+                    ),
                     ApRegime::RetraitTotal | ApRegime::RetraitPartial => {
                         if p.withdrawn_party_id.is_empty() {
-                            v.add(format!("{pp}.withdrawnPartyId"), "required for a RETRAIT period");
+                            v.add(
+                                format!("{pp}.withdrawnPartyId"),
+                                "required for a RETRAIT period",
+                            );
                         } else if role_of(&p.withdrawn_party_id).is_none() {
-                            v.add(format!("{pp}.withdrawnPartyId"), format!("unknown party {:?}", p.withdrawn_party_id));
+                            v.add(
+                                format!("{pp}.withdrawnPartyId"),
+                                format!("unknown party {:?}", p.withdrawn_party_id),
+                            );
                         } else if p.holders.iter().any(|h| h.party_id == p.withdrawn_party_id) {
-                            v.add(format!("{pp}.withdrawnPartyId"), "contradiction: the withdrawn parent is also a holder");
+                            v.add(
+                                format!("{pp}.withdrawnPartyId"),
+                                "contradiction: the withdrawn parent is also a holder",
+                            );
                         }
                     }
                     _ => {}
@@ -183,10 +229,16 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                         v.add(format!("{pp}.from"), "before the child's birth date");
                     }
                     if regime == ApRegime::Adult && age_on(b, f) < 18 {
-                        v.add(format!("{pp}.regime"), "contradiction: ADULT period starts before the 18th birthday");
+                        v.add(
+                            format!("{pp}.regime"),
+                            "contradiction: ADULT period starts before the 18th birthday",
+                        );
                     }
                     if regime == ApRegime::Emancipated && age_on(b, f) < 16 {
-                        v.add(format!("{pp}.regime"), "contradiction: emancipation is possible from 16 only");
+                        v.add(
+                            format!("{pp}.regime"),
+                            "contradiction: emancipation is possible from 16 only",
+                        );
                     }
                 }
                 if let Some(f) = from {
@@ -222,7 +274,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             }
             for (i, id) in c.alleged_author_party_ids.iter().enumerate() {
                 if !party_ids.contains(id.as_str()) {
-                    v.add(format!("child.allegedAuthorPartyIds[{i}]"), format!("unknown party {id:?}"));
+                    v.add(
+                        format!("child.allegedAuthorPartyIds[{i}]"),
+                        format!("unknown party {id:?}"),
+                    );
                 }
             }
             let mut ms_ids = HashSet::new();
@@ -234,21 +289,32 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                     v.add(format!("child.minorSecrecy[{i}].basis"), "required");
                 }
                 if m.recorded_by.is_none() {
-                    v.add(format!("child.minorSecrecy[{i}].recordedBy"), "required: the health professional who recorded it");
+                    v.add(
+                        format!("child.minorSecrecy[{i}].recordedBy"),
+                        "required: the health professional who recorded it",
+                    );
                 }
             }
             for (i, o) in c.oppositions.iter().enumerate() {
                 if o.kind == 0 {
                     v.add(format!("child.oppositions[{i}].kind"), "required");
                 }
-                if o.kind == passerelle_api::v1::OppositionKind::DocumentKind as i32 && o.document_kind == 0 {
-                    v.add(format!("child.oppositions[{i}].documentKind"), "required for a DOCUMENT_KIND opposition");
+                if o.kind == passerelle_api::v1::OppositionKind::DocumentKind as i32
+                    && o.document_kind == 0
+                {
+                    v.add(
+                        format!("child.oppositions[{i}].documentKind"),
+                        "required for a DOCUMENT_KIND opposition",
+                    );
                 }
             }
             if let Some(sc) = &c.dmp_secret_connection
                 && sc.set_by.is_none()
             {
-                v.add("child.dmpSecretConnection.setBy", "required: the health professional who set it with the minor");
+                v.add(
+                    "child.dmpSecretConnection.setBy",
+                    "required: the health professional who set it with the minor",
+                );
             }
         }
     }
@@ -259,29 +325,45 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
     if req.documents.is_empty() {
         v.add("documents", "at least one document is required");
     }
-    let ms_ids: HashSet<&str> =
-        req.child.as_ref().map(|c| c.minor_secrecy.iter().map(|m| m.id.as_str()).collect()).unwrap_or_default();
+    let ms_ids: HashSet<&str> = req
+        .child
+        .as_ref()
+        .map(|c| c.minor_secrecy.iter().map(|m| m.id.as_str()).collect())
+        .unwrap_or_default();
     for (i, d) in req.documents.iter().enumerate() {
         let dp = format!("documents[{i}]");
         if d.id.is_empty() {
             v.add(format!("{dp}.id"), "required");
         } else if !doc_ids.insert(d.id.as_str()) {
-            v.add(format!("{dp}.id"), format!("duplicate document id {:?}", d.id));
+            v.add(
+                format!("{dp}.id"),
+                format!("duplicate document id {:?}", d.id),
+            );
         }
         match kind_info(d.kind) {
-            None => v.add(format!("{dp}.kind"), "required: a document kind of the catalogue"),
+            None => v.add(
+                format!("{dp}.kind"),
+                "required: a document kind of the catalogue",
+            ),
             Some(k) => {
                 let s = Sensitivity::try_from(d.sensitivity).unwrap_or(Sensitivity::Unspecified);
                 if s != Sensitivity::Unspecified && (s as i32) < (k.sensitivity as i32) {
                     v.add(
                         format!("{dp}.sensitivity"),
-                        format!("below the default of {} ({})", k.code, k.sensitivity.as_str_name()),
+                        format!(
+                            "below the default of {} ({})",
+                            k.code,
+                            k.sensitivity.as_str_name()
+                        ),
                     );
                 }
             }
         }
         if !d.minor_secrecy_ref.is_empty() && !ms_ids.contains(d.minor_secrecy_ref.as_str()) {
-            v.add(format!("{dp}.minorSecrecyRef"), format!("no child.minorSecrecy record {:?}", d.minor_secrecy_ref));
+            v.add(
+                format!("{dp}.minorSecrecyRef"),
+                format!("no child.minorSecrecy record {:?}", d.minor_secrecy_ref),
+            );
         }
         v.date(&format!("{dp}.actDate"), &d.act_date, false);
         if let Some(a) = &d.author {
@@ -293,12 +375,21 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             if cap == SignerCapacity::Unspecified {
                 v.add(format!("{sp}.capacity"), "required");
             }
-            if matches!(cap, SignerCapacity::ApHolder | SignerCapacity::Delegataire | SignerCapacity::Tuteur)
-                && !party_ids.contains(sig.party_id.as_str())
+            if matches!(
+                cap,
+                SignerCapacity::ApHolder | SignerCapacity::Delegataire | SignerCapacity::Tuteur
+            ) && !party_ids.contains(sig.party_id.as_str())
             {
-                v.add(format!("{sp}.partyId"), format!("unknown party {:?}", sig.party_id));
+                v.add(
+                    format!("{sp}.partyId"),
+                    format!("unknown party {:?}", sig.party_id),
+                );
             }
-            let valid_to = v.date(&format!("{sp}.jeValidTo"), &sig.je_valid_to, cap == SignerCapacity::JeAuthorisation);
+            let valid_to = v.date(
+                &format!("{sp}.jeValidTo"),
+                &sig.je_valid_to,
+                cap == SignerCapacity::JeAuthorisation,
+            );
             let _ = valid_to;
         }
         if d.kind == DocumentKind::AutorisSoins as i32
@@ -307,7 +398,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             && a.act_kind != 0
             && d.act_kind != a.act_kind
         {
-            v.add(format!("{dp}.autorisationSoins.actKind"), "contradicts documents.actKind");
+            v.add(
+                format!("{dp}.autorisationSoins.actKind"),
+                "contradicts documents.actKind",
+            );
         }
     }
 
@@ -316,23 +410,39 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
         v.add("targets", "at least one target is required");
     }
     let mut target_ids = HashSet::new();
-    let child_mes = req.child.as_ref().map(|c| c.mes_address.as_str()).unwrap_or("");
+    let child_mes = req
+        .child
+        .as_ref()
+        .map(|c| c.mes_address.as_str())
+        .unwrap_or("");
     for (i, t) in req.targets.iter().enumerate() {
         let tp = format!("targets[{i}]");
         if t.id.is_empty() {
             v.add(format!("{tp}.id"), "required");
         } else if !target_ids.insert(t.id.as_str()) {
-            v.add(format!("{tp}.id"), format!("duplicate target id {:?}", t.id));
+            v.add(
+                format!("{tp}.id"),
+                format!("duplicate target id {:?}", t.id),
+            );
         }
         let ch = Channel::try_from(t.channel).unwrap_or(Channel::Unspecified);
         if ch == Channel::Unspecified {
-            v.add(format!("{tp}.channel"), "required: CHANNEL_MSSANTE, CHANNEL_MES or CHANNEL_DMP");
+            v.add(
+                format!("{tp}.channel"),
+                "required: CHANNEL_MSSANTE, CHANNEL_MES or CHANNEL_DMP",
+            );
         }
         match &t.recipient {
-            None => v.add(format!("{tp}.recipient"), "required: professional, partyId or child"),
+            None => v.add(
+                format!("{tp}.recipient"),
+                "required: professional, partyId or child",
+            ),
             Some(target::Recipient::Professional(a)) => {
                 if ch != Channel::Mssante && ch != Channel::Unspecified {
-                    v.add(format!("{tp}.professional"), "a professional is reached by CHANNEL_MSSANTE only");
+                    v.add(
+                        format!("{tp}.professional"),
+                        "a professional is reached by CHANNEL_MSSANTE only",
+                    );
                 }
                 actor(&mut v, a, &format!("{tp}.professional"));
             }
@@ -341,7 +451,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                     v.add(format!("{tp}.partyId"), format!("unknown party {p:?}"));
                 }
                 if ch == Channel::Dmp {
-                    v.add(format!("{tp}.partyId"), "a DMP target's recipient is the child");
+                    v.add(
+                        format!("{tp}.partyId"),
+                        "a DMP target's recipient is the child",
+                    );
                 }
             }
             Some(target::Recipient::Child(_)) => {
@@ -354,24 +467,36 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             v.add(format!("{tp}.mssAddress"), "required for CHANNEL_MSSANTE");
         }
         if ch == Channel::Mes && t.mss_address.is_empty() && child_mes.is_empty() {
-            v.add(format!("{tp}.mssAddress"), "required for CHANNEL_MES (or child.mesAddress)");
+            v.add(
+                format!("{tp}.mssAddress"),
+                "required for CHANNEL_MES (or child.mesAddress)",
+            );
         }
         if !t.mss_address.is_empty() && !t.mss_address.contains('@') {
             v.add(format!("{tp}.mssAddress"), "not an e-mail address");
         }
         for (j, d) in t.document_ids.iter().enumerate() {
             if !doc_ids.contains(d.as_str()) {
-                v.add(format!("{tp}.documentIds[{j}]"), format!("unknown document {d:?}"));
+                v.add(
+                    format!("{tp}.documentIds[{j}]"),
+                    format!("unknown document {d:?}"),
+                );
             }
         }
     }
 
     // ---- legal context ----
     match &req.legal {
-        None => v.add("legal", "required: basis, purpose, necessity note, information records"),
+        None => v.add(
+            "legal",
+            "required: basis, purpose, necessity note, information records",
+        ),
         Some(l) => {
             if l.basis == 0 {
-                v.add("legal.basis", "required: the legal basis of the transmission");
+                v.add(
+                    "legal.basis",
+                    "required: the legal basis of the transmission",
+                );
             }
             if l.purpose == 0 {
                 v.add("legal.purpose", "required: the purpose of the transmission");
@@ -379,18 +504,27 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             for (i, r) in l.information.iter().enumerate() {
                 let ip = format!("legal.information[{i}]");
                 if !party_ids.contains(r.party_id.as_str()) {
-                    v.add(format!("{ip}.partyId"), format!("unknown party {:?}", r.party_id));
+                    v.add(
+                        format!("{ip}.partyId"),
+                        format!("unknown party {:?}", r.party_id),
+                    );
                 }
                 match &r.status {
                     None => v.add(ip, "neither done, waived nor notApplicable"),
                     Some(information_record::Status::Done(d)) => {
                         if d.at.is_none() {
-                            v.add(format!("{ip}.done.at"), "required: when the person was informed");
+                            v.add(
+                                format!("{ip}.done.at"),
+                                "required: when the person was informed",
+                            );
                         }
                     }
                     Some(information_record::Status::Waived(w)) => {
                         if w.decided_by.is_none() {
-                            v.add(format!("{ip}.waived.decidedBy"), "required: who decided the waiver");
+                            v.add(
+                                format!("{ip}.waived.decidedBy"),
+                                "required: who decided the waiver",
+                            );
                         }
                         if w.at.is_none() {
                             v.add(format!("{ip}.waived.at"), "required");
@@ -398,14 +532,20 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
                     }
                     Some(information_record::Status::NotApplicable(n)) => {
                         if n.decided_by.is_none() {
-                            v.add(format!("{ip}.notApplicable.decidedBy"), "required: the professional who decided it");
+                            v.add(
+                                format!("{ip}.notApplicable.decidedBy"),
+                                "required: the professional who decided it",
+                            );
                         }
                     }
                 }
             }
             for (i, c) in l.consents.iter().enumerate() {
                 if !party_ids.contains(c.party_id.as_str()) {
-                    v.add(format!("legal.consents[{i}].partyId"), format!("unknown party {:?}", c.party_id));
+                    v.add(
+                        format!("legal.consents[{i}].partyId"),
+                        format!("unknown party {:?}", c.party_id),
+                    );
                 }
                 if c.at.is_none() {
                     v.add(format!("legal.consents[{i}].at"), "required");
@@ -413,7 +553,10 @@ pub(crate) fn validate(req: &SubmitRequest, today: Date) -> Vec<FieldViolation> 
             }
             for (i, o) in l.overrides.iter().enumerate() {
                 if !OVERRIDABLE.contains(&o.rule_id.as_str()) {
-                    v.add(format!("legal.overrides[{i}].ruleId"), format!("rule {:?} is not overridable (only IP-1, CH-3)", o.rule_id));
+                    v.add(
+                        format!("legal.overrides[{i}].ruleId"),
+                        format!("rule {:?} is not overridable (only IP-1, CH-3)", o.rule_id),
+                    );
                 }
                 if o.decided_by.is_none() {
                     v.add(format!("legal.overrides[{i}].decidedBy"), "required");

@@ -37,7 +37,7 @@ impl Clock for SystemClock {
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Error>> + Send + 'static>>;
 
 pub struct Service {
-    pub cfg: Config,
+    pub cfg: Arc<Config>,
     tenants: HashMap<String, TenantConfig>,
     pub store: Arc<dyn ob::Store>,
     policy: Arc<dyn PolicyEngine>,
@@ -104,7 +104,7 @@ impl Service {
         let limits = cfg.limits;
         let certificates = crate::setup::certificates(&cfg);
         Self {
-            cfg,
+            cfg: Arc::new(cfg),
             tenants,
             store,
             policy,
@@ -315,32 +315,22 @@ impl Service {
             .with_detail(detail));
         }
 
-        // Payload: the decoded request, content-addressed, written (and fsync'd) before the row.
+        // Render once (PDF, CDA, XDM, message) and write every payload, content-addressed and
+        // fsync'd, before the row that references it.
         let t1 = Instant::now();
-        let bytes = prost::Message::encode_to_vec(&req);
-        let store = self.store.clone();
-        let blob = blocking(move || store.put_blob(&bytes)).await?;
-        let request_payload = blob.named("request.pb");
-
         let tid = new_id("tx");
         let planned = plan::plan(&req, &decision);
-        let mut deliveries = Vec::with_capacity(planned.len());
-        for p in &planned {
-            let Some(channel) = convert::channel_in(p.channel) else {
-                continue;
-            };
-            deliveries.push(ob::NewDelivery {
-                id: new_id("dl"),
-                target_id: p.target_id.clone(),
-                channel,
-                recipient: p.recipient.clone(),
-                destination: p.destination.clone(),
-                document_ids: p.document_ids.clone(),
-                payloads: vec![request_payload.clone()],
-                expires_at: None,
-                read_receipt_expected: false,
-            });
-        }
+        let (deliveries, blobs) = {
+            let cfg = self.cfg.clone();
+            let store = self.store.clone();
+            let req = req.clone();
+            tokio::task::spawn_blocking(move || {
+                prepare(&cfg, &req.tenant, store.as_ref(), &req, &planned, now)
+            })
+            .await
+            .map_err(|e| Error::internal(format!("render task: {e}")))??
+        };
+        self.metrics.observe_stage("rendering", t1.elapsed().as_secs_f64());
         let draft = Self::audit_draft(
             "transmission.accepted",
             caller,
@@ -376,7 +366,7 @@ impl Service {
             decision_json: serde_json::to_vec(&decision).unwrap_or_default(),
             deliveries,
             audit: vec![draft],
-            blobs: vec![request_payload],
+            blobs,
         };
         let store = self.store.clone();
         let outcome = blocking(move || store.submit(new)).await?;
@@ -764,6 +754,70 @@ impl Service {
             }
         }
     }
+}
+
+/// Renders every allowed delivery's payload and writes the blobs (blocking: run off the runtime).
+fn prepare(
+    cfg: &Config,
+    tenant_id: &str,
+    store: &dyn ob::Store,
+    req: &pb::SubmitRequest,
+    planned: &[plan::Planned],
+    now: OffsetDateTime,
+) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>), Error> {
+    let tenant = cfg
+        .tenants
+        .iter()
+        .find(|t| t.id == tenant_id)
+        .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
+    let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, req, now, cfg.limits.max_pdf_bytes)?;
+    let put = |bytes: &[u8], name: &str| -> Result<ob::PayloadRef, Error> {
+        store.put_blob(bytes).map(|b| b.named(name)).map_err(store_err)
+    };
+    // The decoded request is kept with the transmission (re-evaluation at dispatch, reprocessing).
+    let request_payload = put(&prost::Message::encode_to_vec(req), "request.pb")?;
+    let mut blobs = vec![request_payload.clone()];
+    for d in &req.documents {
+        if let Some(pdf) = pdfs.get(&d.id) {
+            blobs.push(put(pdf, &format!("{}.pdf", crate::pipeline::safe_name(&d.id)))?);
+        }
+    }
+    let renderer = crate::pipeline::Renderer { cfg, tenant, now };
+    let mut ids = crate::pipeline::Ids::random();
+    let mut deliveries = Vec::with_capacity(planned.len());
+    for p in planned {
+        let Some(channel) = convert::channel_in(p.channel) else {
+            continue;
+        };
+        let (payloads, read_receipt_expected) = match p.channel {
+            pb::Channel::Mssante | pb::Channel::Mes => {
+                let m = renderer.mssante(req, p, &pdfs, &mut ids)?;
+                let kinds: Vec<pb::DocumentKind> = req
+                    .documents
+                    .iter()
+                    .filter(|d| p.document_ids.contains(&d.id))
+                    .map(|d| passerelle_domain::kinds::from_i32(d.kind))
+                    .collect();
+                (
+                    vec![put(&m.message.bytes, "message.eml")?],
+                    crate::pipeline::wants_read_receipt(&kinds),
+                )
+            }
+            _ => (vec![request_payload.clone()], false),
+        };
+        deliveries.push(ob::NewDelivery {
+            id: new_id("dl"),
+            target_id: p.target_id.clone(),
+            channel,
+            recipient: p.recipient.clone(),
+            destination: p.destination.clone(),
+            document_ids: p.document_ids.clone(),
+            payloads,
+            expires_at: None,
+            read_receipt_expected,
+        });
+    }
+    Ok((deliveries, blobs))
 }
 
 /// One line for the caller: how many targets were denied and the first reasons.

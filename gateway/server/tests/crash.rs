@@ -73,15 +73,20 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
     let base = fixture("fiche-navette.json");
     let mut acked: HashMap<String, String> = HashMap::new(); // idempotency key → transmission id
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for round in 0..rounds {
+    // Round 0 is not killed: it measures how long a burst takes, so that later kills land at a
+    // random point inside a burst whatever the machine's speed.
+    let mut burst_time = Duration::from_millis(500);
+    for round in 0..=rounds {
         let mut child = spawn(&data, port, &sink);
         let cl = connect(port).await;
-        let kill_after = Duration::from_millis(20 + rng.next() % 400);
+        let window = u64::try_from(burst_time.as_millis()).unwrap_or(500).max(50) * 12 / 10;
+        let kill_after = if round == 0 { Duration::from_secs(600) } else { Duration::from_millis(5 + rng.next() % window) };
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..burst {
             let mut cl = cl.clone();
-            let mut req = base.clone();
+            // A small supplied PDF: this test is about durability, not rendering speed.
+            let mut req = passerelle::bench::request_with_pdf(&base, 4 * 1024, (round * burst + i) as u64);
             req.idempotency_key = format!("crash-{round}-{i}");
             tasks.spawn(async move {
                 let key = req.idempotency_key.clone();
@@ -95,7 +100,23 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
             });
         }
         // Kill at a random point of the burst (or after it if it finished first).
-        tokio::time::sleep(kill_after.saturating_sub(started.elapsed())).await;
+        let kill = tokio::time::sleep(kill_after.saturating_sub(started.elapsed()));
+        tokio::pin!(kill);
+        let mut done = 0;
+        loop {
+            tokio::select! {
+                _ = &mut kill => break,
+                r = tasks.join_next() => match r {
+                    Some(Ok((key, Some(id)))) => { acked.insert(key, id); done += 1; }
+                    Some(_) => done += 1,
+                    None => break,
+                },
+            }
+        }
+        if round == 0 {
+            burst_time = started.elapsed();
+            assert_eq!(done, burst, "the unkilled round must finish");
+        }
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         while let Some(r) = tasks.join_next().await {

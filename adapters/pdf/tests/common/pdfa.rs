@@ -341,6 +341,15 @@ pub fn check(bytes: &[u8]) -> Result<Report, Vec<String>> {
                             {
                                 errs.push(format!("{what}: font not embedded (no FontFile*)"));
                             }
+                            // 6.3.5: a CID font subset declares its glyphs in a CIDSet.
+                            let subset = fd
+                                .get(b"FontName")
+                                .ok()
+                                .and_then(name_of)
+                                .is_some_and(|n| n.len() > 7 && n[6] == b'+');
+                            if subset && subtype == b"Type0" && fd.get(b"CIDSet").is_err() {
+                                errs.push(format!("{what}: CID font subset without CIDSet"));
+                            }
                         }
                         Err(e) => errs.push(format!("{what}: no FontDescriptor ({e})")),
                     }

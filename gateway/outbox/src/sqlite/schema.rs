@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (destination, state, lease_until);
-CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, destination);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, destination, created_at);
 -- Claims over every destination and the sweep look at due rows only.
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_until ON deliveries (state, lease_until);

@@ -911,3 +911,60 @@ fn concurrent_submissions_are_group_committed_and_survive_restart() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.entries_checked, 640);
 }
+
+#[test]
+fn failing_commands_in_a_group_commit_do_not_undo_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Arc::new(open(dir.path()));
+    s.submit(transmission(
+        &*s,
+        "seed",
+        "cd93",
+        "shared-key",
+        "seed-body",
+        &["dmp"],
+        at(0),
+    ))
+    .expect("seed");
+    let mut handles = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut ok = 0;
+            let mut conflicts = 0;
+            for i in 0..30 {
+                let id = format!("tx-{w}-{i}");
+                // Every third command conflicts with the seed's key and must fail alone.
+                let (key, body) = if i % 3 == 0 {
+                    ("shared-key".to_string(), id.clone())
+                } else {
+                    (id.clone(), id.clone())
+                };
+                match s.submit(transmission(&*s, &id, "cd93", &key, &body, &["dmp"], at(i))) {
+                    Ok(o) => {
+                        assert!(!o.replayed());
+                        ok += 1;
+                    }
+                    Err(Error::IdempotencyConflict { existing_id }) => {
+                        assert_eq!(existing_id, "seed");
+                        conflicts += 1;
+                    }
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+            (ok, conflicts)
+        }));
+    }
+    let (mut ok, mut conflicts) = (0, 0);
+    for h in handles {
+        let (a, b) = h.join().expect("thread");
+        ok += a;
+        conflicts += b;
+    }
+    assert_eq!((ok, conflicts), (160, 80));
+    let stats = s.destination_stats(at(100)).expect("stats");
+    assert_eq!(stats[0].queued, 161);
+    let r = s.audit_verify().expect("verify");
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.entries_checked, 161 * 2);
+}

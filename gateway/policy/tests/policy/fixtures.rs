@@ -20,8 +20,12 @@ pub fn engine() -> Engine {
 }
 
 pub fn ts(s: &str) -> Timestamp {
-    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("rfc3339");
-    Timestamp { seconds: t.unix_timestamp(), nanos: 0 }
+    let t =
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("rfc3339");
+    Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: 0,
+    }
 }
 
 /// Birth date giving `years` at AS_OF (born on 14 June, well before 25 November).
@@ -35,24 +39,46 @@ pub fn days_before_as_of(days: i64) -> String {
 }
 
 pub fn code(system: &str, c: &str) -> Code {
-    Code { system: system.into(), code: c.into(), display: String::new() }
+    Code {
+        system: system.into(),
+        code: c.into(),
+        display: String::new(),
+    }
 }
 
 pub fn mission(kind: MissionKind) -> Mission {
-    Mission { kind: kind as i32, from: "2025-09-01".into(), to: String::new() }
+    Mission {
+        kind: kind as i32,
+        from: "2025-09-01".into(),
+        to: String::new(),
+    }
 }
 
 pub fn mss(addr: &str, ty: MailboxType, owner: &str) -> MssAddress {
-    MssAddress { address: addr.into(), r#type: ty as i32, verified_at: Some(ts("2026-09-01T08:00:00Z")), owner_person_id: owner.into() }
+    MssAddress {
+        address: addr.into(),
+        r#type: ty as i32,
+        verified_at: Some(ts("2026-09-01T08:00:00Z")),
+        owner_person_id: owner.into(),
+    }
 }
 
-pub fn structure(name: &str, kind: StructureKind, r66: &str, dept: &str, mailboxes: &[&str]) -> Structure {
+pub fn structure(
+    name: &str,
+    kind: StructureKind,
+    r66: &str,
+    dept: &str,
+    mailboxes: &[&str],
+) -> Structure {
     Structure {
         name: name.into(),
         kind: kind as i32,
         r66_category: r66.into(),
         departement: dept.into(),
-        mss: mailboxes.iter().map(|a| mss(a, MailboxType::Org, "")).collect(),
+        mss: mailboxes
+            .iter()
+            .map(|a| mss(a, MailboxType::Org, ""))
+            .collect(),
         ..Default::default()
     }
 }
@@ -61,23 +87,57 @@ pub fn mecs() -> Structure {
     Structure {
         finess_ej: "930004122".into(),
         finess_et: "930004130".into(),
-        ..structure("MECS Les Tilleuls", StructureKind::Essms, "177", "93", &["secretariat@mecs-tilleuls.mssante.test"])
+        ..structure(
+            "MECS Les Tilleuls",
+            StructureKind::Essms,
+            "177",
+            "93",
+            &["secretariat@mecs-tilleuls.mssante.test"],
+        )
     }
 }
 pub fn cd93_ase() -> Structure {
-    structure("Département de la Seine-Saint-Denis — ASE", StructureKind::Ase, "", "93", &["ase@cd93.mssante.test"])
+    structure(
+        "Département de la Seine-Saint-Denis — ASE",
+        StructureKind::Ase,
+        "",
+        "93",
+        &["ase@cd93.mssante.test"],
+    )
 }
 pub fn cd93_crip() -> Structure {
-    structure("Département de la Seine-Saint-Denis — CRIP", StructureKind::Crip, "", "93", &["crip@cd93.mssante.test"])
+    structure(
+        "Département de la Seine-Saint-Denis — CRIP",
+        StructureKind::Crip,
+        "",
+        "93",
+        &["crip@cd93.mssante.test"],
+    )
 }
 pub fn college() -> Structure {
-    structure("Collège Jean Moulin", StructureKind::EducationNationale, "", "93", &[])
+    structure(
+        "Collège Jean Moulin",
+        StructureKind::EducationNationale,
+        "",
+        "93",
+        &[],
+    )
 }
 pub fn cmp() -> Structure {
-    Structure { care_team_ids: vec!["EQ-LEA".into()], ..structure("CMP infanto-juvénile de Bobigny", StructureKind::HealthEstablishment, "156", "93", &[]) }
+    Structure {
+        care_team_ids: vec!["EQ-LEA".into()],
+        ..structure(
+            "CMP infanto-juvénile de Bobigny",
+            StructureKind::HealthEstablishment,
+            "156",
+            "93",
+            &[],
+        )
+    }
 }
 
 /// A professional with a PER mailbox verified for its RPPS.
+#[allow(clippy::too_many_arguments)]
 pub fn pro(
     given: &str,
     family: &str,
@@ -90,12 +150,20 @@ pub fn pro(
 ) -> Actor {
     Actor {
         person: Some(Person {
-            id: Some(PersonId { kind: PersonIdKind::Rpps as i32, value: rpps.into(), structure_idnat: String::new() }),
+            id: Some(PersonId {
+                kind: PersonIdKind::Rpps as i32,
+                value: rpps.into(),
+                structure_idnat: String::new(),
+            }),
             family_name: family.into(),
             given_name: given.into(),
             professions: prof.into_iter().collect(),
             secret_bound: secret as i32,
-            mss: if addr.is_empty() { vec![] } else { vec![mss(addr, MailboxType::Per, rpps)] },
+            mss: if addr.is_empty() {
+                vec![]
+            } else {
+                vec![mss(addr, MailboxType::Per, rpps)]
+            },
             ..Default::default()
         }),
         structure: Some(st),
@@ -104,32 +172,104 @@ pub fn pro(
 }
 
 pub fn claire_referente() -> Actor {
-    pro("Claire", "Martin", "10000001007", Some(code(R85, "326")), SecretBound::ByMission, "claire.martin@cd93.mssante.test", cd93_ase(), &[MissionKind::ReferentAse])
+    pro(
+        "Claire",
+        "Martin",
+        "10000001007",
+        Some(code(R85, "326")),
+        SecretBound::ByMission,
+        "claire.martin@cd93.mssante.test",
+        cd93_ase(),
+        &[MissionKind::ReferentAse],
+    )
 }
 pub fn paul_inspecteur() -> Actor {
-    let mut a = pro("Paul", "Bernard", "10000001015", Some(code(R85, "359")), SecretBound::ByMission, "paul.bernard@cd93.mssante.test", cd93_ase(), &[MissionKind::InspecteurAse]);
+    let mut a = pro(
+        "Paul",
+        "Bernard",
+        "10000001015",
+        Some(code(R85, "359")),
+        SecretBound::ByMission,
+        "paul.bernard@cd93.mssante.test",
+        cd93_ase(),
+        &[MissionKind::InspecteurAse],
+    );
     if let Some(p) = a.person.as_mut() {
         p.title = "Inspecteur ASE".into();
     }
     a
 }
 pub fn sophie_infirmiere() -> Actor {
-    pro("Sophie", "Leroy", "10000001023", Some(code(G15, "60")), SecretBound::ByProfession, "sophie.leroy@mecs-tilleuls.mssante.test", mecs(), &[MissionKind::Soignant])
+    pro(
+        "Sophie",
+        "Leroy",
+        "10000001023",
+        Some(code(G15, "60")),
+        SecretBound::ByProfession,
+        "sophie.leroy@mecs-tilleuls.mssante.test",
+        mecs(),
+        &[MissionKind::Soignant],
+    )
 }
 pub fn marc_pedopsy() -> Actor {
-    pro("Marc", "Petit", "10000001031", Some(code(G15, "10")), SecretBound::ByProfession, "marc.petit@cmp-enfants.mssante.test", cmp(), &[MissionKind::Soignant])
+    pro(
+        "Marc",
+        "Petit",
+        "10000001031",
+        Some(code(G15, "10")),
+        SecretBound::ByProfession,
+        "marc.petit@cmp-enfants.mssante.test",
+        cmp(),
+        &[MissionKind::Soignant],
+    )
 }
 pub fn julie_psychologue() -> Actor {
-    pro("Julie", "Moreau", "10000001049", Some(code(R95, "93")), SecretBound::ByMission, "julie.moreau@mecs-tilleuls.mssante.test", mecs(), &[MissionKind::Soignant])
+    pro(
+        "Julie",
+        "Moreau",
+        "10000001049",
+        Some(code(R95, "93")),
+        SecretBound::ByMission,
+        "julie.moreau@mecs-tilleuls.mssante.test",
+        mecs(),
+        &[MissionKind::Soignant],
+    )
 }
 pub fn karim_educateur() -> Actor {
-    pro("Karim", "Haddad", "10000001056", Some(code(R85, "326")), SecretBound::ByMission, "karim.haddad@mecs-tilleuls.mssante.test", mecs(), &[MissionKind::LieuAccueil])
+    pro(
+        "Karim",
+        "Haddad",
+        "10000001056",
+        Some(code(R85, "326")),
+        SecretBound::ByMission,
+        "karim.haddad@mecs-tilleuls.mssante.test",
+        mecs(),
+        &[MissionKind::LieuAccueil],
+    )
 }
 pub fn anne_infirmiere_scolaire() -> Actor {
-    pro("Anne", "Roux", "10000001064", Some(code(G15, "60")), SecretBound::ByProfession, "anne.roux@ac-creteil.mssante.test", college(), &[])
+    pro(
+        "Anne",
+        "Roux",
+        "10000001064",
+        Some(code(G15, "60")),
+        SecretBound::ByProfession,
+        "anne.roux@ac-creteil.mssante.test",
+        college(),
+        &[],
+    )
 }
 pub fn luc_directeur() -> Actor {
-    let mut a = pro("Luc", "Garnier", "10000001072", Some(code(R85, "359")), SecretBound::ByMission, "direction@mecs-tilleuls.mssante.test", mecs(), &[MissionKind::Directeur]);
+    let mut a = pro(
+        "Luc",
+        "Garnier",
+        "10000001072",
+        Some(code(R85, "359")),
+        SecretBound::ByMission,
+        "direction@mecs-tilleuls.mssante.test",
+        mecs(),
+        &[MissionKind::Directeur],
+    );
     if let Some(p) = a.person.as_mut() {
         p.mss[0].r#type = MailboxType::Org as i32;
         p.mss[0].owner_person_id = String::new();
@@ -137,12 +277,34 @@ pub fn luc_directeur() -> Actor {
     a
 }
 pub fn medecin_mecs() -> Actor {
-    pro("Hélène", "Garcia", "10000001080", Some(code(G15, "10")), SecretBound::ByProfession, "helene.garcia@mecs-tilleuls.mssante.test", mecs(), &[MissionKind::Soignant])
+    pro(
+        "Hélène",
+        "Garcia",
+        "10000001080",
+        Some(code(G15, "10")),
+        SecretBound::ByProfession,
+        "helene.garcia@mecs-tilleuls.mssante.test",
+        mecs(),
+        &[MissionKind::Soignant],
+    )
 }
 pub fn teacher() -> Actor {
-    let mut a = pro("Pierre", "Lambert", "", None, SecretBound::No, "pierre.lambert@ac-creteil.mssante.test", college(), &[MissionKind::EducationNationale]);
+    let mut a = pro(
+        "Pierre",
+        "Lambert",
+        "",
+        None,
+        SecretBound::No,
+        "pierre.lambert@ac-creteil.mssante.test",
+        college(),
+        &[MissionKind::EducationNationale],
+    );
     if let Some(p) = a.person.as_mut() {
-        p.id = Some(PersonId { kind: PersonIdKind::Internal as i32, value: "EN-0042".into(), structure_idnat: "10930000000".into() });
+        p.id = Some(PersonId {
+            kind: PersonIdKind::Internal as i32,
+            value: "EN-0042".into(),
+            structure_idnat: "10930000000".into(),
+        });
         p.fonction = Some(code("TRE_R21", "FON-46"));
         p.mss[0].r#type = MailboxType::Org as i32;
         p.mss[0].owner_person_id = String::new();
@@ -150,18 +312,49 @@ pub fn teacher() -> Actor {
     a
 }
 pub fn ass_evaluatrice() -> Actor {
-    pro("Nadia", "Benali", "10000001098", Some(code(R94, "41")), SecretBound::ByProfession, "nadia.benali@cd93.mssante.test", cd93_crip(), &[MissionKind::CripEvaluator])
+    pro(
+        "Nadia",
+        "Benali",
+        "10000001098",
+        Some(code(R94, "41")),
+        SecretBound::ByProfession,
+        "nadia.benali@cd93.mssante.test",
+        cd93_crip(),
+        &[MissionKind::CripEvaluator],
+    )
 }
 pub fn crip_responsable() -> Actor {
-    pro("Odile", "Marchand", "10000001106", Some(code(R85, "359")), SecretBound::ByMission, "odile.marchand@cd93.mssante.test", cd93_crip(), &[MissionKind::CripResponsable])
+    pro(
+        "Odile",
+        "Marchand",
+        "10000001106",
+        Some(code(R85, "359")),
+        SecretBound::ByMission,
+        "odile.marchand@cd93.mssante.test",
+        cd93_crip(),
+        &[MissionKind::CripResponsable],
+    )
 }
 
 /// A structure mailbox recipient.
 pub fn mailbox(st: Structure, missions: &[MissionKind]) -> Actor {
-    Actor { person: None, structure: Some(st), missions: missions.iter().map(|m| mission(*m)).collect() }
+    Actor {
+        person: None,
+        structure: Some(st),
+        missions: missions.iter().map(|m| mission(*m)).collect(),
+    }
 }
 pub fn crip(dept: &str) -> Actor {
-    mailbox(structure(&format!("CRIP {dept}"), StructureKind::Crip, "", dept, &[&format!("crip@cd{dept}.mssante.test")]), &[])
+    mailbox(
+        structure(
+            &format!("CRIP {dept}"),
+            StructureKind::Crip,
+            "",
+            dept,
+            &[&format!("crip@cd{dept}.mssante.test")],
+        ),
+        &[],
+    )
 }
 pub fn mecs_mailbox(service: &str) -> Actor {
     let mut s = mecs();
@@ -173,7 +366,13 @@ pub fn ase_mailbox() -> Actor {
 }
 pub fn ime_mailbox() -> Actor {
     mailbox(
-        structure("IME L'Horizon", StructureKind::Essms, "183", "93", &["accueil@ime-horizon.mssante.test"]),
+        structure(
+            "IME L'Horizon",
+            StructureKind::Essms,
+            "183",
+            "93",
+            &["accueil@ime-horizon.mssante.test"],
+        ),
         &[MissionKind::PendingAdmission],
     )
 }
@@ -183,10 +382,22 @@ pub fn justice(kind: StructureKind, name: &str) -> Actor {
 
 // ---- targets ----
 pub fn to_pro(id: &str, a: Actor, addr: &str) -> Target {
-    Target { id: id.into(), channel: Channel::Mssante as i32, recipient: Some(target::Recipient::Professional(a)), mss_address: addr.into(), document_ids: vec![] }
+    Target {
+        id: id.into(),
+        channel: Channel::Mssante as i32,
+        recipient: Some(target::Recipient::Professional(a)),
+        mss_address: addr.into(),
+        document_ids: vec![],
+    }
 }
 pub fn to_dmp(id: &str) -> Target {
-    Target { id: id.into(), channel: Channel::Dmp as i32, recipient: Some(target::Recipient::Child(ChildRecipient {})), mss_address: String::new(), document_ids: vec![] }
+    Target {
+        id: id.into(),
+        channel: Channel::Dmp as i32,
+        recipient: Some(target::Recipient::Child(ChildRecipient {})),
+        mss_address: String::new(),
+        document_ids: vec![],
+    }
 }
 pub fn to_mes(id: &str) -> Target {
     Target {
@@ -198,18 +409,33 @@ pub fn to_mes(id: &str) -> Target {
     }
 }
 pub fn to_party(id: &str, channel: Channel, party: &str, addr: &str) -> Target {
-    Target { id: id.into(), channel: channel as i32, recipient: Some(target::Recipient::PartyId(party.into())), mss_address: addr.into(), document_ids: vec![] }
+    Target {
+        id: id.into(),
+        channel: channel as i32,
+        recipient: Some(target::Recipient::PartyId(party.into())),
+        mss_address: addr.into(),
+        document_ids: vec![],
+    }
 }
 
 pub fn party(id: &str, role: PartyRole, given: &str) -> Party {
-    Party { id: id.into(), role: role as i32, family_name: "DUPONT".into(), given_name: given.into() }
+    Party {
+        id: id.into(),
+        role: role as i32,
+        family_name: "DUPONT".into(),
+        given_name: given.into(),
+    }
 }
 
 pub fn done(party_id: &str) -> InformationRecord {
     InformationRecord {
         id: format!("INF-{party_id}"),
         party_id: party_id.into(),
-        status: Some(information_record::Status::Done(InformationDone { at: Some(ts("2026-10-01T09:00:00Z")), mode: "entretien".into(), by: "Claire Martin".into() })),
+        status: Some(information_record::Status::Done(InformationDone {
+            at: Some(ts("2026-10-01T09:00:00Z")),
+            mode: "entretien".into(),
+            by: "Claire Martin".into(),
+        })),
     }
 }
 
@@ -238,7 +464,12 @@ pub fn stated(masque: bool, inv_patient: bool, inv_rep: bool) -> StatedFlags {
 }
 
 pub fn doc(id: &str, kind: DocumentKind) -> Document {
-    Document { id: id.into(), kind: kind as i32, title: format!("{kind:?}"), ..Default::default() }
+    Document {
+        id: id.into(),
+        kind: kind as i32,
+        title: format!("{kind:?}"),
+        ..Default::default()
+    }
 }
 
 pub fn conjoint_from(birth: &str) -> ApPeriod {
@@ -246,8 +477,14 @@ pub fn conjoint_from(birth: &str) -> ApPeriod {
         from: birth.into(),
         regime: ApRegime::Conjoint as i32,
         holders: vec![
-            ApHolder { party_id: "M1".into(), attributes: ApAttributes::All as i32 },
-            ApHolder { party_id: "F1".into(), attributes: ApAttributes::All as i32 },
+            ApHolder {
+                party_id: "M1".into(),
+                attributes: ApAttributes::All as i32,
+            },
+            ApHolder {
+                party_id: "F1".into(),
+                attributes: ApAttributes::All as i32,
+            },
         ],
         ..Default::default()
     }
@@ -262,7 +499,9 @@ pub fn base(kind: DocumentKind) -> SubmitRequest {
         tenant: "mecs-tilleuls".into(),
         idempotency_key: "idem-1".into(),
         request_id: "req-1".into(),
-        sender: Some(Sender { actor: Some(karim_educateur()) }),
+        sender: Some(Sender {
+            actor: Some(karim_educateur()),
+        }),
         child: Some(ChildContext {
             local_id: "DUI-0001".into(),
             ins: Some(Ins {
@@ -273,7 +512,11 @@ pub fn base(kind: DocumentKind) -> SubmitRequest {
             }),
             birth_date: birth.clone(),
             residence_departement: "93".into(),
-            parties: vec![party("M1", PartyRole::Mother, "Sandrine"), party("F1", PartyRole::Father, "Marc"), party("C1", PartyRole::Child, "Léa")],
+            parties: vec![
+                party("M1", PartyRole::Mother, "Sandrine"),
+                party("F1", PartyRole::Father, "Marc"),
+                party("C1", PartyRole::Child, "Léa"),
+            ],
             ap_timeline: vec![conjoint_from(&birth)],
             mes_status: MesStatus::Active as i32,
             mes_address: format!("{MATRICULE}@patient.mssante.fr"),

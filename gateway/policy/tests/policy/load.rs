@@ -1,6 +1,8 @@
 //! Load-time validation (matrix, overlays, configuration) and request validation (field paths).
 use passerelle_api::v1::*;
-use passerelle_policy::{Engine, PolicyBundle, PolicyConfig, PolicyEngine, PolicyError, input_sha256};
+use passerelle_policy::{
+    Engine, PolicyBundle, PolicyConfig, PolicyEngine, PolicyError, input_sha256,
+};
 use prost::Message;
 
 use crate::fixtures::*;
@@ -17,12 +19,21 @@ fn has(v: &[(String, String)], field: &str) -> bool {
 }
 
 fn ok_request() -> SubmitRequest {
-    with_targets(base(DocumentKind::FicheNavette), vec![to_pro("ase", claire_referente(), "claire.martin@cd93.mssante.test")])
+    with_targets(
+        base(DocumentKind::FicheNavette),
+        vec![to_pro(
+            "ase",
+            claire_referente(),
+            "claire.martin@cd93.mssante.test",
+        )],
+    )
 }
 
 #[test]
 fn the_reference_request_is_valid_and_allowed() {
-    let d = engine().evaluate(&ok_request(), AS_OF, false, "v").expect("valid");
+    let d = engine()
+        .evaluate(&ok_request(), AS_OF, false, "v")
+        .expect("valid");
     assert!(d.accepted, "{d:?}");
 }
 
@@ -37,7 +48,11 @@ fn bad_input_names_each_field() {
     assert!(has(&violations(&r), "legal"));
 
     let mut r = ok_request();
-    legal_mut(&mut r).information.push(InformationRecord { id: "X".into(), party_id: "M1".into(), status: None });
+    legal_mut(&mut r).information.push(InformationRecord {
+        id: "X".into(),
+        party_id: "M1".into(),
+        status: None,
+    });
     assert!(has(&violations(&r), "legal.information[3]"));
 
     let mut r = ok_request();
@@ -59,12 +74,19 @@ fn bad_input_names_each_field() {
     {
         p.professions[0].system = "1.2.3".into();
     }
-    assert!(has(&violations(&r), "targets[0].professional.person.professions[0].system"));
+    assert!(has(
+        &violations(&r),
+        "targets[0].professional.person.professions[0].system"
+    ));
 
     let mut r = ok_request();
     child_mut(&mut r).birth_date = "2027-01-01".into();
     let v = violations(&r);
-    assert!(v.iter().any(|(f, reason)| f == "child.birthDate" && reason.contains("future")), "{v:?}");
+    assert!(
+        v.iter()
+            .any(|(f, reason)| f == "child.birthDate" && reason.contains("future")),
+        "{v:?}"
+    );
 
     // Overlapping and contradictory parental-authority periods.
     let mut r = ok_request();
@@ -72,29 +94,46 @@ fn bad_input_names_each_field() {
     child_mut(&mut r).ap_timeline.push(ApPeriod {
         from: "2024-01-01".into(),
         regime: ApRegime::Unilateral as i32,
-        holders: vec![ApHolder { party_id: "M1".into(), attributes: ApAttributes::All as i32 }],
+        holders: vec![ApHolder {
+            party_id: "M1".into(),
+            attributes: ApAttributes::All as i32,
+        }],
         ..Default::default()
     });
     let v = violations(&r);
-    assert!(v.iter().any(|(f, reason)| f == "child.apTimeline[1].from" && reason.contains("overlaps")), "{v:?}");
+    assert!(
+        v.iter()
+            .any(|(f, reason)| f == "child.apTimeline[1].from" && reason.contains("overlaps")),
+        "{v:?}"
+    );
     let mut r = ok_request();
     child_mut(&mut r).ap_timeline = vec![ApPeriod {
         from: birth.clone(),
         regime: ApRegime::RetraitTotal as i32,
-        holders: vec![ApHolder { party_id: "F1".into(), attributes: ApAttributes::All as i32 }],
+        holders: vec![ApHolder {
+            party_id: "F1".into(),
+            attributes: ApAttributes::All as i32,
+        }],
         withdrawn_party_id: "F1".into(),
         ..Default::default()
     }];
     assert!(has(&violations(&r), "child.apTimeline[0].withdrawnPartyId"));
     let mut r = ok_request();
-    child_mut(&mut r).ap_timeline = vec![ApPeriod { from: birth, regime: ApRegime::Adult as i32, ..Default::default() }];
+    child_mut(&mut r).ap_timeline = vec![ApPeriod {
+        from: birth,
+        regime: ApRegime::Adult as i32,
+        ..Default::default()
+    }];
     assert!(has(&violations(&r), "child.apTimeline[0].regime"));
 
     let mut r = ok_request();
     r.targets.push(r.targets[0].clone());
     r.targets[1].document_ids = vec!["nope".into()];
     let v = violations(&r);
-    assert!(has(&v, "targets[1].id") && has(&v, "targets[1].documentIds[0]"), "{v:?}");
+    assert!(
+        has(&v, "targets[1].id") && has(&v, "targets[1].documentIds[0]"),
+        "{v:?}"
+    );
 
     let mut r = ok_request();
     r.documents[0].kind = 0;
@@ -105,7 +144,12 @@ fn bad_input_names_each_field() {
     assert!(has(&violations(&r), "documents[0].sensitivity"));
 
     let mut r = ok_request();
-    legal_mut(&mut r).overrides.push(Override { rule_id: "GEN-1".into(), reason: "x".into(), decided_by: paul_inspecteur().person, at: Some(ts("2026-11-01T00:00:00Z")) });
+    legal_mut(&mut r).overrides.push(Override {
+        rule_id: "GEN-1".into(),
+        reason: "x".into(),
+        decided_by: paul_inspecteur().person,
+        at: Some(ts("2026-11-01T00:00:00Z")),
+    });
     assert!(has(&violations(&r), "legal.overrides[0].ruleId"));
 }
 
@@ -113,9 +157,16 @@ fn bad_input_names_each_field() {
 fn a_gap_in_the_parental_authority_timeline_denies_everything() {
     let mut r = ok_request();
     child_mut(&mut r).ap_timeline[0].to = "2020-01-01".into();
-    let d = engine().evaluate(&r, AS_OF, false, "v").expect("a decision, not an error");
+    let d = engine()
+        .evaluate(&r, AS_OF, false, "v")
+        .expect("a decision, not an error");
     assert_eq!(d.outcome, Outcome::Denied as i32);
-    assert!(d.targets[0].denials.iter().any(|x| x.code == "AP_STATE_UNKNOWN" && x.rule == "GEN-2"));
+    assert!(
+        d.targets[0]
+            .denials
+            .iter()
+            .any(|x| x.code == "AP_STATE_UNKNOWN" && x.rule == "GEN-2")
+    );
 }
 
 #[test]
@@ -124,20 +175,30 @@ fn missing_information_is_a_denial_naming_the_person() {
     legal_mut(&mut r).information.retain(|i| i.party_id != "F1");
     let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
     assert!(!d.accepted);
-    assert_eq!(codes(&d.targets[0]), vec!["INF_PRIOR_INFORMATION_MISSING:father"]);
+    assert_eq!(
+        codes(&d.targets[0]),
+        vec!["INF_PRIOR_INFORMATION_MISSING:father"]
+    );
     // Information dated after as_of is not prior; older than info_validity_days is stale.
     let mut r = ok_request();
-    if let Some(information_record::Status::Done(x)) = legal_mut(&mut r).information[1].status.as_mut() {
+    if let Some(information_record::Status::Done(x)) =
+        legal_mut(&mut r).information[1].status.as_mut()
+    {
         x.at = Some(ts("2026-11-26T09:00:00Z"));
     }
     let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
     assert_eq!(codes(&d.targets[0]), vec!["INF_INFORMATION_NOT_PRIOR"]);
     let mut r = ok_request();
-    if let Some(information_record::Status::Done(x)) = legal_mut(&mut r).information[1].status.as_mut() {
+    if let Some(information_record::Status::Done(x)) =
+        legal_mut(&mut r).information[1].status.as_mut()
+    {
         x.at = Some(ts("2026-04-01T09:00:00Z"));
     }
     let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
-    assert_eq!(codes(&d.targets[0]), vec!["INF_PRIOR_INFORMATION_MISSING:father"]);
+    assert_eq!(
+        codes(&d.targets[0]),
+        vec!["INF_PRIOR_INFORMATION_MISSING:father"]
+    );
 }
 
 #[test]
@@ -149,7 +210,9 @@ fn legacy_r94_and_r85_codes_are_equivalent() {
         p.professions = vec![code(R94, "51")];
     }
     let legacy = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
-    let modern = engine().evaluate(&ok_request(), AS_OF, false, "v").expect("decision");
+    let modern = engine()
+        .evaluate(&ok_request(), AS_OF, false, "v")
+        .expect("decision");
     assert!(legacy.accepted && modern.accepted);
     assert_eq!(rule_ids(&legacy.targets[0]), rule_ids(&modern.targets[0]));
     // An R85 role with no row in the matrix: HAB-2.
@@ -172,7 +235,10 @@ fn trust_space_and_patient_addresses() {
         p.mss[0].address = "claire.martin@cd93.mssante.fr".into();
     }
     let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
-    assert_eq!(codes(&d.targets[0]), vec!["recipient_domain_not_in_trust_space"]);
+    assert_eq!(
+        codes(&d.targets[0]),
+        vec!["recipient_domain_not_in_trust_space"]
+    );
     assert_eq!(d.targets[0].denials[0].rule, "CH-6");
     // A patient address on the MSSANTE channel is treated as the child's MES: never a social document.
     let mut r = ok_request();
@@ -185,13 +251,35 @@ fn trust_space_and_patient_addresses() {
 #[test]
 fn ages_use_the_paris_date_of_as_of() {
     // Born 2008-11-26: 18 from 2026-11-26 Paris time, i.e. from 2026-11-25T23:00Z.
-    let mut r = with_basis(ok_request(), LegalBasis::CasfL22622, Purpose::ImplementProtection);
+    let mut r = with_basis(
+        ok_request(),
+        LegalBasis::CasfL22622,
+        Purpose::ImplementProtection,
+    );
     child_mut(&mut r).birth_date = "2008-11-26".into();
     child_mut(&mut r).ap_timeline[0].from = "2008-11-26".into();
-    let before = engine().evaluate(&r, time::macros::datetime!(2026-11-25 22:59 UTC), false, "v").expect("decision");
-    let after = engine().evaluate(&r, time::macros::datetime!(2026-11-25 23:00 UTC), false, "v").expect("decision");
+    let before = engine()
+        .evaluate(
+            &r,
+            time::macros::datetime!(2026-11-25 22:59 UTC),
+            false,
+            "v",
+        )
+        .expect("decision");
+    let after = engine()
+        .evaluate(
+            &r,
+            time::macros::datetime!(2026-11-25 23:00 UTC),
+            false,
+            "v",
+        )
+        .expect("decision");
     assert!(before.accepted);
-    assert!(codes(&after.targets[0]).contains(&"AGE_BASIS_MINORS_ONLY"), "{:?}", codes(&after.targets[0]));
+    assert!(
+        codes(&after.targets[0]).contains(&"AGE_BASIS_MINORS_ONLY"),
+        "{:?}",
+        codes(&after.targets[0])
+    );
 }
 
 #[test]
@@ -200,6 +288,7 @@ fn input_hash_ignores_idempotency_key_and_matches_prost() {
     let mut cleared = r.clone();
     cleared.idempotency_key.clear();
     cleared.expected_input_sha256.clear();
+    cleared.request_id.clear();
     let expected = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(cleared.encode_to_vec()))
@@ -208,12 +297,15 @@ fn input_hash_ignores_idempotency_key_and_matches_prost() {
     let mut other = r.clone();
     other.idempotency_key = "another".into();
     other.expected_input_sha256 = "00".into();
+    other.request_id = "another correlation id".into();
     assert_eq!(input_sha256(&other), input_sha256(&r));
     let mut changed = r.clone();
     changed.tenant = "cd93".into();
     assert_ne!(input_sha256(&changed), input_sha256(&r));
     // A stale preview hash is reported.
-    let d = engine().evaluate(&other, AS_OF, false, "v").expect("decision");
+    let d = engine()
+        .evaluate(&other, AS_OF, false, "v")
+        .expect("decision");
     assert_eq!(d.warnings, vec!["DECISION_CHANGED_SINCE_PREVIEW"]);
 }
 
@@ -221,16 +313,89 @@ fn input_hash_ignores_idempotency_key_and_matches_prost() {
 fn load_errors_happen_at_start() {
     let mut cfg = PolicyConfig::sandbox();
     cfg.mss_trust_domains.clear();
-    assert!(matches!(Engine::with_defaults(cfg), Err(PolicyError::Config { .. })));
-    let bad_matrix = PolicyBundle { matrix: "[meta]\nversion = \"1\"\n".into(), ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox()) };
-    assert!(matches!(Engine::new(bad_matrix), Err(PolicyError::Matrix { .. })));
+    assert!(matches!(
+        Engine::with_defaults(cfg),
+        Err(PolicyError::Config { .. })
+    ));
+    let bad_matrix = PolicyBundle {
+        matrix: "[meta]\nversion = \"1\"\n".into(),
+        ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox())
+    };
+    assert!(matches!(
+        Engine::new(bad_matrix),
+        Err(PolicyError::Matrix { .. })
+    ));
     let overlay = "[meta]\nid = \"x\"\nversion = \"1\"\napproved_by = \"DPO\"\nvalid_from = \"2026-01-01\"\n[scope]\ntenant = \"cd93\"\n[[remove]]\nrow = \"crip\"\nmss = [\"PSY\"]\n";
-    let bundle = PolicyBundle { overlays: vec![overlay.into()], ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox()) };
+    let bundle = PolicyBundle {
+        overlays: vec![overlay.into()],
+        ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox())
+    };
     match Engine::new(bundle) {
-        Err(e @ PolicyError::Overlay { .. }) => assert!(e.to_string().contains("does not grant"), "{e}"),
+        Err(e @ PolicyError::Overlay { .. }) => {
+            assert!(e.to_string().contains("does not grant"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
     let e = engine();
     assert_eq!(e.matrix_version(), "1.0.0");
     assert_eq!(e.matrix_sha256().len(), 64);
+}
+
+#[test]
+fn parental_authority_resolver() {
+    let e = engine();
+    let mut r = ok_request();
+    let pa = e
+        .parental_authority(r.child.as_ref().expect("child"), AS_OF)
+        .expect("resolves");
+    assert_eq!(pa.age, 10);
+    assert_eq!(pa.regime, ApRegime::Conjoint);
+    assert_eq!(pa.representatives, vec!["M1", "F1"]);
+    assert_eq!(pa.non_usuel_signers, vec!["M1", "F1"]);
+    assert_eq!(pa.inform_casf_l226_2_2, vec!["M1", "F1", "C1"]);
+    assert_eq!(pa.inform_casf_l226_2_1, vec!["M1", "F1"]);
+    assert_eq!(pa.inform_health, vec!["M1", "F1"]);
+    assert!(!pa.representatives_unsafe && !pa.ap_state_unknown);
+    // Retrait of the father 30 days ago: father still informed (CASF), no longer holder nor
+    // representative, representatives unsafe during the CNAM grace period (REP-3).
+    let birth = child_mut(&mut r).birth_date.clone();
+    child_mut(&mut r).ap_timeline = vec![
+        ApPeriod {
+            to: days_before_as_of(31),
+            ..conjoint_from(&birth)
+        },
+        ApPeriod {
+            from: days_before_as_of(30),
+            regime: ApRegime::RetraitTotal as i32,
+            holders: vec![ApHolder {
+                party_id: "M1".into(),
+                attributes: ApAttributes::All as i32,
+            }],
+            decision_date: days_before_as_of(30),
+            withdrawn_party_id: "F1".into(),
+            ..Default::default()
+        },
+    ];
+    let pa = e
+        .parental_authority(r.child.as_ref().expect("child"), AS_OF)
+        .expect("resolves");
+    assert_eq!(pa.regime, ApRegime::RetraitTotal);
+    assert_eq!(pa.holders, vec!["M1"]);
+    assert_eq!(pa.non_usuel_signers, vec!["M1"]);
+    assert_eq!(pa.inform_casf_l226_2_2, vec!["M1", "F1", "C1"]);
+    assert_eq!(pa.inform_health, vec!["M1"]);
+    assert!(pa.representatives_unsafe);
+    // 100 days later the grace period is over.
+    let later = AS_OF + time::Duration::days(100);
+    assert!(
+        !e.parental_authority(r.child.as_ref().expect("child"), later)
+            .expect("resolves")
+            .representatives_unsafe
+    );
+    // A future birth date is an input error, not a silent state.
+    child_mut(&mut r).birth_date = "2030-01-01".into();
+    assert!(matches!(
+        e.parental_authority(r.child.as_ref().expect("child"), AS_OF),
+        Err(PolicyError::InvalidInput(_))
+    ));
 }

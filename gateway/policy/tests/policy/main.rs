@@ -2,5 +2,6 @@
 mod examples;
 mod fixtures;
 mod load;
+mod perf;
 mod props;
 mod scenarios;

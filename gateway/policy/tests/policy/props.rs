@@ -21,9 +21,30 @@ struct Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    (0usize..64, 0i32..=25, 0i32..24, any::<u8>(), any::<u8>(), 0i32..=10, 0i32..=12, any::<bool>(), any::<u64>()).prop_map(
-        |(case, kind, age, flags, extra, basis, purpose, secrecy, seed)| Mutation { case, kind, age, flags, extra, basis, purpose, secrecy, seed },
+    (
+        0usize..64,
+        0i32..=25,
+        0i32..24,
+        any::<u8>(),
+        any::<u8>(),
+        0i32..=10,
+        0i32..=12,
+        any::<bool>(),
+        any::<u64>(),
     )
+        .prop_map(
+            |(case, kind, age, flags, extra, basis, purpose, secrecy, seed)| Mutation {
+                case,
+                kind,
+                age,
+                flags,
+                extra,
+                basis,
+                purpose,
+                secrecy,
+                seed,
+            },
+        )
 }
 
 fn opt(bits: u8, i: u8) -> Option<bool> {
@@ -70,10 +91,19 @@ fn build(m: &Mutation) -> SubmitRequest {
         r.targets.push(to_mes("x-mes"));
     }
     if m.extra & 8 != 0 {
-        r.targets.push(to_party("x-mother", Channel::Mssante, "M1", "sandrine.dupont@laposte.test"));
+        r.targets.push(to_party(
+            "x-mother",
+            Channel::Mssante,
+            "M1",
+            "sandrine.dupont@laposte.test",
+        ));
     }
     if m.extra & 16 != 0 {
-        r.targets.push(to_pro("x-ase", claire_referente(), "claire.martin@cd93.mssante.test"));
+        r.targets.push(to_pro(
+            "x-ase",
+            claire_referente(),
+            "claire.martin@cd93.mssante.test",
+        ));
     }
     if m.extra & 32 != 0 && m.basis > 0 {
         legal_mut(&mut r).basis = m.basis;
@@ -87,7 +117,12 @@ fn build(m: &Mutation) -> SubmitRequest {
     if m.secrecy {
         let c = child_mut(&mut r);
         if c.minor_secrecy.is_empty() {
-            c.minor_secrecy.push(MinorSecrecy { id: "MS-P".into(), basis: MinorSecrecyBasis::L11115 as i32, recorded_by: medecin_mecs().person, at: Some(ts("2026-11-01T10:00:00Z")) });
+            c.minor_secrecy.push(MinorSecrecy {
+                id: "MS-P".into(),
+                basis: MinorSecrecyBasis::L11115 as i32,
+                recorded_by: medecin_mecs().person,
+                at: Some(ts("2026-11-01T10:00:00Z")),
+            });
         }
         let id = c.minor_secrecy[0].id.clone();
         r.documents[0].minor_secrecy_ref = id;
@@ -100,7 +135,9 @@ fn build(m: &Mutation) -> SubmitRequest {
 
 fn shuffle<T>(v: &mut [T], mut seed: u64) {
     for i in (1..v.len()).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = (seed >> 33) as usize % (i + 1);
         v.swap(i, j);
     }
@@ -128,10 +165,30 @@ fn is_social(kind: i32) -> bool {
 }
 
 const ROWS: &[&str] = &[
-    "medecin", "sage_femme_infirmier", "psychologue", "assistant_service_social", "educatif_social", "direction", "crip", "ase",
-    "essms_protection_enfance", "essms_handicap_sante_mentale", "pmi",
+    "medecin",
+    "sage_femme_infirmier",
+    "psychologue",
+    "assistant_service_social",
+    "educatif_social",
+    "direction",
+    "crip",
+    "ase",
+    "essms_protection_enfance",
+    "essms_handicap_sante_mentale",
+    "pmi",
 ];
-const GROUPS: &[&str] = &["IP_EVAL", "SOCIAL_PE", "ESSMS_ADMIN", "HEALTH_DAILY", "HEALTH_CLIN", "PSY", "PPE", "PROJ_PERSO", "LIAISON_SORTIE", "RAP_EVAL"];
+const GROUPS: &[&str] = &[
+    "IP_EVAL",
+    "SOCIAL_PE",
+    "ESSMS_ADMIN",
+    "HEALTH_DAILY",
+    "HEALTH_CLIN",
+    "PSY",
+    "PPE",
+    "PROJ_PERSO",
+    "LIAISON_SORTIE",
+    "RAP_EVAL",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
@@ -196,7 +253,6 @@ proptest! {
             exp.decision_id = sub.decision_id.clone();
             exp.request_id = sub.request_id.clone();
             exp.dry_run = false;
-            exp.input_sha256 = sub.input_sha256.clone(); // request_id is part of the request body
             prop_assert_eq!(&exp, sub);
         }
         // Order of targets (and documents) does not matter.
@@ -234,16 +290,34 @@ proptest! {
 #[test]
 fn overlay_restricts_and_is_named_in_the_decision() {
     let overlay = "[meta]\nid = \"cd93-sans-sante-educ\"\nversion = \"2\"\napproved_by = \"DPO CD93\"\nvalid_from = \"2026-01-01\"\n[scope]\ndepartement = \"93\"\n[[remove]]\nrow = \"educatif_social\"\nmss = [\"SOCIAL_PE\"]\n";
-    let restricted = Engine::new(PolicyBundle { overlays: vec![overlay.into()], ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox()) }).expect("overlay loads");
-    let req = with_targets(base(DocumentKind::FicheNavette), vec![to_pro("ase", claire_referente(), "claire.martin@cd93.mssante.test")]);
-    let before = engine().evaluate(&req, AS_OF, false, "a").expect("decision");
-    let after = restricted.evaluate(&req, AS_OF, false, "a").expect("decision");
+    let restricted = Engine::new(PolicyBundle {
+        overlays: vec![overlay.into()],
+        ..PolicyBundle::with_default_matrix(PolicyConfig::sandbox())
+    })
+    .expect("overlay loads");
+    let req = with_targets(
+        base(DocumentKind::FicheNavette),
+        vec![to_pro(
+            "ase",
+            claire_referente(),
+            "claire.martin@cd93.mssante.test",
+        )],
+    );
+    let before = engine()
+        .evaluate(&req, AS_OF, false, "a")
+        .expect("decision");
+    let after = restricted
+        .evaluate(&req, AS_OF, false, "a")
+        .expect("decision");
     assert_eq!(before.targets[0].outcome, Outcome::Allowed as i32);
     assert_eq!(after.targets[0].outcome, Outcome::Denied as i32);
     assert_eq!(after.targets[0].denials[0].code, "HAB_NOT_HABILITATED");
     let p = after.policy.expect("policy");
     assert_eq!(p.matrix_version, "1.0.0+cd93-sans-sante-educ@2");
-    assert_ne!(p.config_sha256, before.policy.expect("policy").config_sha256);
+    assert_ne!(
+        p.config_sha256,
+        before.policy.expect("policy").config_sha256
+    );
 }
 
 /// The generators exercise the interesting paths (otherwise the properties above prove nothing).
@@ -252,7 +326,9 @@ fn generators_are_not_vacuous() {
     let engine = engine();
     let mut seed = 0x5eed_u64;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         seed >> 16
     };
     let (mut ok, mut allowed, mut social_dmp, mut secret_dmp_allowed, mut denied) = (0, 0, 0, 0, 0);
@@ -274,7 +350,9 @@ fn generators_are_not_vacuous() {
             for t in &d.targets {
                 if t.outcome == Outcome::Allowed as i32 {
                     allowed += 1;
-                    if t.channel == Channel::Dmp as i32 && !req.documents[0].minor_secrecy_ref.is_empty() {
+                    if t.channel == Channel::Dmp as i32
+                        && !req.documents[0].minor_secrecy_ref.is_empty()
+                    {
                         secret_dmp_allowed += 1;
                     }
                 } else {
@@ -289,6 +367,11 @@ fn generators_are_not_vacuous() {
     assert!(ok > 150, "valid requests: {ok}");
     assert!(allowed > 40, "allowed targets: {allowed}");
     assert!(denied > 100, "denied targets: {denied}");
-    assert!(social_dmp > 20, "social kinds asked for the DMP: {social_dmp}");
-    eprintln!("ok={ok} allowed={allowed} denied={denied} social_dmp={social_dmp} secret_dmp_allowed={secret_dmp_allowed}");
+    assert!(
+        social_dmp > 20,
+        "social kinds asked for the DMP: {social_dmp}"
+    );
+    eprintln!(
+        "ok={ok} allowed={allowed} denied={denied} social_dmp={social_dmp} secret_dmp_allowed={secret_dmp_allowed}"
+    );
 }

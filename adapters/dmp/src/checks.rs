@@ -113,7 +113,10 @@ pub fn is_dmp_minor(birth: Date, today: Date, p: &DmpParameters) -> bool {
 pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut deny = |rule: &'static str, reason: &'static str| {
-        if !v.iter().any(|x: &Violation| x.rule == rule && x.reason == reason) {
+        if !v
+            .iter()
+            .any(|x: &Violation| x.rule == rule && x.reason == reason)
+        {
             v.push(Violation { rule, reason });
         }
     };
@@ -143,30 +146,51 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
     let fl = f.flags;
     // DMP-CONF-01: explicit statement.
     if !fl.stated {
-        deny("DMP-CONF-01", "masque_ps / invisible_patient / representatives flag not stated");
+        deny(
+            "DMP-CONF-01",
+            "masque_ps / invisible_patient / representatives flag not stated",
+        );
     }
     // DMP-CONF-02: cumul.
     if fl.masque_ps && fl.invisible_patient && !f.params.cumul_invisible_patient_masque_ps {
-        deny("DMP-CONF-02", "MASQUE_PS with INVISIBLE_PATIENT is not allowed");
+        deny(
+            "DMP-CONF-02",
+            "MASQUE_PS with INVISIBLE_PATIENT is not allowed",
+        );
     }
     // DMP-CONF-03: secret connection.
     if f.secret_connection {
         if f.vihf_confidentiality_code != Some("INVISIBLE_REPRESENTANTS_LEGAUX") {
-            deny("DMP-CONF-03", "secret connection without the VIHF confidentiality code");
+            deny(
+                "DMP-CONF-03",
+                "secret connection without the VIHF confidentiality code",
+            );
         }
         if !fl.invisible_representants_legaux {
-            deny("DMP-CONF-03", "secret connection without INVISIBLE_REPRESENTANTS_LEGAUX");
+            deny(
+                "DMP-CONF-03",
+                "secret connection without INVISIBLE_REPRESENTANTS_LEGAUX",
+            );
         }
     } else if f.vihf_confidentiality_code.is_some() {
-        deny("DMP-CONF-03", "VIHF confidentiality code without a secret connection");
+        deny(
+            "DMP-CONF-03",
+            "VIHF confidentiality code without a secret connection",
+        );
     }
     // DMP-CONF-04: adults.
     if !minor && (fl.invisible_representants_legaux || f.secret_connection) {
-        deny("DMP-CONF-04", "representatives flag or secret connection for an adult");
+        deny(
+            "DMP-CONF-04",
+            "representatives flag or secret connection for an adult",
+        );
     }
     // DMP-CONF-07: the flags the decision requires.
     if fl.required_invisible_representants_legaux && !fl.invisible_representants_legaux {
-        deny("DMP-CONF-07", "the decision requires INVISIBLE_REPRESENTANTS_LEGAUX");
+        deny(
+            "DMP-CONF-07",
+            "the decision requires INVISIBLE_REPRESENTANTS_LEGAUX",
+        );
     }
     if !fl.confidentiality.is_empty() && fl.confidentiality != "N" {
         deny("DMP-CONF-06", "decision confidentiality is not N");
@@ -180,9 +204,17 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
             deny("DMP-CONF-05", "confidentiality code outside JDV_J58");
         }
         if d.cda_confidentiality != "N" || d.xds_confidentiality.first() != Some(&"N") {
-            deny("DMP-CONF-06", "CDA / first XDS confidentiality code is not N");
+            deny(
+                "DMP-CONF-06",
+                "CDA / first XDS confidentiality code is not N",
+            );
         }
-        if d.xds_confidentiality.iter().filter(|c| **c == "N" || **c == "R" || **c == "V").count() > 1 {
+        if d.xds_confidentiality
+            .iter()
+            .filter(|c| **c == "N" || **c == "R" || **c == "V")
+            .count()
+            > 1
+        {
             deny("DMP-CONF-05", "more than one N/R/V code");
         }
         // DMP-CONF-07: the metadata carries exactly the decided flags.
@@ -191,7 +223,10 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
             || has("INVISIBLE_PATIENT") != fl.invisible_patient
             || has("INVISIBLE_REPRESENTANTS_LEGAUX") != fl.invisible_representants_legaux
         {
-            deny("DMP-CONF-07", "metadata flags differ from the decided flags");
+            deny(
+                "DMP-CONF-07",
+                "metadata flags differ from the decided flags",
+            );
         }
         // DMP-TYPE-01: J66 ∩ ASS_X16, classCode looked up.
         let (code, system) = d.type_code;
@@ -202,7 +237,10 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
                     deny("DMP-TYPE-01", "classCode is not ASS_X16(typeCode)");
                 }
             }
-            _ => deny("DMP-TYPE-01", "typeCode not in JDV_J66 with an ASS_X16 class"),
+            _ => deny(
+                "DMP-TYPE-01",
+                "typeCode not in JDV_J66 with an ASS_X16 class",
+            ),
         }
         // DMP-TYPE-02: kind allowed on the DMP; social codes never.
         let eligible = catalogue::kind_info(d.kind).is_some_and(|k| k.dmp_eligible());

@@ -93,7 +93,9 @@ impl Endpoint {
     pub fn parse(base_url: &str) -> Result<Self, DmpProtocolError> {
         let rest = base_url
             .strip_prefix("https://")
-            .ok_or(DmpProtocolError::Endpoint("base URL must start with https://"))?;
+            .ok_or(DmpProtocolError::Endpoint(
+                "base URL must start with https://",
+            ))?;
         if rest.contains(['?', '#', '@', ' ']) {
             return Err(DmpProtocolError::Endpoint(
                 "base URL must not carry a query, fragment, user info or space",

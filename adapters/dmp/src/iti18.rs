@@ -17,19 +17,31 @@ pub fn build_iti18_request(
     unique_id: &str,
 ) -> Result<HttpRequest, DmpProtocolError> {
     if !is_plain_oid(unique_id) {
-        return Err(input("unique_id", "must be a plain OID of at most 64 characters"));
+        return Err(input(
+            "unique_id",
+            "must be a plain OID of at most 64 characters",
+        ));
     }
     plain_request(endpoint, Transaction::Iti18, message_id, vihf, |o| {
         raw(o, "<query:AdhocQueryRequest xmlns:query=\"");
         raw(o, QUERY_NS);
         raw(o, "\" xmlns:rim=\"");
         raw(o, RIM_NS);
-        raw(o, "\"><query:ResponseOption returnType=\"ObjectRef\" returnComposedObjects=\"true\"/><rim:AdhocQuery id=\"");
+        raw(
+            o,
+            "\"><query:ResponseOption returnType=\"ObjectRef\" returnComposedObjects=\"true\"/><rim:AdhocQuery id=\"",
+        );
         raw(o, GET_DOCUMENTS);
-        raw(o, "\"><rim:Slot name=\"$XDSDocumentEntryUniqueId\"><rim:ValueList><rim:Value>('");
+        raw(
+            o,
+            "\"><rim:Slot name=\"$XDSDocumentEntryUniqueId\"><rim:ValueList><rim:Value>('",
+        );
         // A plain OID needs no escaping.
         raw(o, unique_id);
-        raw(o, "')</rim:Value></rim:ValueList></rim:Slot></rim:AdhocQuery></query:AdhocQueryRequest>");
+        raw(
+            o,
+            "')</rim:Value></rim:ValueList></rim:Slot></rim:AdhocQuery></query:AdhocQueryRequest>",
+        );
     })
 }
 

@@ -49,7 +49,8 @@ fn check_id(id: &str) -> bool {
 pub fn build_iti41_request(i: &Iti41Input<'_>) -> Result<HttpRequest, DmpProtocolError> {
     check_boundary_id(i.boundary_id)?;
     let sor = i.submit_objects_request.trim();
-    if !sor.starts_with("<lcm:SubmitObjectsRequest") || !sor.ends_with("</lcm:SubmitObjectsRequest>")
+    if !sor.starts_with("<lcm:SubmitObjectsRequest")
+        || !sor.ends_with("</lcm:SubmitObjectsRequest>")
     {
         return Err(input(
             "submit_objects_request",
@@ -83,7 +84,8 @@ pub fn build_iti41_request(i: &Iti41Input<'_>) -> Result<HttpRequest, DmpProtoco
     let doc_bytes: usize = i.documents.iter().map(|d| d.bytes.len()).sum();
     let envelope_len = 1024 + to.len() + i.vihf.len() + sor.len() + 160 * i.documents.len();
     let sizes: Vec<usize> = i.documents.iter().map(|d| d.bytes.len()).collect();
-    let mut body = Vec::with_capacity(mtom::framed_len(&boundary, envelope_len, &sizes).max(doc_bytes));
+    let mut body =
+        Vec::with_capacity(mtom::framed_len(&boundary, envelope_len, &sizes).max(doc_bytes));
     mtom::write_root_start(&mut body, &boundary);
     write_envelope(
         &mut body,
@@ -94,7 +96,10 @@ pub fn build_iti41_request(i: &Iti41Input<'_>) -> Result<HttpRequest, DmpProtoco
         },
         i.vihf,
         |o| {
-            raw(o, "<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb=\"");
+            raw(
+                o,
+                "<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb=\"",
+            );
             raw(o, XDSB_NS);
             raw(o, "\" xmlns:xop=\"");
             raw(o, XOP_NS);

@@ -102,11 +102,17 @@ pub fn build_iti57_delete_request(d: &DeletionInput<'_>) -> Result<HttpRequest, 
         raw(o, LCM_NS);
         raw(o, "\" xmlns:rim=\"");
         raw(o, RIM_NS);
-        raw(o, "\"><rim:RegistryObjectList><rim:RegistryPackage id=\"SubmissionSet01\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage\">");
+        raw(
+            o,
+            "\"><rim:RegistryObjectList><rim:RegistryPackage id=\"SubmissionSet01\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage\">",
+        );
         slot(o, "submissionTime", d.submission_time);
         raw(o, "<rim:Classification id=\"cl01\"");
         attr(o, "classificationScheme", SS_AUTHOR);
-        raw(o, " classifiedObject=\"SubmissionSet01\" nodeRepresentation=\"\">");
+        raw(
+            o,
+            " classifiedObject=\"SubmissionSet01\" nodeRepresentation=\"\">",
+        );
         slot(o, "authorInstitution", d.author_institution);
         slot(o, "authorPerson", d.author_person);
         raw(o, "</rim:Classification><rim:Classification id=\"cl02\"");
@@ -118,10 +124,31 @@ pub fn build_iti57_delete_request(d: &DeletionInput<'_>) -> Result<HttpRequest, 
         raw(o, "<rim:Name><rim:LocalizedString");
         attr(o, "value", d.content_type.display);
         raw(o, "/></rim:Name></rim:Classification>");
-        ext_id(o, "ei01", SS_UNIQUE_ID, d.submission_set_unique_id, "XDSSubmissionSet.uniqueId");
-        ext_id(o, "ei02", SS_SOURCE_ID, d.source_id, "XDSSubmissionSet.sourceId");
-        ext_id(o, "ei03", SS_PATIENT_ID, d.patient_id, "XDSSubmissionSet.patientId");
-        raw(o, "</rim:RegistryPackage><rim:Classification id=\"cl03\" classifiedObject=\"SubmissionSet01\"");
+        ext_id(
+            o,
+            "ei01",
+            SS_UNIQUE_ID,
+            d.submission_set_unique_id,
+            "XDSSubmissionSet.uniqueId",
+        );
+        ext_id(
+            o,
+            "ei02",
+            SS_SOURCE_ID,
+            d.source_id,
+            "XDSSubmissionSet.sourceId",
+        );
+        ext_id(
+            o,
+            "ei03",
+            SS_PATIENT_ID,
+            d.patient_id,
+            "XDSSubmissionSet.patientId",
+        );
+        raw(
+            o,
+            "</rim:RegistryPackage><rim:Classification id=\"cl03\" classifiedObject=\"SubmissionSet01\"",
+        );
         attr(o, "classificationNode", SS_NODE);
         raw(o, "/><rim:Association id=\"as01\"");
         attr(o, "associationType", UPDATE_AVAILABILITY_STATUS);
@@ -130,6 +157,9 @@ pub fn build_iti57_delete_request(d: &DeletionInput<'_>) -> Result<HttpRequest, 
         raw(o, ">");
         slot(o, "OriginalStatus", STATUS_APPROVED);
         slot(o, "NewStatus", STATUS_DELETED);
-        raw(o, "</rim:Association></rim:RegistryObjectList></lcm:SubmitObjectsRequest>");
+        raw(
+            o,
+            "</rim:Association></rim:RegistryObjectList></lcm:SubmitObjectsRequest>",
+        );
     })
 }

@@ -205,10 +205,7 @@ impl<'a> Multipart<'a> {
                 self.part_by_cid(cid)
                     .ok_or(DmpProtocolError::Mtom("start names no part"))
             }
-            None => self
-                .parts
-                .first()
-                .ok_or(DmpProtocolError::Mtom("no part")),
+            None => self.parts.first().ok_or(DmpProtocolError::Mtom("no part")),
         }
     }
 
@@ -265,14 +262,18 @@ pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Multipart<'a>, Dm
     let ct = ContentType::parse(content_type)
         .ok_or(DmpProtocolError::Mtom("Content-Type is not a media type"))?;
     if ct.mime != "multipart/related" {
-        return Err(DmpProtocolError::Mtom("Content-Type is not multipart/related"));
+        return Err(DmpProtocolError::Mtom(
+            "Content-Type is not multipart/related",
+        ));
     }
     let boundary = ct
         .param("boundary")
         .ok_or(DmpProtocolError::Mtom("no boundary parameter"))?
         .to_owned();
     if boundary.is_empty() || boundary.len() > 70 {
-        return Err(DmpProtocolError::Mtom("boundary must be 1 to 70 characters"));
+        return Err(DmpProtocolError::Mtom(
+            "boundary must be 1 to 70 characters",
+        ));
     }
     let dash = format!("--{boundary}");
     let delim = format!("\r\n--{boundary}");

@@ -373,8 +373,7 @@ pub fn with_body<T>(
         )
         .with_status(reply.status));
     }
-    let first =
-        first.ok_or_else(|| bad_body(reply, "unparseable_reply", "empty soap:Body"))?;
+    let first = first.ok_or_else(|| bad_body(reply, "unparseable_reply", "empty soap:Body"))?;
     f(first)
 }
 
@@ -589,7 +588,10 @@ pub fn soap_fault_xml(
 /// A reply envelope: `wsa:Action`, `wsa:RelatesTo` (the request MessageID, when known), body.
 pub fn reply_envelope(action: &str, relates_to: Option<&str>, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 512);
-    raw(&mut out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"");
+    raw(
+        &mut out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"",
+    );
     raw(&mut out, SOAP_NS);
     raw(&mut out, "\" xmlns:wsa=\"");
     raw(&mut out, WSA_NS);

@@ -65,22 +65,40 @@ pub fn build_td02_request(i: &Td02Input<'_>) -> Result<HttpRequest, DmpProtocolE
     }
     let ts = hl7_ts(i.creation_time);
     plain_request(i.endpoint, Transaction::Td02, i.message_id, i.vihf, |o| {
-        raw(o, "<PRPA_IN201307UV02 xmlns=\"urn:hl7-org:v3\" ITSVersion=\"XML_1.0\"><id");
+        raw(
+            o,
+            "<PRPA_IN201307UV02 xmlns=\"urn:hl7-org:v3\" ITSVersion=\"XML_1.0\"><id",
+        );
         attr(o, "root", i.installation_oid);
         attr(o, "extension", i.request_id);
         raw(o, "/><creationTime");
         attr(o, "value", &ts);
-        raw(o, "/><interactionId root=\"2.16.840.1.113883.1.6\" extension=\"PRPA_IN201307UV02\"/><processingCode");
+        raw(
+            o,
+            "/><interactionId root=\"2.16.840.1.113883.1.6\" extension=\"PRPA_IN201307UV02\"/><processingCode",
+        );
         attr(o, "code", i.processing_code);
-        raw(o, "/><processingModeCode code=\"T\"/><acceptAckCode code=\"AL\"/><receiver typeCode=\"RCV\"><device classCode=\"DEV\" determinerCode=\"INSTANCE\"><id root=\"1.2.250.1.213.4.1.1.1\"/><softwareName>DMP</softwareName></device></receiver><sender typeCode=\"SND\"><device classCode=\"DEV\" determinerCode=\"INSTANCE\"><id");
+        raw(
+            o,
+            "/><processingModeCode code=\"T\"/><acceptAckCode code=\"AL\"/><receiver typeCode=\"RCV\"><device classCode=\"DEV\" determinerCode=\"INSTANCE\"><id root=\"1.2.250.1.213.4.1.1.1\"/><softwareName>DMP</softwareName></device></receiver><sender typeCode=\"SND\"><device classCode=\"DEV\" determinerCode=\"INSTANCE\"><id",
+        );
         attr(o, "root", i.installation_oid);
-        raw(o, "/><softwareName>Passerelle</softwareName></device></sender><controlActProcess classCode=\"CACT\" moodCode=\"EVN\"><reasonCode code=\"TEST_EXST\" codeSystem=\"1.2.250.1.213.1.1.4.11\"/><queryByParameter><queryId");
+        raw(
+            o,
+            "/><softwareName>Passerelle</softwareName></device></sender><controlActProcess classCode=\"CACT\" moodCode=\"EVN\"><reasonCode code=\"TEST_EXST\" codeSystem=\"1.2.250.1.213.1.1.4.11\"/><queryByParameter><queryId",
+        );
         attr(o, "root", i.installation_oid);
         attr(o, "extension", i.request_id);
-        raw(o, "/><statusCode code=\"new\"/><responseModalityCode code=\"R\"/><responsePriorityCode code=\"I\"/><parameterList><patientIdentifier><value");
+        raw(
+            o,
+            "/><statusCode code=\"new\"/><responseModalityCode code=\"R\"/><responsePriorityCode code=\"I\"/><parameterList><patientIdentifier><value",
+        );
         attr(o, "root", i.ins_oid);
         attr(o, "extension", i.ins);
-        raw(o, "/><semanticsText>Patient.id</semanticsText></patientIdentifier></parameterList></queryByParameter></controlActProcess></PRPA_IN201307UV02>");
+        raw(
+            o,
+            "/><semanticsText>Patient.id</semanticsText></patientIdentifier></parameterList></queryByParameter></controlActProcess></PRPA_IN201307UV02>",
+        );
     })
 }
 
@@ -161,7 +179,10 @@ impl Td02Reply {
                 ));
             }
         }
-        let local: String = local_birth_date.chars().filter(char::is_ascii_digit).collect();
+        let local: String = local_birth_date
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
         if let Some(bt) = &self.birth_time {
             if bt.get(..8) != Some(local.as_str()) {
                 return Ok(PatientState::IdentityMismatch);
@@ -189,9 +210,9 @@ pub fn parse_td02_response(reply: &Reply<'_>) -> Result<Td02Reply, DmpFailure> {
         let ack_node = hl7(root, "acknowledgement");
         let ack = ack_node
             .and_then(|a| {
-                a.attribute("typeCode")
-                    .map(str::to_owned)
-                    .or_else(|| hl7(a, "typeCode").and_then(|t| t.attribute("code").map(str::to_owned)))
+                a.attribute("typeCode").map(str::to_owned).or_else(|| {
+                    hl7(a, "typeCode").and_then(|t| t.attribute("code").map(str::to_owned))
+                })
             })
             .unwrap_or_default();
         let ack_detail = ack_node
@@ -207,15 +228,21 @@ pub fn parse_td02_response(reply: &Reply<'_>) -> Result<Td02Reply, DmpFailure> {
             .unwrap_or_default()
             .to_owned();
         let patient = cap.and_then(|c| {
-            c.descendants()
-                .find(|d| d.is_element() && d.tag_name().name() == "patient" && d.tag_name().namespace() == Some(HL7_NS))
+            c.descendants().find(|d| {
+                d.is_element()
+                    && d.tag_name().name() == "patient"
+                    && d.tag_name().namespace() == Some(HL7_NS)
+            })
         });
         let patient_status = patient
             .and_then(|p| hl7(p, "statusCode"))
             .and_then(|s| s.attribute("code"))
             .map(str::to_owned);
         let birth_time = patient
-            .and_then(|p| p.descendants().find(|d| d.is_element() && d.tag_name().name() == "birthTime"))
+            .and_then(|p| {
+                p.descendants()
+                    .find(|d| d.is_element() && d.tag_name().name() == "birthTime")
+            })
             .and_then(|b| b.attribute("value"))
             .map(str::to_owned);
         let authorisation = root
@@ -263,13 +290,22 @@ pub struct Td02ReplyOut<'a> {
 
 /// Writes a `PRPA_IN201306UV02` reply body.
 pub fn td02_reply_xml(out: &mut Vec<u8>, r: &Td02ReplyOut<'_>) {
-    raw(out, "<PRPA_IN201306UV02 xmlns=\"urn:hl7-org:v3\" ITSVersion=\"XML_1.0\"><interactionId root=\"2.16.840.1.113883.1.6\" extension=\"PRPA_IN201306UV02\"/><acknowledgement");
+    raw(
+        out,
+        "<PRPA_IN201306UV02 xmlns=\"urn:hl7-org:v3\" ITSVersion=\"XML_1.0\"><interactionId root=\"2.16.840.1.113883.1.6\" extension=\"PRPA_IN201306UV02\"/><acknowledgement",
+    );
     attr(out, "typeCode", r.ack);
     raw(out, "><acknowledgementDetail><text>");
     escape_into(out, if r.ack == "AA" { "OK" } else { "Erreur" });
-    raw(out, "</text></acknowledgementDetail></acknowledgement><controlActProcess classCode=\"CACT\" moodCode=\"EVN\">");
+    raw(
+        out,
+        "</text></acknowledgementDetail></acknowledgement><controlActProcess classCode=\"CACT\" moodCode=\"EVN\">",
+    );
     if let Some(status) = r.patient_status {
-        raw(out, "<subject typeCode=\"SUBJ\"><registrationEvent classCode=\"REG\" moodCode=\"EVN\"><statusCode code=\"active\"/><subject1 typeCode=\"SBJ\"><patient classCode=\"PAT\"><id");
+        raw(
+            out,
+            "<subject typeCode=\"SUBJ\"><registrationEvent classCode=\"REG\" moodCode=\"EVN\"><statusCode code=\"active\"/><subject1 typeCode=\"SBJ\"><patient classCode=\"PAT\"><id",
+        );
         attr(out, "root", r.ins_oid);
         attr(out, "extension", r.ins);
         raw(out, "/><statusCode");
@@ -280,10 +316,16 @@ pub fn td02_reply_xml(out: &mut Vec<u8>, r: &Td02ReplyOut<'_>) {
             attr(out, "value", bt);
             raw(out, "/>");
         }
-        raw(out, "</patientPerson></patient></subject1></registrationEvent></subject>");
+        raw(
+            out,
+            "</patientPerson></patient></subject1></registrationEvent></subject>",
+        );
     }
     if let Some(a) = r.authorisation {
-        raw(out, "<attentionLine><keyWordText code=\"AUTORISATION\"/><value");
+        raw(
+            out,
+            "<attentionLine><keyWordText code=\"AUTORISATION\"/><value",
+        );
         attr(out, "code", a);
         raw(out, "/></attentionLine>");
     }

@@ -66,7 +66,13 @@ const RPLC: &str = "urn:ihe:iti:2007:AssociationType:RPLC";
 const SIG_CLASS: &str = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1";
 const J58: [&str; 6] = passerelle_dmp::checks::J58;
 /// JDV_J65 codes of TRE_A00 (dmp.md §2.3).
-const J65_A00: [&str; 5] = ["ALIM_AM", "DISPOSITIF", "EXP_PATIENT", "SECRETARIAT_MEDICAL", "AUTOMATE"];
+const J65_A00: [&str; 5] = [
+    "ALIM_AM",
+    "DISPOSITIF",
+    "EXP_PATIENT",
+    "SECRETARIAT_MEDICAL",
+    "AUTOMATE",
+];
 /// Role code systems other than TRE_A00 (G15, G16, R95, R94, R291, R01, G05, R85, R22).
 const ROLE_SYSTEMS: [&str; 6] = [
     "1.2.250.1.71.1.2.7",
@@ -81,7 +87,11 @@ fn is(n: Node<'_, '_>, ns: &str, local: &str) -> bool {
     n.is_element() && n.tag_name().name() == local && n.tag_name().namespace() == Some(ns)
 }
 
-fn kids<'a, 'i>(n: Node<'a, 'i>, ns: &'static str, local: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+fn kids<'a, 'i>(
+    n: Node<'a, 'i>,
+    ns: &'static str,
+    local: &'static str,
+) -> impl Iterator<Item = Node<'a, 'i>> {
     n.children().filter(move |c| is(*c, ns, local))
 }
 
@@ -90,7 +100,10 @@ fn kid<'a, 'i>(n: Node<'a, 'i>, ns: &'static str, local: &'static str) -> Option
 }
 
 fn text(n: Node<'_, '_>) -> String {
-    n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect()
+    n.descendants()
+        .filter(|d| d.is_text())
+        .filter_map(|d| d.text())
+        .collect()
 }
 
 /// J61 (dmp.md codes: EXP_PATIENT, SNR, SA01…SA69 without SA62).
@@ -107,10 +120,12 @@ fn in_j61(code: &str) -> bool {
 pub(crate) fn action_of(content_type: Option<&str>, body: &[u8]) -> Option<&'static str> {
     let ct = mtom::ContentType::parse(content_type?)?;
     let a = ct.param("action")?;
-    Transaction::from_action(a).map(Transaction::action).or_else(|| {
-        let _ = body;
-        None
-    })
+    Transaction::from_action(a)
+        .map(Transaction::action)
+        .or_else(|| {
+            let _ = body;
+            None
+        })
 }
 
 struct Refusal {
@@ -142,7 +157,12 @@ fn registry_failure(tx: Transaction, r: Refusal) -> Answer {
 }
 
 fn security_fault(reason: &str) -> Answer {
-    fault_answer(500, FaultCode::Sender, Some("wsse:FailedAuthentication"), reason)
+    fault_answer(
+        500,
+        FaultCode::Sender,
+        Some("wsse:FailedAuthentication"),
+        reason,
+    )
 }
 
 struct Vihf {
@@ -152,18 +172,27 @@ struct Vihf {
     confidentiality: Option<String>,
 }
 
-fn check_vihf(ctx: &Ctx, tenant: &str, envelope: &[u8], now: OffsetDateTime) -> Result<Vihf, Answer> {
+fn check_vihf(
+    ctx: &Ctx,
+    tenant: &str,
+    envelope: &[u8],
+    now: OffsetDateTime,
+) -> Result<Vihf, Answer> {
     let v = passerelle_xmlsig::verify(envelope, &ctx.trust)
         .map_err(|e| security_fault(&format!("SIM-3 VIHF signature: {e}")))?;
     if !v.issuer_matches_certificate {
-        return Err(security_fault("SIM-3 Issuer is not the signing certificate's subject"));
+        return Err(security_fault(
+            "SIM-3 Issuer is not the signing certificate's subject",
+        ));
     }
     if !v.certificate_valid_at(now) {
         return Err(security_fault("SIM-3 signing certificate not valid now"));
     }
     let signer_structure = crate::server::structure_of(&v.certificate_der).unwrap_or_default();
     if signer_structure != tenant {
-        return Err(security_fault("SIM-3 ORG_SIGN is not of the TLS certificate's structure"));
+        return Err(security_fault(
+            "SIM-3 ORG_SIGN is not of the TLS certificate's structure",
+        ));
     }
     let at = v
         .issue_instant_time()
@@ -193,7 +222,9 @@ fn check_vihf(ctx: &Ctx, tenant: &str, envelope: &[u8], now: OffsetDateTime) -> 
         }
     }
     if v.text(names::AUTHENTIFICATION_MODE) != Some("INDIRECTE") {
-        return Err(security_fault("SIM-3 Authentification_Mode is not INDIRECTE"));
+        return Err(security_fault(
+            "SIM-3 Authentification_Mode is not INDIRECTE",
+        ));
     }
     if v.text(names::RESSOURCE_URN) != Some("urn:dmp") {
         return Err(security_fault("SIM-3 Ressource_URN is not urn:dmp"));
@@ -216,11 +247,18 @@ fn check_vihf(ctx: &Ctx, tenant: &str, envelope: &[u8], now: OffsetDateTime) -> 
     }
     let purpose = v.codes(names::PURPOSE_OF_USE);
     if purpose.len() != 1 || purpose[0].code != "normal" {
-        return Err(security_fault("SIM-3 purposeofuse must be normal (indirect mode)"));
+        return Err(security_fault(
+            "SIM-3 purposeofuse must be normal (indirect mode)",
+        ));
     }
-    let structure = v.text(names::IDENTIFIANT_STRUCTURE).unwrap_or_default().to_owned();
+    let structure = v
+        .text(names::IDENTIFIANT_STRUCTURE)
+        .unwrap_or_default()
+        .to_owned();
     if structure != tenant {
-        return Err(security_fault("SIM-3 Identifiant_Structure is not the TLS certificate's structure"));
+        return Err(security_fault(
+            "SIM-3 Identifiant_Structure is not the TLS certificate's structure",
+        ));
     }
     let (ins, oid) = v
         .ins()
@@ -260,13 +298,23 @@ pub(crate) fn process(
         return fault_answer(400, FaultCode::Sender, None, "SIM-2 no Content-Type");
     };
     let Some(ct) = mtom::ContentType::parse(ct_str) else {
-        return fault_answer(400, FaultCode::Sender, None, "SIM-2 Content-Type unreadable");
+        return fault_answer(
+            400,
+            FaultCode::Sender,
+            None,
+            "SIM-2 Content-Type unreadable",
+        );
     };
     // SIM-2: ITI-41 only as MTOM; precise Fault otherwise (engineering.md §5 rule 10).
     let multipart;
     let envelope: &[u8] = if ct.mime == "multipart/related" {
         if ct.param("type") != Some("application/xop+xml") {
-            return fault_answer(400, FaultCode::Sender, None, "SIM-2 multipart/related without type=application/xop+xml");
+            return fault_answer(
+                400,
+                FaultCode::Sender,
+                None,
+                "SIM-2 multipart/related without type=application/xop+xml",
+            );
         }
         multipart = match mtom::parse(ct_str, body) {
             Ok(m) => m,
@@ -290,10 +338,20 @@ pub(crate) fn process(
         };
         body
     } else {
-        return fault_answer(415, FaultCode::Sender, None, "SIM-2 Content-Type must be application/soap+xml");
+        return fault_answer(
+            415,
+            FaultCode::Sender,
+            None,
+            "SIM-2 Content-Type must be application/soap+xml",
+        );
     };
     if ct.param("action") != Some(tx.action()) {
-        return fault_answer(400, FaultCode::Sender, Some("soap:ActionMismatch"), "SIM-2 MIME action differs from the path's transaction");
+        return fault_answer(
+            400,
+            FaultCode::Sender,
+            Some("soap:ActionMismatch"),
+            "SIM-2 MIME action differs from the path's transaction",
+        );
     }
     let Ok(xml) = std::str::from_utf8(envelope) else {
         return fault_answer(400, FaultCode::Sender, None, "SIM-2 envelope is not UTF-8");
@@ -303,21 +361,38 @@ pub(crate) fn process(
         ..Default::default()
     };
     let Ok(doc) = roxmltree::Document::parse_with_options(xml, opts) else {
-        return fault_answer(400, FaultCode::Sender, None, "SIM-2 envelope is not well-formed XML");
+        return fault_answer(
+            400,
+            FaultCode::Sender,
+            None,
+            "SIM-2 envelope is not well-formed XML",
+        );
     };
     let env = doc.root_element();
     if !is(env, SOAP_NS, "Envelope") {
-        return fault_answer(400, FaultCode::Sender, Some("soap:VersionMismatch"), "SIM-2 not a SOAP 1.2 envelope");
+        return fault_answer(
+            400,
+            FaultCode::Sender,
+            Some("soap:VersionMismatch"),
+            "SIM-2 not a SOAP 1.2 envelope",
+        );
     }
     let (message_id, action) = passerelle_dmp::response::request_addressing(env);
     if action.as_deref() != Some(tx.action()) {
-        return fault_answer(400, FaultCode::Sender, Some("soap:ActionMismatch"), "SIM-2 wsa:Action differs from the path's transaction");
+        return fault_answer(
+            400,
+            FaultCode::Sender,
+            Some("soap:ActionMismatch"),
+            "SIM-2 wsa:Action differs from the path's transaction",
+        );
     }
     let vihf = match check_vihf(ctx, tenant, envelope, now) {
         Ok(v) => v,
         Err(a) => return a,
     };
-    let Some(payload) = kid(env, SOAP_NS, "Body").and_then(|b| b.children().find(|c| c.is_element())) else {
+    let Some(payload) =
+        kid(env, SOAP_NS, "Body").and_then(|b| b.children().find(|c| c.is_element()))
+    else {
         return fault_answer(400, FaultCode::Sender, None, "SIM-2 empty soap:Body");
     };
     let result = match tx {
@@ -369,17 +444,31 @@ fn patient<'s>(s: &'s State, ins: &str) -> Option<&'s Patient> {
 
 fn td02(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>) -> Result<Vec<u8>, Refusal> {
     if !is(payload, HL7_NS, "PRPA_IN201307UV02") {
-        return Err(refuse("XDSRegistryMetadataError", "SIM-4 not a PRPA_IN201307UV02"));
+        return Err(refuse(
+            "XDSRegistryMetadataError",
+            "SIM-4 not a PRPA_IN201307UV02",
+        ));
     }
     let value = payload
         .descendants()
         .find(|d| d.is_element() && d.tag_name().name() == "patientIdentifier")
-        .and_then(|p| p.children().find(|c| c.is_element() && c.tag_name().name() == "value"));
+        .and_then(|p| {
+            p.children()
+                .find(|c| c.is_element() && c.tag_name().name() == "value")
+        });
     let (root, ext) = value
-        .map(|v| (v.attribute("root").unwrap_or_default(), v.attribute("extension").unwrap_or_default()))
+        .map(|v| {
+            (
+                v.attribute("root").unwrap_or_default(),
+                v.attribute("extension").unwrap_or_default(),
+            )
+        })
         .unwrap_or_default();
     if ext != vihf.ins || root != vihf.ins_oid {
-        return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-3 queried INS differs from the VIHF resource-id"));
+        return Err(refuse(
+            "XDSPatientIdDoesNotMatch",
+            "SIM-3 queried INS differs from the VIHF resource-id",
+        ));
     }
     let s = ctx.lock();
     let p = patient(&s, ext);
@@ -398,7 +487,13 @@ fn td02(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>) -> Result<Vec<u8>, Refusa
         &Td02ReplyOut {
             ack: "AA",
             query_response: if found.is_some() { "OK" } else { "NF" },
-            patient_status: found.map(|p| if p.state == DmpState::Closed { "completed" } else { "active" }),
+            patient_status: found.map(|p| {
+                if p.state == DmpState::Closed {
+                    "completed"
+                } else {
+                    "active"
+                }
+            }),
             birth_time: found.and(bt.as_deref()),
             authorisation: p.map(|p| p.authorisation),
             ins: ext,
@@ -411,7 +506,12 @@ fn td02(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>) -> Result<Vec<u8>, Refusa
 fn slot_values(n: Node<'_, '_>, name: &str) -> Vec<String> {
     kids(n, RIM_NS, "Slot")
         .filter(|s| s.attribute("name") == Some(name))
-        .flat_map(|s| s.descendants().filter(|d| is(*d, RIM_NS, "Value")).map(text).collect::<Vec<_>>())
+        .flat_map(|s| {
+            s.descendants()
+                .filter(|d| is(*d, RIM_NS, "Value"))
+                .map(text)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -420,7 +520,12 @@ fn slot1(n: Node<'_, '_>, name: &str) -> Option<String> {
 }
 
 /// Classifications of an object, nested or at top level.
-fn classifications<'a, 'i>(list: Node<'a, 'i>, obj: Node<'a, 'i>, id: &str, scheme: &str) -> Vec<Node<'a, 'i>> {
+fn classifications<'a, 'i>(
+    list: Node<'a, 'i>,
+    obj: Node<'a, 'i>,
+    id: &str,
+    scheme: &str,
+) -> Vec<Node<'a, 'i>> {
     obj.children()
         .chain(list.children())
         .filter(|c| is(*c, RIM_NS, "Classification"))
@@ -455,14 +560,21 @@ struct Entry {
 
 fn code_of(c: Node<'_, '_>) -> (String, String) {
     (
-        c.attribute("nodeRepresentation").unwrap_or_default().to_owned(),
+        c.attribute("nodeRepresentation")
+            .unwrap_or_default()
+            .to_owned(),
         slot1(c, "codingScheme").unwrap_or_default(),
     )
 }
 
 fn read_entry(list: Node<'_, '_>, eo: Node<'_, '_>) -> Result<Entry, Refusal> {
     let id = eo.attribute("id").unwrap_or_default().to_owned();
-    let md = |what: &str| refuse("XDSRegistryMetadataError", format!("SIM-5 DocumentEntry {what} missing or repeated"));
+    let md = |what: &str| {
+        refuse(
+            "XDSRegistryMetadataError",
+            format!("SIM-5 DocumentEntry {what} missing or repeated"),
+        )
+    };
     let one = |scheme: &str, what: &str| -> Result<(String, String), Refusal> {
         let c = classifications(list, eo, &id, scheme);
         if c.len() != 1 {
@@ -475,7 +587,10 @@ fn read_entry(list: Node<'_, '_>, eo: Node<'_, '_>) -> Result<Entry, Refusal> {
     let format_code = one(DE_FORMAT, "formatCode")?.0;
     let facility = one(DE_FACILITY, "healthcareFacilityTypeCode")?.0;
     one(DE_PRACTICE, "practiceSettingCode")?;
-    let confidentiality: Vec<String> = classifications(list, eo, &id, DE_CONF).into_iter().map(|c| code_of(c).0).collect();
+    let confidentiality: Vec<String> = classifications(list, eo, &id, DE_CONF)
+        .into_iter()
+        .map(|c| code_of(c).0)
+        .collect();
     if confidentiality.is_empty() || confidentiality.len() > 4 {
         return Err(md("confidentialityCode (1..4)"));
     }
@@ -484,14 +599,23 @@ fn read_entry(list: Node<'_, '_>, eo: Node<'_, '_>) -> Result<Entry, Refusal> {
         .first()
         .and_then(|a| slot1(*a, "authorInstitution"))
         .ok_or_else(|| md("author/authorInstitution"))?;
-    for s in ["creationTime", "languageCode", "sourcePatientId", "hash", "size"] {
+    for s in [
+        "creationTime",
+        "languageCode",
+        "sourcePatientId",
+        "hash",
+        "size",
+    ] {
         if slot_values(eo, s).len() != 1 {
             return Err(md(s));
         }
     }
     let creation = slot1(eo, "creationTime").unwrap_or_default();
     if creation.len() < 8 || !creation.bytes().all(|b| b.is_ascii_digit()) || creation.len() > 14 {
-        return Err(refuse("XDSRegistryMetadataError", "SIM-5 creationTime is not a UTC DTM"));
+        return Err(refuse(
+            "XDSRegistryMetadataError",
+            "SIM-5 creationTime is not a UTC DTM",
+        ));
     }
     Ok(Entry {
         unique_id: external_id(list, eo, &id, DE_UNIQUE_ID).ok_or_else(|| md("uniqueId"))?,
@@ -523,9 +647,12 @@ fn iti41(
     // SIM-4: patient.
     let (fixture_birth, secret_expected) = {
         let s = ctx.lock();
-        let p = patient(&s, &vihf.ins).ok_or_else(|| refuse("XDSUnknownPatientId", "SIM-4 unknown patient"))?;
+        let p = patient(&s, &vihf.ins)
+            .ok_or_else(|| refuse("XDSUnknownPatientId", "SIM-4 unknown patient"))?;
         match p.state {
-            DmpState::NotFound => return Err(refuse("XDSUnknownPatientId", "SIM-4 patient has no DMP")),
+            DmpState::NotFound => {
+                return Err(refuse("XDSUnknownPatientId", "SIM-4 patient has no DMP"));
+            }
             DmpState::Closed => return Err(refuse("DMP_CLOSED", "SIM-4 DMP closed")),
             DmpState::Active => {}
         }
@@ -533,22 +660,33 @@ fn iti41(
     };
     let cx = ins_cx(&vihf.ins, &vihf.ins_oid);
     if secret_expected && vihf.confidentiality.is_none() {
-        return Err(refuse("DMP_SECRET_CONNECTION_REQUIRED", "SIM-8 secret connection expected: VIHF confidentiality code missing"));
+        return Err(refuse(
+            "DMP_SECRET_CONNECTION_REQUIRED",
+            "SIM-8 secret connection expected: VIHF confidentiality code missing",
+        ));
     }
     let minor = is_dmp_minor(fixture_birth, now.date(), &ctx.params);
     if vihf.confidentiality.is_some() && !minor {
-        return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 secret connection for an adult"));
+        return Err(refuse(
+            "DMP_CONFIDENTIALITY",
+            "SIM-8 secret connection for an adult",
+        ));
     }
-    let sor = kid(payload, LCM_NS, "SubmitObjectsRequest").ok_or_else(|| md("SIM-5 no SubmitObjectsRequest"))?;
-    let list = kid(sor, RIM_NS, "RegistryObjectList").ok_or_else(|| md("SIM-5 no RegistryObjectList"))?;
+    let sor = kid(payload, LCM_NS, "SubmitObjectsRequest")
+        .ok_or_else(|| md("SIM-5 no SubmitObjectsRequest"))?;
+    let list =
+        kid(sor, RIM_NS, "RegistryObjectList").ok_or_else(|| md("SIM-5 no RegistryObjectList"))?;
     // XOP includes.
     let mut attachments: HashMap<String, &[u8]> = HashMap::new();
     for d in kids(payload, XDSB_NS, "Document") {
         let id = d.attribute("id").unwrap_or_default().to_owned();
         let href = kid(d, XOP_NS, "Include").and_then(|i| i.attribute("href"));
-        let part = href
-            .and_then(|h| mp.resolve_href(h))
-            .ok_or_else(|| refuse("XDSMissingDocument", "SIM-2 xop:Include does not resolve (documents must be MTOM parts)"))?;
+        let part = href.and_then(|h| mp.resolve_href(h)).ok_or_else(|| {
+            refuse(
+                "XDSMissingDocument",
+                "SIM-2 xop:Include does not resolve (documents must be MTOM parts)",
+            )
+        })?;
         attachments.insert(id, part.body);
     }
     // SubmissionSet.
@@ -557,16 +695,23 @@ fn iti41(
         return Err(md("SIM-5 exactly one RegistryPackage"));
     };
     let ss_id = ss.attribute("id").unwrap_or_default().to_owned();
-    let ss_uid = external_id(list, *ss, &ss_id, SS_UNIQUE_ID).ok_or_else(|| md("SIM-5 SubmissionSet uniqueId missing"))?;
-    let ss_pid = external_id(list, *ss, &ss_id, SS_PATIENT_ID).ok_or_else(|| md("SIM-5 SubmissionSet patientId missing"))?;
+    let ss_uid = external_id(list, *ss, &ss_id, SS_UNIQUE_ID)
+        .ok_or_else(|| md("SIM-5 SubmissionSet uniqueId missing"))?;
+    let ss_pid = external_id(list, *ss, &ss_id, SS_PATIENT_ID)
+        .ok_or_else(|| md("SIM-5 SubmissionSet patientId missing"))?;
     if !is_plain_oid(&ss_uid) {
         return Err(md("SIM-5 SubmissionSet uniqueId is not a plain OID <= 64"));
     }
-    if slot1(*ss, "submissionTime").is_none() || classifications(list, *ss, &ss_id, SS_AUTHOR).is_empty() {
+    if slot1(*ss, "submissionTime").is_none()
+        || classifications(list, *ss, &ss_id, SS_AUTHOR).is_empty()
+    {
         return Err(md("SIM-5 SubmissionSet submissionTime/author missing"));
     }
     if ss_pid != cx {
-        return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-3 SubmissionSet patientId differs from the VIHF INS"));
+        return Err(refuse(
+            "XDSPatientIdDoesNotMatch",
+            "SIM-3 SubmissionSet patientId differs from the VIHF INS",
+        ));
     }
     let entries = kids(list, RIM_NS, "ExtrinsicObject")
         .map(|eo| read_entry(list, eo))
@@ -582,7 +727,9 @@ fn iti41(
     let assocs: Vec<(String, String, String)> = kids(list, RIM_NS, "Association")
         .map(|a| {
             (
-                a.attribute("associationType").unwrap_or_default().to_owned(),
+                a.attribute("associationType")
+                    .unwrap_or_default()
+                    .to_owned(),
                 a.attribute("sourceObject").unwrap_or_default().to_owned(),
                 a.attribute("targetObject").unwrap_or_default().to_owned(),
             )
@@ -599,50 +746,92 @@ fn iti41(
             return Err(md("SIM-5 DocumentEntry without HasMember"));
         }
         if e.patient_id != cx {
-            return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-3 DocumentEntry patientId differs from the VIHF INS"));
+            return Err(refuse(
+                "XDSPatientIdDoesNotMatch",
+                "SIM-3 DocumentEntry patientId differs from the VIHF INS",
+            ));
         }
         if !is_plain_oid(&e.unique_id) {
             return Err(md("SIM-5 uniqueId is not a plain OID <= 64"));
         }
         if seen.contains(&e.unique_id) || s.entries.iter().any(|x| x.unique_id == e.unique_id) {
-            return Err(refuse("XDSDuplicateUniqueIdInRegistry", "SIM-5 uniqueId already known"));
+            return Err(refuse(
+                "XDSDuplicateUniqueIdInRegistry",
+                "SIM-5 uniqueId already known",
+            ));
         }
         seen.push(e.unique_id.clone());
         // SIM-6: hash and size of the exact attachment.
-        let bytes = attachments
-            .get(&e.id)
-            .ok_or_else(|| refuse("XDSMissingDocument", "SIM-6 no attachment for a DocumentEntry"))?;
+        let bytes = attachments.get(&e.id).ok_or_else(|| {
+            refuse(
+                "XDSMissingDocument",
+                "SIM-6 no attachment for a DocumentEntry",
+            )
+        })?;
         if e.size != bytes.len().to_string() {
-            return Err(refuse("XDSNonIdenticalSize", "SIM-6 size differs from the attachment"));
+            return Err(refuse(
+                "XDSNonIdenticalSize",
+                "SIM-6 size differs from the attachment",
+            ));
         }
         if e.hash != hex::encode(Sha1::digest(bytes)) {
-            return Err(refuse("XDSNonIdenticalHash", "SIM-6 hash differs from the attachment"));
+            return Err(refuse(
+                "XDSNonIdenticalHash",
+                "SIM-6 hash differs from the attachment",
+            ));
         }
-        if !e.author_institution.ends_with(&format!("^{}", vihf.structure)) {
-            return Err(md("SIM-3 authorInstitution is not the VIHF Identifiant_Structure"));
+        if !e
+            .author_institution
+            .ends_with(&format!("^{}", vihf.structure))
+        {
+            return Err(md(
+                "SIM-3 authorInstitution is not the VIHF Identifiant_Structure",
+            ));
         }
         // SIM-8: confidentiality.
         if e.confidentiality.iter().any(|c| !J58.contains(&c.as_str())) {
-            return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 confidentiality code outside JDV_J58"));
+            return Err(refuse(
+                "DMP_CONFIDENTIALITY",
+                "SIM-8 confidentiality code outside JDV_J58",
+            ));
         }
-        if !matches!(e.confidentiality.first().map(String::as_str), Some("N" | "R" | "V")) {
-            return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 first confidentiality code must be N/R/V"));
+        if !matches!(
+            e.confidentiality.first().map(String::as_str),
+            Some("N" | "R" | "V")
+        ) {
+            return Err(refuse(
+                "DMP_CONFIDENTIALITY",
+                "SIM-8 first confidentiality code must be N/R/V",
+            ));
         }
     }
     for e in &clinical {
         let c = |code: &str| e.confidentiality.iter().any(|x| x == code);
-        if c("MASQUE_PS") && c("INVISIBLE_PATIENT") && !ctx.params.cumul_invisible_patient_masque_ps {
-            return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 MASQUE_PS with INVISIBLE_PATIENT refused"));
+        if c("MASQUE_PS") && c("INVISIBLE_PATIENT") && !ctx.params.cumul_invisible_patient_masque_ps
+        {
+            return Err(refuse(
+                "DMP_CONFIDENTIALITY",
+                "SIM-8 MASQUE_PS with INVISIBLE_PATIENT refused",
+            ));
         }
         if c("INVISIBLE_REPRESENTANTS_LEGAUX") && !minor {
-            return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 representatives flag refused for an adult"));
+            return Err(refuse(
+                "DMP_CONFIDENTIALITY",
+                "SIM-8 representatives flag refused for an adult",
+            ));
         }
         if vihf.confidentiality.is_some() && !c("INVISIBLE_REPRESENTANTS_LEGAUX") {
-            return Err(refuse("DMP_CONFIDENTIALITY", "SIM-8 secret connection: every document must be invisible to the representatives"));
+            return Err(refuse(
+                "DMP_CONFIDENTIALITY",
+                "SIM-8 secret connection: every document must be invisible to the representatives",
+            ));
         }
         let (code, scheme) = (&e.type_code.0, &e.type_code.1);
         if passerelle_dmp::checks::SOCIAL_TYPE_CODES.contains(&code.as_str()) {
-            return Err(refuse("DMP_TYPECODE_REFUSED", "SIM-5 social / medico-social typeCode refused"));
+            return Err(refuse(
+                "DMP_TYPECODE_REFUSED",
+                "SIM-5 social / medico-social typeCode refused",
+            ));
         }
         if !catalogue::type_code(code, scheme).is_some_and(|t| t.in_j66) {
             return Err(md("SIM-5 typeCode not in JDV_J66"));
@@ -665,12 +854,19 @@ fn iti41(
     let vs = passerelle_xmlsig::verify_signature_document(sig_bytes, &ctx.trust)
         .map_err(|e| refuse("DMP_SIGNATURE_INVALID", format!("SIM-7 XAdES: {e}")))?;
     if vs.submission_set_unique_id != ss_uid {
-        return Err(refuse("DMP_SIGNATURE_INVALID", "SIM-7 manifest does not name the SubmissionSet"));
+        return Err(refuse(
+            "DMP_SIGNATURE_INVALID",
+            "SIM-7 manifest does not name the SubmissionSet",
+        ));
     }
     for e in &clinical {
         let bytes = attachments.get(&e.id).copied().unwrap_or_default();
-        vs.check_document(&e.unique_id, bytes)
-            .map_err(|_| refuse("DMP_SIGNATURE_INVALID", "SIM-7 manifest digest differs from a document"))?;
+        vs.check_document(&e.unique_id, bytes).map_err(|_| {
+            refuse(
+                "DMP_SIGNATURE_INVALID",
+                "SIM-7 manifest digest differs from a document",
+            )
+        })?;
     }
     // SIM-9: RPLC.
     let mut deprecate = Vec::new();
@@ -690,7 +886,10 @@ fn iti41(
             return Err(md("SIM-9 RPLC target is not Approved"));
         }
         if s.entries[old].patient_id != cx {
-            return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-9 RPLC target of another patient"));
+            return Err(refuse(
+                "XDSPatientIdDoesNotMatch",
+                "SIM-9 RPLC target of another patient",
+            ));
         }
         deprecate.push((old, src.clone()));
     }
@@ -756,24 +955,40 @@ fn iti18(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>) -> Result<Vec<u8>, Refus
     if !is(payload, QUERY_NS, "AdhocQueryRequest") {
         return Err(refuse("XDSRegistryError", "SIM-2 not an AdhocQueryRequest"));
     }
-    let q = kid(payload, RIM_NS, "AdhocQuery").ok_or_else(|| refuse("XDSRegistryError", "SIM-2 no AdhocQuery"))?;
+    let q = kid(payload, RIM_NS, "AdhocQuery")
+        .ok_or_else(|| refuse("XDSRegistryError", "SIM-2 no AdhocQuery"))?;
     if q.attribute("id") != Some(passerelle_dmp::iti18::GET_DOCUMENTS) {
-        return Err(refuse("XDSUnknownStoredQuery", "SIM-2 only GetDocuments is supported"));
+        return Err(refuse(
+            "XDSUnknownStoredQuery",
+            "SIM-2 only GetDocuments is supported",
+        ));
     }
     let values = slot_values(q, "$XDSDocumentEntryUniqueId");
     let uids: Vec<String> = values
         .iter()
-        .flat_map(|v| v.trim().trim_start_matches('(').trim_end_matches(')').split(',').map(|x| x.trim().trim_matches('\'').to_owned()).collect::<Vec<_>>())
+        .flat_map(|v| {
+            v.trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .map(|x| x.trim().trim_matches('\'').to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
     if uids.is_empty() {
-        return Err(refuse("XDSStoredQueryParamNumber", "SIM-2 $XDSDocumentEntryUniqueId missing"));
+        return Err(refuse(
+            "XDSStoredQueryParamNumber",
+            "SIM-2 $XDSDocumentEntryUniqueId missing",
+        ));
     }
     let cx = ins_cx(&vihf.ins, &vihf.ins_oid);
     let s = ctx.lock();
     let refs: Vec<&str> = s
         .entries
         .iter()
-        .filter(|e| uids.contains(&e.unique_id) && e.status == EntryStatus::Approved && e.patient_id == cx)
+        .filter(|e| {
+            uids.contains(&e.unique_id) && e.status == EntryStatus::Approved && e.patient_id == cx
+        })
         .map(|e| e.entry_uuid.as_str())
         .collect();
     let mut b = Vec::new();
@@ -781,17 +996,26 @@ fn iti18(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>) -> Result<Vec<u8>, Refus
     Ok(b)
 }
 
-fn iti57(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>, _now: OffsetDateTime) -> Result<(), Refusal> {
+fn iti57(
+    ctx: &Ctx,
+    vihf: &Vihf,
+    payload: Node<'_, '_>,
+    _now: OffsetDateTime,
+) -> Result<(), Refusal> {
     let md = |c: &str| refuse("XDSRegistryMetadataError", c.to_owned());
     if !is(payload, LCM_NS, "SubmitObjectsRequest") {
         return Err(md("SIM-9 not a SubmitObjectsRequest"));
     }
-    let list = kid(payload, RIM_NS, "RegistryObjectList").ok_or_else(|| md("SIM-9 no RegistryObjectList"))?;
+    let list = kid(payload, RIM_NS, "RegistryObjectList")
+        .ok_or_else(|| md("SIM-9 no RegistryObjectList"))?;
     let ss = kid(list, RIM_NS, "RegistryPackage").ok_or_else(|| md("SIM-9 no SubmissionSet"))?;
     let ss_id = ss.attribute("id").unwrap_or_default();
     let cx = ins_cx(&vihf.ins, &vihf.ins_oid);
     if external_id(list, ss, ss_id, SS_PATIENT_ID).as_deref() != Some(cx.as_str()) {
-        return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-9 SubmissionSet patientId differs from the VIHF INS"));
+        return Err(refuse(
+            "XDSPatientIdDoesNotMatch",
+            "SIM-9 SubmissionSet patientId differs from the VIHF INS",
+        ));
     }
     let a = kids(list, RIM_NS, "Association")
         .find(|a| a.attribute("associationType") == Some(UPDATE_AVAILABILITY_STATUS))
@@ -807,13 +1031,19 @@ fn iti57(ctx: &Ctx, vihf: &Vihf, payload: Node<'_, '_>, _now: OffsetDateTime) ->
         .find(|e| e.entry_uuid == target)
         .ok_or_else(|| refuse("XDSUnknownDocument", "SIM-9 entryUUID unknown"))?;
     if e.patient_id != cx {
-        return Err(refuse("XDSPatientIdDoesNotMatch", "SIM-9 entry of another patient"));
+        return Err(refuse(
+            "XDSPatientIdDoesNotMatch",
+            "SIM-9 entry of another patient",
+        ));
     }
     if e.status != EntryStatus::Approved {
         return Err(md("SIM-9 entry is not Approved"));
     }
     if e.author_structure != vihf.structure {
-        return Err(refuse("DMP_NOT_AUTHOR", "SIM-9 only the author's structure may delete"));
+        return Err(refuse(
+            "DMP_NOT_AUTHOR",
+            "SIM-9 only the author's structure may delete",
+        ));
     }
     e.status = EntryStatus::Deleted;
     Ok(())

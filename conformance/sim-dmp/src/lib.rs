@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use passerelle_dmp::Transaction;
 use passerelle_dmp::DmpParameters;
+pub use passerelle_dmp::Transaction;
 use time::{Date, OffsetDateTime};
 
 pub use server::start;
@@ -96,15 +96,78 @@ pub fn fixtures(today: Date, age_majorite: u8) -> Vec<Patient> {
     };
     let at_majority = years_before(today, maj);
     vec![
-        p("adult", "1980075112345", years_before(today, 40), DmpState::Active, false, "VALIDE"),
-        p("child9", "2160993066001", years_before(today, 9), DmpState::Active, false, "VALIDE"),
-        p("majority_minus_1d", "2080993066002", at_majority.next_day().unwrap_or(at_majority), DmpState::Active, false, "VALIDE"),
-        p("majority_plus_1d", "1080993066003", at_majority.previous_day().unwrap_or(at_majority), DmpState::Active, false, "VALIDE"),
-        p("secret", "2130993066004", years_before(today, 14), DmpState::Active, true, "VALIDE"),
-        p("no_dmp", "1150993066005", years_before(today, 11), DmpState::NotFound, false, "NON_EXISTE"),
-        p("closed", "2150993066006", years_before(today, 11), DmpState::Closed, false, "VALIDE"),
-        p("interdit", "1140993066007", years_before(today, 12), DmpState::Active, false, "INTERDIT"),
-        p("birth_mismatch", "2140993066008", years_before(today, 12), DmpState::Active, false, "VALIDE"),
+        p(
+            "adult",
+            "1980075112345",
+            years_before(today, 40),
+            DmpState::Active,
+            false,
+            "VALIDE",
+        ),
+        p(
+            "child9",
+            "2160993066001",
+            years_before(today, 9),
+            DmpState::Active,
+            false,
+            "VALIDE",
+        ),
+        p(
+            "majority_minus_1d",
+            "2080993066002",
+            at_majority.next_day().unwrap_or(at_majority),
+            DmpState::Active,
+            false,
+            "VALIDE",
+        ),
+        p(
+            "majority_plus_1d",
+            "1080993066003",
+            at_majority.previous_day().unwrap_or(at_majority),
+            DmpState::Active,
+            false,
+            "VALIDE",
+        ),
+        p(
+            "secret",
+            "2130993066004",
+            years_before(today, 14),
+            DmpState::Active,
+            true,
+            "VALIDE",
+        ),
+        p(
+            "no_dmp",
+            "1150993066005",
+            years_before(today, 11),
+            DmpState::NotFound,
+            false,
+            "NON_EXISTE",
+        ),
+        p(
+            "closed",
+            "2150993066006",
+            years_before(today, 11),
+            DmpState::Closed,
+            false,
+            "VALIDE",
+        ),
+        p(
+            "interdit",
+            "1140993066007",
+            years_before(today, 12),
+            DmpState::Active,
+            false,
+            "INTERDIT",
+        ),
+        p(
+            "birth_mismatch",
+            "2140993066008",
+            years_before(today, 12),
+            DmpState::Active,
+            false,
+            "VALIDE",
+        ),
     ]
 }
 

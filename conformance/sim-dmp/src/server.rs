@@ -136,7 +136,13 @@ fn take_fault(ctx: &Ctx, t: Transaction) -> Option<Fault> {
     s.faults.remove(i).map(|(_, f)| f)
 }
 
-fn record(ctx: &Ctx, transaction: Option<Transaction>, tenant: &str, status: u16, error: Option<String>) {
+fn record(
+    ctx: &Ctx,
+    transaction: Option<Transaction>,
+    tenant: &str,
+    status: u16,
+    error: Option<String>,
+) {
     ctx.lock().exchanges.push(Exchange {
         transaction,
         tenant: tenant.to_owned(),
@@ -159,13 +165,23 @@ async fn serve(
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            let a = fault_answer(400, FaultCode::Sender, None, "request body unreadable or too large");
+            let a = fault_answer(
+                400,
+                FaultCode::Sender,
+                None,
+                "request body unreadable or too large",
+            );
             return Ok(response(a));
         }
     };
     let Some(path_tx) = transaction_of(&path) else {
         record(&ctx, None, &tenant, 404, Some("unknown path".into()));
-        return Ok(response(fault_answer(404, FaultCode::Sender, None, "unknown path")));
+        return Ok(response(fault_answer(
+            404,
+            FaultCode::Sender,
+            None,
+            "unknown path",
+        )));
     };
     // The transaction named by the action decides between ITI-18 and ITI-57 on /registry.
     let tx = crate::checks::action_of(content_type.as_deref(), &body)
@@ -180,7 +196,13 @@ async fn serve(
             return Err(Dropped);
         }
         Some(Fault::Empty(status)) => {
-            record(&ctx, Some(tx), &tenant, status, Some("injected empty reply".into()));
+            record(
+                &ctx,
+                Some(tx),
+                &tenant,
+                status,
+                Some("injected empty reply".into()),
+            );
             return Ok(response(Answer {
                 status,
                 content_type: None,
@@ -245,10 +267,13 @@ pub(crate) fn fault_answer(
         status,
         content_type: Some("application/soap+xml; charset=UTF-8".into()),
         body: reply_envelope("http://www.w3.org/2005/08/addressing/soap/fault", None, &b),
-        error: Some(subcode.unwrap_or(match code {
-            FaultCode::Sender => "Sender",
-            FaultCode::Receiver => "Receiver",
-        })
-        .to_owned()),
+        error: Some(
+            subcode
+                .unwrap_or(match code {
+                    FaultCode::Sender => "Sender",
+                    FaultCode::Receiver => "Receiver",
+                })
+                .to_owned(),
+        ),
     }
 }

@@ -394,6 +394,20 @@ fn split_items(s: &str) -> Vec<String> {
     toks.iter().map(Tok::text).collect()
 }
 
+/// RFC 3501 §6.4.5: the HEADER section includes the blank line that ends it.
+fn header_with_blank_line(msg: &[u8]) -> &[u8] {
+    let head = reports::header_block(msg).len();
+    let rest = &msg[head..];
+    let blank = if rest.starts_with(b"\r\n") {
+        2
+    } else if rest.starts_with(b"\n") {
+        1
+    } else {
+        0
+    };
+    &msg[..head + blank]
+}
+
 enum Section {
     Full,
     Header,
@@ -423,7 +437,7 @@ fn parse_section(spec: &str) -> Option<Section> {
 fn section_bytes(msg: &[u8], section: &Section) -> Vec<u8> {
     match section {
         Section::Full => msg.to_vec(),
-        Section::Header => reports::header_block(msg).to_vec(),
+        Section::Header => header_with_blank_line(msg).to_vec(),
         Section::Text => msg[reports::header_block(msg).len()..]
             .strip_prefix(b"\r\n")
             .or_else(|| msg[reports::header_block(msg).len()..].strip_prefix(b"\n"))

@@ -533,7 +533,7 @@ async fn connections_are_reused_and_capped() {
         .expect("sent");
     assert_eq!(
         pool.stats().connections_opened,
-        3,
+        4,
         "expired idle connection replaced"
     );
     pool.shutdown().await;
@@ -803,6 +803,20 @@ async fn imap_folders_fetch_move_idle_and_uidvalidity() {
     assert_eq!(st2.uid_validity, 77);
     assert_ne!(st.uid_validity, 77);
     assert_eq!(s.uid_search_all().await.expect("search"), vec![1, 2]);
+    // Re-listing without bodies, then one message by UID.
+    let listed = s.list_from(1).await.expect("list");
+    assert_eq!(listed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        listed[0].header,
+        b"Subject: m0\r\nMessage-ID: <0@x>\r\n\r\n".to_vec()
+    );
+    assert_eq!(
+        listed[0].size,
+        Some(b"Subject: m0\r\nMessage-ID: <0@x>\r\n\r\nbody 0\r\n".len() as u32)
+    );
+    let one = s.fetch_uid(2).await.expect("fetch uid").expect("present");
+    assert_eq!(one.body, b"Subject: new\r\n\r\nx\r\n".to_vec());
+    assert!(s.fetch_uid(9).await.expect("fetch uid").is_none());
     s.logout().await.expect("logout");
 }
 

@@ -83,13 +83,15 @@ impl V {
         }
     }
 
-    fn actor(&mut self, path: &str, a: &v1::Actor) {
+    /// `identified`: the structure must carry a FINESS or SIRET (the sender); a recipient's may be
+    /// unknown to the DUI (courts, PJJ), which the policy then judges.
+    fn actor(&mut self, path: &str, a: &v1::Actor, identified: bool) {
         if let Some(p) = &a.person {
             self.person(&format!("{path}.person"), p);
         }
         match &a.structure {
             None => self.push(format!("{path}.structure"), "required"),
-            Some(s) => self.structure(&format!("{path}.structure"), s),
+            Some(s) => self.structure(&format!("{path}.structure"), s, identified),
         }
         for (i, m) in a.missions.iter().enumerate() {
             let mp = format!("{path}.missions[{i}]");
@@ -137,8 +139,8 @@ impl V {
         }
     }
 
-    fn structure(&mut self, path: &str, s: &v1::Structure) {
-        if s.finess_ej.is_empty() && s.finess_et.is_empty() && s.siret.is_empty() {
+    fn structure(&mut self, path: &str, s: &v1::Structure, identified: bool) {
+        if identified && s.finess_ej.is_empty() && s.finess_et.is_empty() && s.siret.is_empty() {
             self.push(
                 path.to_string(),
                 "a structure needs a FINESS (EJ or ET) or a SIRET",
@@ -203,7 +205,7 @@ pub fn validate_submission(
         Some(s) => match &s.actor {
             None => v.push("sender.actor", "required"),
             Some(a) => {
-                v.actor("sender.actor", a);
+                v.actor("sender.actor", a, true);
                 if a.person.is_none() {
                     v.push(
                         "sender.actor.person",
@@ -247,7 +249,7 @@ pub fn validate_submission(
         }
         v.date(&format!("{p}.actDate"), &d.act_date, false);
         if let Some(a) = &d.author {
-            v.actor(&format!("{p}.author"), a);
+            v.actor(&format!("{p}.author"), a, false);
         }
         match &d.content {
             None => v.push(
@@ -324,7 +326,7 @@ pub fn validate_submission(
             Channel::Dmp => {}
         }
         if let Some(target::Recipient::Professional(a)) = &t.recipient {
-            v.actor(&format!("{p}.professional"), a);
+            v.actor(&format!("{p}.professional"), a, false);
         }
         for (j, d) in t.document_ids.iter().enumerate() {
             if !doc_ids.contains(d.as_str()) {

@@ -86,6 +86,16 @@ pub struct FetchedMessage {
     pub body: Vec<u8>,
 }
 
+/// A message listed without its body (reconciliation after a UIDVALIDITY change, size screening).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub size: Option<u32>,
+    /// The header block (`BODY.PEEK[HEADER]`), for the Message-ID.
+    pub header: Vec<u8>,
+}
+
 /// How a message left INBOX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveMethod {
@@ -435,6 +445,69 @@ impl ImapSession {
         out.sort_by_key(|m| m.uid);
         self.drain_unsolicited();
         Ok(out)
+    }
+
+    /// `UID FETCH first:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])`: what is there, without
+    /// bodies (mssante.md §6.2 re-listing; messages too large to fetch are seen by their size).
+    pub async fn list_from(&mut self, first: u32) -> Result<Vec<MessageSummary>, MailError> {
+        let first = first.max(1);
+        let fetched = timed(Step::ImapFetch, self.timeout, async {
+            let stream = self
+                .session
+                .uid_fetch(
+                    format!("{first}:*"),
+                    "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])",
+                )
+                .await
+                .map_err(|e| imap_err(Step::ImapFetch, e))?;
+            let items: Vec<_> = stream
+                .try_collect()
+                .await
+                .map_err(|e| imap_err(Step::ImapFetch, e))?;
+            Ok(items)
+        })
+        .await?;
+        let mut out: Vec<MessageSummary> = fetched
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid.filter(|u| *u >= first)?;
+                Some(MessageSummary {
+                    uid,
+                    flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                    size: f.size,
+                    header: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|m| m.uid);
+        self.drain_unsolicited();
+        Ok(out)
+    }
+
+    /// One message by UID (`BODY.PEEK[]`), None if it is gone.
+    pub async fn fetch_uid(&mut self, uid: u32) -> Result<Option<FetchedMessage>, MailError> {
+        let fetched = timed(Step::ImapFetch, self.timeout, async {
+            let stream = self
+                .session
+                .uid_fetch(uid.to_string(), "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+                .await
+                .map_err(|e| imap_err(Step::ImapFetch, e))?;
+            let items: Vec<_> = stream
+                .try_collect()
+                .await
+                .map_err(|e| imap_err(Step::ImapFetch, e))?;
+            Ok(items)
+        })
+        .await?;
+        self.drain_unsolicited();
+        Ok(fetched.iter().find(|f| f.uid == Some(uid)).and_then(|f| {
+            Some(FetchedMessage {
+                uid,
+                flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                size: f.size,
+                body: f.body()?.to_vec(),
+            })
+        }))
     }
 
     /// `UID SEARCH ALL` (reconciliation).

@@ -12,7 +12,7 @@ use std::fmt;
 
 pub use imap::{
     FOLDER_PROCESSED, FOLDER_QUARANTINE, FetchedMessage, IdleOutcome, ImapAuth, ImapClientConfig,
-    ImapSession, InboxState, MoveMethod,
+    ImapSession, InboxState, MessageSummary, MoveMethod,
 };
 pub use smtp::{
     DsnNotify, DsnRequest, DsnRet, Envelope, PoolStats, RcptResult, Reply, RetryNote, SendReport,

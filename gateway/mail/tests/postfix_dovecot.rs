@@ -583,12 +583,8 @@ async fn postfix_dovecot_round_trip() {
         ports.imap,
         TlsMode::StartTls,
     );
-    let got = wait_inbox(&rcfg, 3).await;
-    assert_eq!(
-        got.len(),
-        3,
-        "the three messages delivered to the recipient"
-    );
+    let got = wait_inbox(&rcfg, 4).await;
+    assert_eq!(got.len(), 4, "the four messages delivered to the recipient");
     // Byte for byte after the trace headers (LMTP may deliver in any order).
     let mut bodies: Vec<&[u8]> = got.iter().map(|m| strip_trace_headers(&m.body)).collect();
     bodies.sort();

@@ -949,8 +949,9 @@ impl Engine {
                     .unwrap_or("");
                 let own_or_l221 = s_dept == residence || basis == LegalBasis::CasfL2213;
                 // For the IP itself, IP-1 decides which CRIP is competent.
-                (matches!(rcpt_kind, StructureKind::Crip)
-                    && (own_or_l221 || k.kind == DocumentKind::Ip))
+                (k.kind == DocumentKind::Ip && self.crip_dept(&t.mss_address).is_some())
+                    || (matches!(rcpt_kind, StructureKind::Crip)
+                        && (own_or_l221 || k.kind == DocumentKind::Ip))
                     || (matches!(
                         rcpt_kind,
                         StructureKind::Ase | StructureKind::Ssd | StructureKind::Pmi
@@ -988,6 +989,10 @@ impl Engine {
         rcpt_rows: &[usize],
         rcpt_missions: u32,
     ) {
+        if channel == Channel::Mssante && pro.is_none() {
+            // A party is never an MSSanté recipient (CH-6 said so): no health-exchange analysis.
+            return;
+        }
         let cat = |rows: &[usize]| rows.iter().any(|r| self.matrix.rows[*r].r1110_2.is_some());
         let sender_cat = cat(&cx.sender_rows);
         let rcpt_cat = channel != Channel::Mssante || cat(rcpt_rows);
@@ -1587,13 +1592,15 @@ impl Engine {
                 reasons.push(("VIS-4", "le document évoque une suspicion de maltraitance"));
             }
             if cx.rep2_unsafe {
-                reasons.push((
-                    "VIS-4",
-                    "un représentant légal est mis en cause, ou l'adresse de placement est secrète",
-                ));
+                if cx.representatives.iter().any(|r| cx.is_alleged_author(r)) {
+                    reasons.push(("VIS-4", "un représentant légal est mis en cause"));
+                }
+                if cx.child.placement_address_secret {
+                    reasons.push(("VIS-4", "l'adresse du lieu de placement est tenue secrète"));
+                }
             }
             if cx.rep3_unsafe {
-                reasons.push(("VIS-4", "les représentants légaux ne sont pas encore à jour au DMP (jugement récent ou titulaires inconnus)"));
+                reasons.push(("VIS-4", "jugement récent ou titulaires inconnus : les représentants légaux au DMP ne sont pas encore à jour"));
             }
             if !reasons.is_empty() {
                 required = true;

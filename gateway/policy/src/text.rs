@@ -115,16 +115,24 @@ pub(crate) fn explain(
     let (ch_fr, ch_en) = channel_fr(channel);
     let mut fr = String::with_capacity(256);
     let mut en = String::with_capacity(256);
+    // "à <adresse>" for messages; the DMP is named by the channel phrase alone.
+    let (to_fr, to_en) = if channel == Channel::Dmp {
+        (String::new(), String::new())
+    } else {
+        (format!(" à {recipient}"), format!(" to {recipient}"))
+    };
     if outcome == Outcome::Allowed {
-        fr.push_str(&format!("Transmission autorisée : « {label_fr} » à {recipient} {ch_fr}, sur le fondement de {legal_basis}."));
+        fr.push_str(&format!(
+            "Transmission autorisée : « {label_fr} »{to_fr} {ch_fr}, sur le fondement de {legal_basis}."
+        ));
         en.push_str(&format!(
-            "Allowed: {code} to {recipient} {ch_en}, under {legal_basis}."
+            "Allowed: {code}{to_en} {ch_en}, under {legal_basis}."
         ));
     } else {
         fr.push_str(&format!(
-            "Transmission refusée : « {label_fr} » à {recipient} {ch_fr}."
+            "Transmission refusée : « {label_fr} »{to_fr} {ch_fr}."
         ));
-        en.push_str(&format!("Denied: {code} to {recipient} {ch_en}."));
+        en.push_str(&format!("Denied: {code}{to_en} {ch_en}."));
         for d in &e.denials {
             fr.push(' ');
             fr.push_str(&d.message_fr);

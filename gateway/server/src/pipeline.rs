@@ -174,8 +174,18 @@ fn author_of(req: &pb::SubmitRequest, d: &pb::Document, i: usize) -> Result<docs
         .author
         .as_ref()
         .and_then(|a| a.person.as_ref())
-        .or_else(|| req.sender.as_ref().and_then(|s| s.actor.as_ref()).and_then(|a| a.person.as_ref()))
-        .ok_or_else(|| invalid(&format!("documents[{i}].author"), "a named author (or sender) is required for the CDA"))?;
+        .or_else(|| {
+            req.sender
+                .as_ref()
+                .and_then(|s| s.actor.as_ref())
+                .and_then(|a| a.person.as_ref())
+        })
+        .ok_or_else(|| {
+            invalid(
+                &format!("documents[{i}].author"),
+                "a named author (or sender) is required for the CDA",
+            )
+        })?;
     docs::Author::from_person(person).ok_or_else(|| {
         invalid(
             &format!("documents[{i}].author.person"),
@@ -241,7 +251,9 @@ impl Renderer<'_> {
             if !p.document_ids.contains(&d.id) {
                 continue;
             }
-            let pdf = pdfs.get(&d.id).ok_or_else(|| Error::internal("PDF missing after rendering"))?;
+            let pdf = pdfs
+                .get(&d.id)
+                .ok_or_else(|| Error::internal("PDF missing after rendering"))?;
             let author = author_of(req, d, i)?;
             let doc_ids = docs::DocumentIds {
                 unique_id: ids.oid(),
@@ -260,7 +272,8 @@ impl Renderer<'_> {
                 local_code_system_oid: &self.cfg.policy.local_code_system_oid,
                 profile: docs::Profile::Mssante,
             };
-            let r = docs::render_document(&ctx).map_err(|e| invalid(&format!("documents[{i}]"), e.to_string()))?;
+            let r = docs::render_document(&ctx)
+                .map_err(|e| invalid(&format!("documents[{i}]"), e.to_string()))?;
             kinds.push(passerelle_domain::kinds::from_i32(d.kind));
             if first_author.is_none() {
                 first_author = Some(author);
@@ -280,7 +293,8 @@ impl Renderer<'_> {
             &[p.recipient.as_str()],
         )
         .map_err(|e| invalid("targets", e.to_string()))?;
-        let docs_only: Vec<docs::RenderedDocument> = rendered.iter().map(|(_, r)| r.clone()).collect();
+        let docs_only: Vec<docs::RenderedDocument> =
+            rendered.iter().map(|(_, r)| r.clone()).collect();
         let zip = docs::build_xdm(
             &set,
             &docs_only,
@@ -297,7 +311,8 @@ impl Renderer<'_> {
         let reply_to = match &self.tenant.org_mailbox {
             Some(o) => Some(mss::Mailbox::new(
                 Some(&self.tenant.name),
-                mss::Address::parse("tenant.org_mailbox", o).map_err(|e| Error::internal(e.to_string()))?,
+                mss::Address::parse("tenant.org_mailbox", o)
+                    .map_err(|e| Error::internal(e.to_string()))?,
             )),
             None => None,
         };
@@ -306,21 +321,37 @@ impl Renderer<'_> {
             reply_to,
             structure_name: self.tenant.name.clone(),
             phone: None,
-            nil: if self.cfg.mssante.nil.is_empty() { "DEV-PASSERELLE".into() } else { self.cfg.mssante.nil.clone() },
+            nil: if self.cfg.mssante.nil.is_empty() {
+                "DEV-PASSERELLE".into()
+            } else {
+                self.cfg.mssante.nil.clone()
+            },
         };
         let to = mss::Address::parse("targets.mssAddress", &p.recipient)
             .map_err(|e| invalid("targets.mssAddress", e.to_string()))?;
         let ins = child.ins.clone().unwrap_or_default();
         let patient = mss::outgoing::Patient {
-            birth_name: if ins.birth_family_name.is_empty() { "INCONNU".into() } else { ins.birth_family_name.clone() },
-            first_given_name: if ins.first_given_name.is_empty() { "-".into() } else { ins.first_given_name.clone() },
+            birth_name: if ins.birth_family_name.is_empty() {
+                "INCONNU".into()
+            } else {
+                ins.birth_family_name.clone()
+            },
+            first_given_name: if ins.first_given_name.is_empty() {
+                "-".into()
+            } else {
+                ins.first_given_name.clone()
+            },
             birth_date: passerelle_domain::validate::parse_date(&child.birth_date),
         };
         let readable: Vec<mss::outgoing::ReadablePdf<'_>> = rendered
             .iter()
             .map(|(d, _)| mss::outgoing::ReadablePdf {
-                act_date: passerelle_domain::validate::parse_date(&d.act_date).unwrap_or(self.now.date()),
-                type_label: passerelle_domain::kinds::label_fr(passerelle_domain::kinds::from_i32(d.kind)).to_string(),
+                act_date: passerelle_domain::validate::parse_date(&d.act_date)
+                    .unwrap_or(self.now.date()),
+                type_label: passerelle_domain::kinds::label_fr(passerelle_domain::kinds::from_i32(
+                    d.kind,
+                ))
+                .to_string(),
                 dossier_number: Some(d.dossier_number.clone()).filter(|s| !s.is_empty()),
                 data: pdfs.get(&d.id).map(Vec::as_slice).unwrap_or_default(),
             })
@@ -343,13 +374,17 @@ impl Renderer<'_> {
         let message = mss::outgoing::build(&msg).map_err(|e| {
             let mut err = invalid("documents", e.to_string());
             if e.reason() == "message_too_large" {
-                err.message = "the message would exceed the MSSanté size limit (about 3.1 × the PDF)".into();
+                err.message =
+                    "the message would exceed the MSSanté size limit (about 3.1 × the PDF)".into();
             }
             err
         })?;
         Ok(MssanteRendered {
             message,
-            cdas: rendered.iter().map(|(d, r)| (d.id.clone(), r.cda.clone())).collect(),
+            cdas: rendered
+                .iter()
+                .map(|(d, r)| (d.id.clone(), r.cda.clone()))
+                .collect(),
         })
     }
 }
@@ -373,12 +408,20 @@ pub fn render_all(
         .iter()
         .find(|t| t.id == req.tenant)
         .with_context(|| format!("no tenant {} in the configuration", req.tenant))?;
-    let mut ids = if deterministic { Ids::deterministic(req) } else { Ids::random() };
+    let mut ids = if deterministic {
+        Ids::deterministic(req)
+    } else {
+        Ids::random()
+    };
     let mut a = Artefacts::default();
-    let (pdfs, _warnings) = pdfs(tenant, req, now, cfg.limits.max_pdf_bytes).map_err(|e| anyhow::anyhow!(describe(&e)))?;
+    let (pdfs, _warnings) = pdfs(tenant, req, now, cfg.limits.max_pdf_bytes)
+        .map_err(|e| anyhow::anyhow!(describe(&e)))?;
     for d in &req.documents {
         if let Some(pdf) = pdfs.get(&d.id) {
-            a.files.push((PathBuf::from("documents").join(format!("{}.pdf", safe_name(&d.id))), pdf.clone()));
+            a.files.push((
+                PathBuf::from("documents").join(format!("{}.pdf", safe_name(&d.id))),
+                pdf.clone(),
+            ));
         }
     }
     let r = Renderer { cfg, tenant, now };
@@ -386,12 +429,20 @@ pub fn render_all(
     for (n, p) in crate::plan::plan(req, decision).iter().enumerate() {
         match p.channel {
             pb::Channel::Mssante | pb::Channel::Mes => {
-                let m = r.mssante(req, p, &pdfs, &mut ids).map_err(|e| anyhow::anyhow!(describe(&e)))?;
+                let m = r
+                    .mssante(req, p, &pdfs, &mut ids)
+                    .map_err(|e| anyhow::anyhow!(describe(&e)))?;
                 let local = p.recipient.split('@').next().unwrap_or("recipient");
-                a.files.push((PathBuf::from("mssante").join(format!("{:02}-{}.eml", n + 1, safe_name(local))), m.message.bytes));
+                a.files.push((
+                    PathBuf::from("mssante").join(format!("{:02}-{}.eml", n + 1, safe_name(local))),
+                    m.message.bytes,
+                ));
                 for (id, cda) in m.cdas {
                     if cda_written.insert(id.clone()) {
-                        a.files.push((PathBuf::from("documents").join(format!("{}.cda.xml", safe_name(&id))), cda));
+                        a.files.push((
+                            PathBuf::from("documents").join(format!("{}.cda.xml", safe_name(&id))),
+                            cda,
+                        ));
                     }
                 }
             }
@@ -410,13 +461,23 @@ pub fn describe(e: &Error) -> String {
     if e.violations.is_empty() {
         e.message.clone()
     } else {
-        e.violations.iter().map(|v| format!("{}: {}", v.field, v.reason)).collect::<Vec<_>>().join("\n")
+        e.violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.reason))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
 /// A file-name-safe form of a caller's id.
 pub fn safe_name(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -78,22 +78,29 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub async fn run(request: &Path, out: &Path, config: Option<&Path>, deterministic: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    request: &Path,
+    out: &Path,
+    config: Option<&Path>,
+    deterministic: bool,
+) -> anyhow::Result<ExitCode> {
     let req = crate::client::read_request(request)?;
     let cfg = match config {
-        Some(p) => crate::config::load(p).map_err(|p| anyhow::anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?,
+        Some(p) => crate::config::load(p)
+            .map_err(|p| anyhow::anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?,
         None => {
             let dir = std::env::temp_dir().join("passerelle-render-sandbox");
             crate::sandbox::config(&dir, "127.0.0.1:0".parse()?)?
         }
     };
     let now = if deterministic {
-        time::macros::datetime!(2026-03-02 08:14:05.120 UTC)
+        time::macros::datetime!(2026-11-25 10:00:00 UTC)
     } else {
         time::OffsetDateTime::now_utc()
     };
     // The same validation and policy as Submit (one code path), without a store.
-    let violations = passerelle_domain::validate::validate_submission(&req, &cfg.limits, now.date());
+    let violations =
+        passerelle_domain::validate::validate_submission(&req, &cfg.limits, now.date());
     if !violations.is_empty() {
         for v in &violations {
             eprintln!("error: {}: {}", v.field, v.reason);
@@ -101,7 +108,16 @@ pub async fn run(request: &Path, out: &Path, config: Option<&Path>, deterministi
         return Ok(ExitCode::FAILURE);
     }
     let engine = crate::setup::engine(&cfg)?;
-    let decision = match engine.evaluate(&req, now, true, if deterministic { "dec_render" } else { "dec_render_live" }) {
+    let decision = match engine.evaluate(
+        &req,
+        now,
+        true,
+        if deterministic {
+            "dec_render"
+        } else {
+            "dec_render_live"
+        },
+    ) {
         Ok(d) => d,
         Err(passerelle_policy::PolicyError::InvalidInput(v)) => {
             for f in v {
@@ -112,7 +128,10 @@ pub async fn run(request: &Path, out: &Path, config: Option<&Path>, deterministi
         Err(e) => anyhow::bail!("policy: {e}"),
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write(&out.join("decision.json"), serde_json::to_string_pretty(&decision_json(&req, &decision))?.as_bytes())?;
+    write(
+        &out.join("decision.json"),
+        serde_json::to_string_pretty(&decision_json(&req, &decision))?.as_bytes(),
+    )?;
     let artefacts = crate::pipeline::render_all(&cfg, &req, &decision, now, deterministic)?;
     for (path, bytes) in &artefacts.files {
         write(&out.join(path), bytes)?;
@@ -121,7 +140,11 @@ pub async fn run(request: &Path, out: &Path, config: Option<&Path>, deterministi
         "rendered {} file(s) into {} ({} target(s) allowed of {})",
         artefacts.files.len() + 1,
         out.display(),
-        decision.targets.iter().filter(|t| t.outcome == pb::Outcome::Allowed as i32).count(),
+        decision
+            .targets
+            .iter()
+            .filter(|t| t.outcome == pb::Outcome::Allowed as i32)
+            .count(),
         decision.targets.len()
     );
     Ok(ExitCode::SUCCESS)

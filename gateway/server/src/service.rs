@@ -330,7 +330,8 @@ impl Service {
             .await
             .map_err(|e| Error::internal(format!("render task: {e}")))??
         };
-        self.metrics.observe_stage("rendering", t1.elapsed().as_secs_f64());
+        self.metrics
+            .observe_stage("rendering", t1.elapsed().as_secs_f64());
         let draft = Self::audit_draft(
             "transmission.accepted",
             caller,
@@ -772,14 +773,20 @@ fn prepare(
         .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
     let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, req, now, cfg.limits.max_pdf_bytes)?;
     let put = |bytes: &[u8], name: &str| -> Result<ob::PayloadRef, Error> {
-        store.put_blob(bytes).map(|b| b.named(name)).map_err(store_err)
+        store
+            .put_blob(bytes)
+            .map(|b| b.named(name))
+            .map_err(store_err)
     };
     // The decoded request is kept with the transmission (re-evaluation at dispatch, reprocessing).
     let request_payload = put(&prost::Message::encode_to_vec(req), "request.pb")?;
     let mut blobs = vec![request_payload.clone()];
     for d in &req.documents {
         if let Some(pdf) = pdfs.get(&d.id) {
-            blobs.push(put(pdf, &format!("{}.pdf", crate::pipeline::safe_name(&d.id)))?);
+            blobs.push(put(
+                pdf,
+                &format!("{}.pdf", crate::pipeline::safe_name(&d.id)),
+            )?);
         }
     }
     let renderer = crate::pipeline::Renderer { cfg, tenant, now };

@@ -80,13 +80,18 @@ async fn sigkill_during_bursts_loses_nothing_acknowledged() {
         let mut child = spawn(&data, port, &sink);
         let cl = connect(port).await;
         let window = u64::try_from(burst_time.as_millis()).unwrap_or(500).max(50) * 12 / 10;
-        let kill_after = if round == 0 { Duration::from_secs(600) } else { Duration::from_millis(5 + rng.next() % window) };
+        let kill_after = if round == 0 {
+            Duration::from_secs(600)
+        } else {
+            Duration::from_millis(5 + rng.next() % window)
+        };
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..burst {
             let mut cl = cl.clone();
             // A small supplied PDF: this test is about durability, not rendering speed.
-            let mut req = passerelle::bench::request_with_pdf(&base, 4 * 1024, (round * burst + i) as u64);
+            let mut req =
+                passerelle::bench::request_with_pdf(&base, 4 * 1024, (round * burst + i) as u64);
             req.idempotency_key = format!("crash-{round}-{i}");
             tasks.spawn(async move {
                 let key = req.idempotency_key.clone();

@@ -968,3 +968,102 @@ fn failing_commands_in_a_group_commit_do_not_undo_the_others() {
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.entries_checked, 161 * 2);
 }
+
+#[test]
+fn integration_refusal_is_final_and_keeps_the_ans_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path());
+    s.submit(transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["mssante:a.test"],
+        at(0),
+    ))
+    .expect("submit");
+    let c = claim_one(&s, "mssante:a.test", at(1));
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Sent {
+            message_id: "<m@x>".into(),
+            notify_by: None,
+        },
+        at(2),
+    )
+    .expect("sent");
+    s.apply_notice(
+        &c.delivery.id,
+        DeliveryNotice::Delivered {
+            detail: "2.0.0".into(),
+        },
+        at(3),
+    )
+    .expect("dsn");
+    let mut e = DeliveryError::new(
+        passerelle_domain::error::Origin::MsSante,
+        "integration_refused",
+        "document type not accepted",
+    );
+    e.remote_code = "902".into();
+    // Without a read receipt, delivered is final for Watch: the refusal comes late.
+    let r = s
+        .apply_notice(
+            &c.delivery.id,
+            DeliveryNotice::Rejected { error: e.clone() },
+            at(4),
+        )
+        .expect("late");
+    assert!(matches!(r, NoticeOutcome::Late(_)));
+    // A second delivery, refused before any DSN: applied and final.
+    s.submit(transmission(
+        &s,
+        "tx2",
+        "cd93",
+        "k2",
+        "b",
+        &["mssante:a.test"],
+        at(5),
+    ))
+    .expect("submit");
+    let c = claim_one(&s, "mssante:a.test", at(6));
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Sent {
+            message_id: "<m2@x>".into(),
+            notify_by: None,
+        },
+        at(7),
+    )
+    .expect("sent");
+    let r = s
+        .apply_notice(&c.delivery.id, DeliveryNotice::Rejected { error: e }, at(8))
+        .expect("rejected");
+    let NoticeOutcome::Applied(d) = r else {
+        panic!("applied expected")
+    };
+    assert_eq!(d.state, DeliveryState::Rejected);
+    assert_eq!(
+        d.last_error.as_ref().map(|e| e.remote_code.as_str()),
+        Some("902")
+    );
+    assert_eq!(
+        s.retry(&d.id, "op", at(9))
+            .expect_err("not retryable")
+            .kind(),
+        ErrorKind::InvalidState
+    );
+    let r = s
+        .apply_notice(
+            &d.id,
+            DeliveryNotice::Read {
+                detail: String::new(),
+            },
+            at(10),
+        )
+        .expect("late");
+    assert!(matches!(r, NoticeOutcome::Late(ref d) if d.state == DeliveryState::Rejected));
+}

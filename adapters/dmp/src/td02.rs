@@ -183,10 +183,10 @@ impl Td02Reply {
             .chars()
             .filter(char::is_ascii_digit)
             .collect();
-        if let Some(bt) = &self.birth_time {
-            if bt.get(..8) != Some(local.as_str()) {
-                return Ok(PatientState::IdentityMismatch);
-            }
+        if let Some(bt) = &self.birth_time
+            && bt.get(..8) != Some(local.as_str())
+        {
+            return Ok(PatientState::IdentityMismatch);
         }
         Ok(PatientState::Active)
     }

@@ -7,6 +7,7 @@
 
 mod checks;
 mod server;
+pub mod testkit;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -119,10 +119,10 @@ fn transaction_of(path: &str) -> Option<Transaction> {
 fn response(a: Answer) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(a.body)));
     *r.status_mut() = hyper::StatusCode::from_u16(a.status).unwrap_or(hyper::StatusCode::OK);
-    if let Some(ct) = a.content_type {
-        if let Ok(v) = http::HeaderValue::from_str(&ct) {
-            r.headers_mut().insert(http::header::CONTENT_TYPE, v);
-        }
+    if let Some(ct) = a.content_type
+        && let Ok(v) = http::HeaderValue::from_str(&ct)
+    {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     r
 }

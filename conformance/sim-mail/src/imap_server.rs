@@ -1138,7 +1138,7 @@ fn fetch(
                 }
                 "RFC822" => literal(&mut out, "RFC822", &m.bytes),
                 "RFC822.HEADER" => {
-                    literal(&mut out, "RFC822.HEADER", reports::header_block(&m.bytes))
+                    literal(&mut out, "RFC822.HEADER", header_with_blank_line(&m.bytes))
                 }
                 "RFC822.TEXT" => literal(
                     &mut out,

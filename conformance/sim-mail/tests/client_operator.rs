@@ -239,6 +239,31 @@ async fn refused_without_client_certificate_or_with_a_foreign_one() {
         .await
         .expect_err("untrusted server");
     assert_eq!(err.retry_class(), RetryClass::Configuration, "{err}");
+    // A valid certificate for a mailbox this operator does not host: AUTH EXTERNAL refused.
+    let stranger = "inconnu@cd93.mssante.test";
+    let mut cfg = smtp(&w, stranger, TlsMode::StartTls);
+    cfg.tls = client_tls(&w, stranger);
+    let mut e = env(CRIP, None);
+    e.mail_from = stranger.into();
+    let err = SmtpPool::new()
+        .send(&cfg, &e, &ok_message("x"))
+        .await
+        .expect_err("535");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Auth, reply } if reply.code == 535 && reply.enhanced == Some([5, 7, 8])),
+        "{err}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::Configuration);
+    // …and without AUTH the MAIL command is refused the same way.
+    cfg.auth = passerelle_mail::SmtpAuth::None;
+    let err = SmtpPool::new()
+        .send(&cfg, &e, &ok_message("x"))
+        .await
+        .expect_err("535 at MAIL");
+    assert!(
+        matches!(&err, MailError::Rejected { step: Step::Mail, reply } if reply.code == 535),
+        "{err}"
+    );
     assert!(w.h.stats().smtp_tls_failures >= 3);
     assert!(w.h.messages(CRIP, "INBOX").is_empty());
 }

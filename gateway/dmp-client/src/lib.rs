@@ -344,10 +344,11 @@ impl DmpClient {
         let key = (self.tenant.struct_idnat.clone(), ins.to_owned());
         {
             let cache = self.lock_cache();
-            if let Some(c) = cache.get(&key) {
-                if now >= c.at && now - c.at < self.td02_ttl {
-                    return Ok(c.state.clone());
-                }
+            if let Some(c) = cache.get(&key)
+                && now >= c.at
+                && now - c.at < self.td02_ttl
+            {
+                return Ok(c.state.clone());
             }
         }
         let vihf = self.vihf(ins, ins_oid, secret_connection, now)?;

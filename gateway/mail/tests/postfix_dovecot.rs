@@ -609,6 +609,13 @@ async fn postfix_dovecot_round_trip() {
     let inbox = s.select_inbox().await.expect("select");
     assert_eq!(inbox.exists, 4);
     assert!(inbox.uid_validity > 0);
+    let listed = s.list_from(1).await.expect("list");
+    assert_eq!(listed.len(), 4);
+    assert!(
+        listed.iter().all(|m| m.header.ends_with(b"\r\n\r\n")
+            && m.size.is_some_and(|n| n as usize > m.header.len())),
+        "headers without bodies, with sizes"
+    );
     let uid = got[0].uid;
     s.move_message(uid, FOLDER_PROCESSED).await.expect("move");
     let after = s.fetch_from(1).await.expect("fetch");

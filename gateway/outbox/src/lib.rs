@@ -6,6 +6,7 @@ pub mod audit;
 pub mod blob;
 pub mod config;
 pub mod error;
+pub mod inbox;
 pub mod sqlite;
 pub mod store;
 pub mod types;
@@ -14,6 +15,7 @@ pub use config::{Backoff, StoreConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use sqlite::SqliteStore;
 pub use store::Store;
+pub use inbox::*;
 pub use types::*;
 
 pub use passerelle_domain::delivery::{Channel, DeliveryState};

@@ -120,6 +120,25 @@ pub trait Store: Send + Sync {
     /// Queue gauges per destination (metrics).
     fn destination_stats(&self, now: OffsetDateTime) -> Result<Vec<DestinationStats>>;
 
+    // ---- inbox (received MSSanté messages) ----
+    /// Records a fetched message (raw bytes and documents already in the blob store) with an audit
+    /// entry; idempotent on (mailbox, UIDVALIDITY, UID) and (mailbox, Message-ID, SHA-256).
+    fn inbox_insert(&self, item: crate::inbox::NewInboxItem) -> Result<crate::inbox::InboxInsert>;
+    fn inbox_get(&self, id: &str) -> Result<crate::inbox::InboxRecord>;
+    /// Newest first.
+    fn inbox_list(
+        &self,
+        tenant: &str,
+        state: Option<crate::inbox::InboxItemState>,
+        page: PageRequest,
+    ) -> Result<Page<crate::inbox::InboxRecord>>;
+    /// new → acked (the DUI took it); audited.
+    fn inbox_ack(&self, id: &str, actor: &str, now: OffsetDateTime) -> Result<crate::inbox::InboxRecord>;
+    fn inbox_cursor(&self, mailbox: &str) -> Result<Option<crate::inbox::InboxCursor>>;
+    fn set_inbox_cursor(&self, mailbox: &str, cursor: crate::inbox::InboxCursor) -> Result<()>;
+    /// The delivery that was sent with this Message-ID (MDN correlation).
+    fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<DeliveryRecord>>;
+
     // ---- audit and retention ----
     /// Entries of a tenant's chain after `after_seq` (export).
     fn audit_entries(&self, tenant: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>>;

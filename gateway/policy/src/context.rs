@@ -110,6 +110,12 @@ impl<'a> Ctx<'a> {
         self.child.parties.iter().find(|p| p.id == id)
     }
     pub fn role_name(&self, id: &str) -> &'static str {
+        if id == CHILD_PLACEHOLDER {
+            return "child";
+        }
+        if id == "ASE" {
+            return "ase";
+        }
         self.party(id).map(|p| role_name(p.role)).unwrap_or("party")
     }
     pub fn is_alleged_author(&self, id: &str) -> bool {
@@ -140,6 +146,9 @@ impl<'a> Ctx<'a> {
             .any(|p| p.holders.iter().any(|h| h.party_id == id))
     }
 }
+
+/// Party id standing for the child when the request has no CHILD party.
+pub(crate) const CHILD_PLACEHOLDER: &str = "(child)";
 
 pub(crate) fn role_name(role: i32) -> &'static str {
     match PartyRole::try_from(role).unwrap_or(PartyRole::Unspecified) {

@@ -60,14 +60,18 @@ impl Eval {
         en: impl Into<String>,
     ) {
         self.rule(id, RuleEffect::Deny);
-        let code = code.into();
-        if self.denials.iter().any(|d| d.code == code && d.rule == id) {
+        let (code, fr) = (code.into(), fr.into());
+        if self
+            .denials
+            .iter()
+            .any(|d| d.code == code && d.rule == id && d.message_fr == fr)
+        {
             return;
         }
         self.denials.push(Denial {
             code,
             rule: id.to_string(),
-            message_fr: fr.into(),
+            message_fr: fr,
             message_en: en.into(),
         });
     }
@@ -1223,7 +1227,10 @@ impl Engine {
 
     fn inf_rules(&self, cx: &Ctx<'_>, e: &mut Eval, basis: LegalBasis, k: &KindInfo, ms: bool) {
         let article = text::inf_article(basis, k.kind == DocumentKind::Ip);
-        let child_id = cx.child_party.map(|p| p.id.as_str());
+        let child_id = Some(
+            cx.child_party
+                .map_or(crate::context::CHILD_PLACEHOLDER, |p| p.id.as_str()),
+        );
         let ip = k.kind == DocumentKind::Ip || basis == LegalBasis::CasfL22621;
         let ids = persons_list(cx, basis, ip, ms);
         e.info("INF-1");
@@ -1236,6 +1243,18 @@ impl Engine {
         let mut inf3_seen = false;
         for id in &ids {
             let role = cx.role_name(id);
+            // Several persons with the same role (e.g. two other holders): name the party too.
+            let same_role = ids.iter().filter(|x| cx.role_name(x) == role).count() > 1;
+            let who_fr = if same_role {
+                format!("{} ({id})", role_fr(role))
+            } else {
+                role_fr(role).to_string()
+            };
+            let who_en = if same_role {
+                format!("{} ({id})", role_en(role))
+            } else {
+                role_en(role).to_string()
+            };
             let withdrawn = cx.period.is_some_and(|p| p.withdrawn_party_id == *id);
             let mut hint = String::new();
             if cx.is_alleged_author(id) {
@@ -1284,16 +1303,16 @@ impl Engine {
                                 problem.get_or_insert((
                                     "INF-2",
                                     "INF_INFORMATION_NOT_PRIOR",
-                                    format!("L'information de {} est datée après la transmission : elle doit être préalable.", role_fr(role)),
-                                    format!("Information of {} is dated after the transmission: it must be prior.", role_en(role)),
+                                    format!("L'information de {} est datée après la transmission : elle doit être préalable.", who_fr),
+                                    format!("Information of {} is dated after the transmission: it must be prior.", who_en),
                                 ));
                             }
                             _ => {
                                 problem.get_or_insert((
                                     "INF-2",
                                     "",
-                                    format!("L'information de {} date de plus de {} jours : informez-la à nouveau.", role_fr(role), self.config.info_validity_days),
-                                    format!("Information of {} is older than {} days: inform again.", role_en(role), self.config.info_validity_days),
+                                    format!("L'information de {} date de plus de {} jours : informez-la à nouveau.", who_fr, self.config.info_validity_days),
+                                    format!("Information of {} is older than {} days: inform again.", who_en, self.config.info_validity_days),
                                 ));
                             }
                         }
@@ -1309,8 +1328,8 @@ impl Engine {
                             problem.get_or_insert((
                                 "INF-3",
                                 "INF_WAIVER_REASON_MISSING",
-                                format!("La dispense d'informer {} doit être motivée (en quoi l'information serait contraire à l'intérêt de l'enfant).", role_fr(role)),
-                                format!("The waiver for {} needs its reason (why informing would be contrary to the child's interest).", role_en(role)),
+                                format!("La dispense d'informer {} doit être motivée (en quoi l'information serait contraire à l'intérêt de l'enfant).", who_fr),
+                                format!("The waiver for {} needs its reason (why informing would be contrary to the child's interest).", who_en),
                             ));
                         } else if !authorised || !at_ok {
                             problem.get_or_insert((
@@ -1318,10 +1337,10 @@ impl Engine {
                                 "INF_WAIVER_AUTHORITY_INSUFFICIENT",
                                 format!(
                                     "La dispense d'informer {} a été décidée par {} qui n'a pas autorité pour cela (inspecteur ASE, responsable CRIP, chef de service ou directeur).",
-                                    role_fr(role),
+                                    who_fr,
                                     person_label(w.decided_by.as_ref(), Some(mission))
                                 ),
-                                format!("The waiver for {} was decided by someone without authority (inspecteur ASE, CRIP head, head of service or director).", role_en(role)),
+                                format!("The waiver for {} was decided by someone without authority (inspecteur ASE, CRIP head, head of service or director).", who_en),
                             ));
                         } else {
                             person.status = InformationStatus::Waived as i32;
@@ -1335,8 +1354,8 @@ impl Engine {
                             problem.get_or_insert((
                                 "INF-3",
                                 "INF_WAIVER_REASON_MISSING",
-                                format!("« Sans objet » pour {} doit être motivé et décidé par un professionnel.", role_fr(role)),
-                                format!("Not-applicable for {} needs a reason and a deciding professional.", role_en(role)),
+                                format!("« Sans objet » pour {} doit être motivé et décidé par un professionnel.", who_fr),
+                                format!("Not-applicable for {} needs a reason and a deciding professional.", who_en),
                             ));
                         } else {
                             person.status = InformationStatus::NotApplicable as i32;
@@ -1372,8 +1391,8 @@ impl Engine {
                         None => e.deny(
                             "INF-2",
                             format!("INF_PRIOR_INFORMATION_MISSING:{role}"),
-                            format!("{} doit être informé(e) préalablement de cette transmission ({article}), ou une dispense motivée doit être enregistrée.", capitalise(role_fr(role))),
-                            format!("{} must be informed beforehand ({article}), or a reasoned waiver recorded.", capitalise(role_en(role))),
+                            format!("{} doit être informé(e) préalablement de cette transmission ({article}), ou une dispense motivée doit être enregistrée.", capitalise(&who_fr)),
+                            format!("{} must be informed beforehand ({article}), or a reasoned waiver recorded.", capitalise(&who_en)),
                         ),
                     }
                 }
@@ -1713,7 +1732,12 @@ impl Engine {
 /// INF-1 / IP-3 / MS-2: who must be informed, in order (party ids).
 pub(crate) fn persons_list(cx: &Ctx<'_>, basis: LegalBasis, ip: bool, ms: bool) -> Vec<String> {
     use ApRegime as R;
-    let child_id = cx.child_party.map(|p| p.id.as_str());
+    // Without a CHILD party the child is still listed, under a placeholder id that no record can
+    // match: informing the child is never skipped silently.
+    let child_id = Some(
+        cx.child_party
+            .map_or(crate::context::CHILD_PLACEHOLDER, |p| p.id.as_str()),
+    );
     let mut ids: Vec<String> = Vec::new();
     let push_id = |ids: &mut Vec<String>, id: &str| {
         if !id.is_empty() && !ids.iter().any(|x| x == id) {

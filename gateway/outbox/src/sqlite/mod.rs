@@ -1,6 +1,7 @@
 //! SQLite implementation: one writer thread that group-commits (many callers' commands in one
 //! `synchronous=FULL` transaction, replies after the commit), and a small pool of WAL readers.
 
+mod inbox;
 mod read;
 mod schema;
 mod write;
@@ -89,6 +90,9 @@ impl SqliteStore {
         let conn = open_conn(&db, false)?;
         conn.execute_batch(schema::SCHEMA)
             .map_err(Error::db("create schema"))?;
+        // Inbox tables are additive (CREATE IF NOT EXISTS): older stores gain them on open.
+        conn.execute_batch(inbox::SCHEMA)
+            .map_err(Error::db("create inbox schema"))?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -353,6 +357,44 @@ fn writer_loop(
 }
 
 impl Store for SqliteStore {
+    fn inbox_insert(&self, item: crate::inbox::NewInboxItem) -> Result<crate::inbox::InboxInsert> {
+        self.call(move |ctx| inbox::insert(ctx, &item))
+    }
+
+    fn inbox_get(&self, id: &str) -> Result<crate::inbox::InboxRecord> {
+        self.read(|c| inbox::get(c, id))
+    }
+
+    fn inbox_list(
+        &self,
+        tenant: &str,
+        state: Option<crate::inbox::InboxItemState>,
+        page: PageRequest,
+    ) -> Result<Page<crate::inbox::InboxRecord>> {
+        self.read(|c| inbox::list(c, tenant, state, &page))
+    }
+
+    fn inbox_ack(&self, id: &str, actor: &str, now: OffsetDateTime) -> Result<crate::inbox::InboxRecord> {
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.call(move |ctx| inbox::ack(ctx, &id, &actor, now))
+    }
+
+    fn inbox_cursor(&self, mailbox: &str) -> Result<Option<crate::inbox::InboxCursor>> {
+        self.read(|c| inbox::cursor(c, mailbox))
+    }
+
+    fn set_inbox_cursor(&self, mailbox: &str, cursor: crate::inbox::InboxCursor) -> Result<()> {
+        let mailbox = mailbox.to_owned();
+        self.call(move |ctx| inbox::set_cursor(ctx, &mailbox, cursor))
+    }
+
+    fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<DeliveryRecord>> {
+        self.read(|c| match inbox::delivery_id_by_message_id(c, message_id)? {
+            Some(id) => read::delivery(c, &id),
+            None => Ok(None),
+        })
+    }
+
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobRef> {
         self.blobs.put(bytes)
     }

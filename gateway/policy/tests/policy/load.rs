@@ -399,3 +399,59 @@ fn parental_authority_resolver() {
         Err(PolicyError::InvalidInput(_))
     ));
 }
+
+#[test]
+fn engine_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+    let e: std::sync::Arc<dyn PolicyEngine> = std::sync::Arc::new(engine());
+    assert!(
+        e.evaluate(&ok_request(), AS_OF, true, "d")
+            .expect("decision")
+            .dry_run
+    );
+}
+
+#[test]
+fn the_child_is_never_skipped_and_homonymous_roles_are_named() {
+    // No CHILD party: the child must still be informed under CASF L.226-2-2.
+    let mut r = ok_request();
+    child_mut(&mut r).parties.retain(|p| p.id != "C1");
+    legal_mut(&mut r).information.retain(|i| i.party_id != "C1");
+    let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
+    assert_eq!(
+        codes(&d.targets[0]),
+        vec!["INF_PRIOR_INFORMATION_MISSING:child"]
+    );
+    // Two other holders (délégation) without records: two denials, each naming its party.
+    let mut r = ok_request();
+    let c = child_mut(&mut r);
+    c.parties
+        .push(party("D1", PartyRole::OtherApHolder, "Josiane"));
+    c.parties
+        .push(party("D2", PartyRole::OtherApHolder, "Robert"));
+    let from = c.birth_date.clone();
+    c.ap_timeline = vec![ApPeriod {
+        from,
+        regime: ApRegime::DelegationTotal as i32,
+        holders: ["D1", "D2"]
+            .iter()
+            .map(|h| ApHolder {
+                party_id: (*h).into(),
+                attributes: ApAttributes::All as i32,
+            })
+            .collect(),
+        ..Default::default()
+    }];
+    let d = engine().evaluate(&r, AS_OF, false, "v").expect("decision");
+    let msgs: Vec<&str> = d.targets[0]
+        .denials
+        .iter()
+        .map(|x| x.message_fr.as_str())
+        .collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs[0].contains("(D1)") && msgs[1].contains("(D2)"),
+        "{msgs:?}"
+    );
+}

@@ -332,6 +332,7 @@ fn generators_are_not_vacuous() {
         seed >> 16
     };
     let (mut ok, mut allowed, mut social_dmp, mut secret_dmp_allowed, mut denied) = (0, 0, 0, 0, 0);
+    let mut secret_to_reps = 0;
     for _ in 0..400 {
         let m = Mutation {
             case: next() as usize % 64,
@@ -361,6 +362,12 @@ fn generators_are_not_vacuous() {
                 if t.channel == Channel::Dmp as i32 && is_social(t.kind) {
                     social_dmp += 1;
                 }
+                if !req.documents[0].minor_secrecy_ref.is_empty()
+                    && t.document_id == req.documents[0].id
+                    && (t.channel != Channel::Mssante as i32 || t.target_id == "x-mother")
+                {
+                    secret_to_reps += 1;
+                }
             }
         }
     }
@@ -370,6 +377,10 @@ fn generators_are_not_vacuous() {
     assert!(
         social_dmp > 20,
         "social kinds asked for the DMP: {social_dmp}"
+    );
+    assert!(
+        secret_to_reps > 20,
+        "secret documents towards representatives, MES or DMP: {secret_to_reps}"
     );
     eprintln!(
         "ok={ok} allowed={allowed} denied={denied} social_dmp={social_dmp} secret_dmp_allowed={secret_dmp_allowed}"

@@ -199,7 +199,8 @@ pub fn render(
         version: if replaces.is_some() { 2 } else { 1 },
         replaces: replaces.map(|u| Replaced {
             unique_id: u.to_owned(),
-            entry_uuid: String::new(),
+            // Found at send time by TD3.1b; the documents crate wants a value at render time.
+            entry_uuid: "urn:uuid:00000000-0000-4000-8000-000000000000".to_owned(),
         }),
     };
     let profile = Profile::Dmp(flags);

@@ -285,6 +285,11 @@ impl DmpClient {
         })
     }
 
+    /// Sends a request as built (no adapter check): conformance tests and `render` replays.
+    pub async fn send_raw(&self, r: &HttpRequest) -> Result<RawReply, DmpError> {
+        self.exchange(r).await
+    }
+
     /// Idle pooled connections (tests).
     pub fn idle_connections(&self) -> usize {
         self.transport.idle()

@@ -70,6 +70,11 @@ pub fn authenticator(cfg: &Config) -> anyhow::Result<Authenticator> {
 pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub senders: Vec<Arc<dyn Sender>>,
+    /// The MSSanté operator to send to and poll (sandbox: the embedded one).
+    pub mssante: Option<crate::mssante::Operator>,
+    /// Mailboxes the IMAP poller reads.
+    pub mailboxes: Vec<crate::mssante::PolledMailbox>,
+    pub poll_every: Duration,
 }
 
 impl Default for Options {
@@ -77,6 +82,9 @@ impl Default for Options {
         Self {
             clock: Arc::new(SystemClock),
             senders: Vec::new(),
+            mssante: None,
+            mailboxes: Vec::new(),
+            poll_every: Duration::from_secs(60),
         }
     }
 }
@@ -91,7 +99,20 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
     let listen = cfg.server.listen;
     let retention = Duration::from_secs(cfg.outbox.retention_days * 86_400);
     let lease = Duration::from_secs(cfg.outbox.lease_secs);
-    let svc = Arc::new(Service::new(cfg, store, policy, metrics, opts.clock));
+    let clock = opts.clock.clone();
+    let mut senders = opts.senders;
+    if let Some(op) = &opts.mssante {
+        senders.push(Arc::new(crate::mssante::MssanteSender {
+            cfg: Arc::new(cfg.clone()),
+            store: store.clone(),
+            clock: clock.clone(),
+            operator: op.clone(),
+            tls: crate::mssante::client_configs(&cfg)?,
+            pool: passerelle_mail::SmtpPool::new(),
+            dsn_off: std::sync::atomic::AtomicBool::new(false),
+        }));
+    }
+    let svc = Arc::new(Service::new(cfg, store, policy, metrics, clock));
     let router = crate::listener::app(svc.clone(), auth).await?;
     let listener = TcpListener::bind(listen)
         .await
@@ -99,7 +120,7 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let workers = Arc::new(Workers {
-        senders: opts.senders,
+        senders,
         per_destination: 4,
         lease,
         owner: format!("passerelle-{}", std::process::id()),
@@ -113,6 +134,17 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
         }
     }));
     tasks.push(tokio::spawn(workers.clone().run(svc.clone(), rx.clone())));
+    if let Some(op) = opts.mssante.clone()
+        && !opts.mailboxes.is_empty()
+    {
+        tasks.push(tokio::spawn(crate::mssante::poll_loop(
+            svc.clone(),
+            op,
+            opts.mailboxes.clone(),
+            opts.poll_every,
+            rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(workers.housekeeping(svc.clone(), rx)));
     tracing::info!(%addr, "passerelle listening (gRPC + HTTP/JSON)");
     Ok(Running {

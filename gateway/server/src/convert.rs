@@ -154,3 +154,44 @@ pub fn transmission(t: &TransmissionRecord, events: &[DeliveryEvent]) -> pb::Tra
         replaces_transmission_id: t.replaces_transmission_id.clone().unwrap_or_default(),
     }
 }
+
+/// An inbox record as the API shows it. The patient id is only given in full with the item
+/// (`full`), never in lists.
+pub fn inbox_item(r: &passerelle_outbox::InboxRecord, full: bool) -> pb::InboxItem {
+    use passerelle_outbox::InboxItemState as S;
+    let i = &r.item;
+    pb::InboxItem {
+        id: i.id.clone(),
+        tenant: i.tenant.clone(),
+        mailbox: i.mailbox.clone(),
+        from: i.from.clone(),
+        subject: i.subject.clone(),
+        date: i.date.map(ts),
+        received_at: Some(ts(i.received_at)),
+        message_id: i.message_id.clone().unwrap_or_default(),
+        patient_id: if full { i.patient_id.clone() } else { String::new() },
+        documents: i
+            .documents
+            .iter()
+            .map(|d| pb::InboxDocument {
+                id: d.unique_id.clone(),
+                title: d.title.clone(),
+                type_code: d.type_code.clone(),
+                mime_type: d.mime_type.clone(),
+                sha256: d.payload.sha256.to_hex(),
+                size: d.payload.size,
+                data: Default::default(),
+                unique_id: d.unique_id.clone(),
+                cda_sha256: d.cda.as_ref().map(|c| c.sha256.to_hex()).unwrap_or_default(),
+            })
+            .collect(),
+        state: match i.state {
+            S::New => pb::InboxState::New,
+            S::Acked => pb::InboxState::Acked,
+            S::Quarantined => pb::InboxState::Quarantined,
+            S::PendingHuman | S::Processed => pb::InboxState::PendingHuman,
+        } as i32,
+        quarantine_reason: i.reason.clone().unwrap_or_default(),
+        raw: Default::default(),
+    }
+}

@@ -100,7 +100,8 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         data_dir.display()
     );
     let cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
-    let running = crate::app::start(cfg, crate::app::Options::default()).await?;
+    let (_sims, opts) = crate::sandbox::start_sims(&cfg).await?;
+    let running = crate::app::start(cfg, opts).await?;
     let svc = running.service.clone();
     let dir = examples_dir();
     let expected = load_expected(&dir)?;
@@ -117,7 +118,8 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let req = crate::client::read_request(f)?;
+        let mut req = crate::client::read_request(f)?;
+        refresh_information_dates(&mut req);
         let exp = expected.get(&name).cloned();
         let kind = req
             .documents
@@ -132,7 +134,8 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         match svc.submit(&caller, req.clone()).await {
             Ok(resp) => {
                 let t = resp.transmission.unwrap_or_default();
-                let t = follow(&svc, &caller, &t.id).await?;
+                let want: std::collections::BTreeMap<String, String> = exp.as_ref().map(|e| e.final_status.clone()).unwrap_or_default();
+                let t = follow(&svc, &caller, &t.id, &want).await?;
                 let exp_ok = exp.as_ref().map(|e| e.accepted);
                 for target in &req.targets {
                     let d = t.deliveries.iter().find(|d| d.target_id == target.id);
@@ -181,9 +184,49 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The CRIP's side: the IP reports reach its mailbox and Passerelle's inbox (InboxService).
+    let ips_to_crip = rows
+        .iter()
+        .filter(|r| r.kind.contains("IP") && r.recipient.starts_with("crip@cd93") && r.decision == "allowed")
+        .count();
+    let crip = Caller {
+        tenant: "cd93".into(),
+        authenticated_by: "demo".into(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let inbox = loop {
+        let l = svc
+            .inbox_list(&crip, pb::ListInboxRequest::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let docs: Vec<&pb::InboxItem> = l
+            .items
+            .iter()
+            .filter(|i| i.mailbox == "crip@cd93.mssante.test" && !i.documents.is_empty())
+            .collect();
+        if docs.len() >= ips_to_crip || Instant::now() > deadline {
+            break docs.into_iter().cloned().collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     running.stop().await;
     print_table(&rows);
-    let bad = rows.iter().filter(|r| !r.ok).count();
+    println!();
+    println!("CRIP 93 inbox (InboxService, tenant cd93): {} message(s) with documents", inbox.len());
+    for i in &inbox {
+        println!(
+            "  {}  from {}  {} document(s): {}",
+            i.id,
+            i.from,
+            i.documents.len(),
+            i.documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let inbox_ok = inbox.len() >= ips_to_crip;
+    if !inbox_ok {
+        println!("  expected {ips_to_crip} IP report(s) in the CRIP inbox");
+    }
+    let bad = rows.iter().filter(|r| !r.ok).count() + usize::from(!inbox_ok);
     let secs = started.elapsed().as_secs_f64();
     if bad == 0 {
         println!(
@@ -210,32 +253,43 @@ fn recipient(t: &pb::Target) -> String {
     }
 }
 
-/// Waits until every delivery is final, or a bounded time for deliveries that cannot move
-/// (a channel not wired in this build stays queued).
+/// Information records are dated in the examples; the demo plays them "a month ago" so that they
+/// stay prior and within their validity whatever the day it runs (INF-2).
+fn refresh_information_dates(req: &mut pb::SubmitRequest) {
+    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    if let Some(l) = req.legal.as_mut() {
+        for r in &mut l.information {
+            if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
+                d.at = Some(crate::convert::ts(month_ago));
+            }
+        }
+    }
+}
+
+/// Waits until every delivery reached its expected state or a final one, within a bounded time.
 async fn follow(
     svc: &crate::service::Service,
     caller: &Caller,
     id: &str,
+    want: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<pb::Transmission> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let t = svc
-            .get(caller, id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let moving = t.deliveries.iter().any(|d| {
-            matches!(
-                pb::DeliveryStatus::try_from(d.status).unwrap_or_default(),
-                pb::DeliveryStatus::InFlight | pb::DeliveryStatus::Sent
-            )
+        let t = svc.get(caller, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let settled = t.deliveries.iter().all(|d| {
+            let s = status_name(d.status);
+            want.get(&d.target_id).is_some_and(|w| *w == s)
+                || matches!(
+                    pb::DeliveryStatus::try_from(d.status).unwrap_or_default(),
+                    pb::DeliveryStatus::Read
+                        | pb::DeliveryStatus::Stored
+                        | pb::DeliveryStatus::Rejected
+                        | pb::DeliveryStatus::Failed
+                        | pb::DeliveryStatus::Expired
+                        | pb::DeliveryStatus::Cancelled
+                )
         });
-        let idle_queue = t.deliveries.iter().all(|d| {
-            !matches!(
-                pb::DeliveryStatus::try_from(d.status).unwrap_or_default(),
-                pb::DeliveryStatus::InFlight | pb::DeliveryStatus::Sent
-            )
-        });
-        if (!moving && idle_queue) || Instant::now() > deadline {
+        if settled || Instant::now() > deadline {
             return Ok(t);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod mssante;
 pub mod openapi;
 pub mod pipeline;
 pub mod plan;

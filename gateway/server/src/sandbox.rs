@@ -191,8 +191,108 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
     })
 }
 
+/// Mailboxes of the embedded operator: the tenants' APP and ORG mailboxes and the professionals of
+/// docs/sandbox.md. Persons answer read receipts by hand ("displayed"); the CRIP mailboxes are
+/// integrators ("processed").
+const PEOPLE: &[&str] = &[
+    "claire.martin@cd93.mssante.test",
+    "paul.bernard@cd93.mssante.test",
+    "sophie.leroy@mecs-tilleuls.mssante.test",
+    "marc.petit@cmp-enfants.mssante.test",
+    "julie.moreau@mecs-tilleuls.mssante.test",
+    "karim.haddad@mecs-tilleuls.mssante.test",
+    "anne.roux@ac-creteil.mssante.test",
+    "direction@mecs-tilleuls.mssante.test",
+];
+
+/// The password of ORG mailboxes polled with IMAP LOGIN in the sandbox (test servers only).
+pub const ORG_PASSWORD: &str = "sandbox";
+
+/// The embedded MSSanté operator, started for the sandbox config.
+pub struct Sims {
+    pub operator: passerelle_sim_mail::Operator,
+}
+
+pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Options)> {
+    use passerelle_sim_mail::{MailboxKind, MailboxSpec, OperatorConfig};
+    let pki = pki(&cfg.server.data_dir.join("pki"))?;
+    let server = pki.server("smtp.mssante.test").context("no smtp.mssante.test certificate in the test PKI")?;
+    let tls = passerelle_sim_mail::pki::server_tls_config(
+        pki.ca_chain_pem().as_bytes(),
+        server.chain_pem().as_bytes(),
+        server.key_pem.as_bytes(),
+    )?;
+    let mut boxes: Vec<MailboxSpec> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |addr: &str, kind: MailboxKind, password: Option<&str>| {
+        if seen.insert(addr.to_string()) {
+            let mut m = MailboxSpec::new(addr).kind(kind);
+            m.password = password.map(str::to_string);
+            boxes.push(m);
+        }
+    };
+    for t in &cfg.tenants {
+        add(&t.app_mailbox, MailboxKind::Plain, None);
+        for m in t.inbox_mailboxes.iter().chain(t.org_mailbox.iter()) {
+            let kind = if m.starts_with("crip@") { MailboxKind::Integrator { error: None } } else { MailboxKind::Human };
+            add(m, kind, Some(ORG_PASSWORD));
+        }
+    }
+    for p in PEOPLE {
+        add(p, MailboxKind::Human, None);
+    }
+    let mut oc = OperatorConfig::new(tls, cfg.mssante.whitelist.clone(), boxes);
+    oc.hostname = "smtp.mssante.test".into();
+    oc.human_mdn_delay = std::time::Duration::from_millis(300);
+    let operator = passerelle_sim_mail::Operator::start(oc).await?;
+    let op = crate::mssante::Operator {
+        smtp_host: "smtp.mssante.test".into(),
+        smtp_port: operator.addrs.smtp_starttls.port(),
+        smtp_tls: passerelle_mail::TlsMode::StartTls,
+        imap_host: "smtp.mssante.test".into(),
+        imap_port: operator.addrs.imap_implicit.port(),
+        imap_tls: passerelle_mail::TlsMode::Implicit,
+        smtp_addr: Some(operator.addrs.smtp_starttls),
+        imap_addr: Some(operator.addrs.imap_implicit),
+    };
+    let tls = crate::mssante::client_configs(cfg)?;
+    let mut mailboxes = Vec::new();
+    for t in &cfg.tenants {
+        let Some(c) = tls.get(&t.id) else { continue };
+        mailboxes.push(crate::mssante::PolledMailbox {
+            tenant: t.id.clone(),
+            mailbox: t.app_mailbox.clone(),
+            auth: passerelle_mail::ImapAuth::External,
+            tls: c.clone(),
+        });
+        for m in &t.inbox_mailboxes {
+            mailboxes.push(crate::mssante::PolledMailbox {
+                tenant: t.id.clone(),
+                mailbox: m.clone(),
+                auth: passerelle_mail::ImapAuth::Login {
+                    user: m.clone(),
+                    password: ORG_PASSWORD.into(),
+                },
+                tls: c.clone(),
+            });
+        }
+    }
+    let opts = crate::app::Options {
+        mssante: Some(op),
+        mailboxes,
+        poll_every: std::time::Duration::from_millis(500),
+        ..crate::app::Options::default()
+    };
+    Ok((Sims { operator }, opts))
+}
+
 pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
-    let mut opts = crate::app::Options::default();
+    let (sims, mut opts) = if cfg.server.sandbox_tenant.is_some() && std::env::var_os("PASSERELLE_SANDBOX_SINK").is_none() {
+        let (s, o) = start_sims(&cfg).await?;
+        (Some(s), o)
+    } else {
+        (None, crate::app::Options::default())
+    };
     // Sandbox only: a file sink standing in for every channel (crash test).
     if cfg.server.sandbox_tenant.is_some()
         && let Some(p) = std::env::var_os("PASSERELLE_SANDBOX_SINK")
@@ -204,6 +304,12 @@ pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
             }));
     }
     let running = crate::app::start(cfg, opts).await?;
+    if let Some(s) = &sims {
+        eprintln!(
+            "embedded MSSanté operator: SMTP {} (STARTTLS), IMAP {} (TLS)",
+            s.operator.addrs.smtp_starttls, s.operator.addrs.imap_implicit
+        );
+    }
     eprintln!(
         "passerelle listening on {} (gRPC + HTTP/JSON); Ctrl-C to stop",
         running.addr

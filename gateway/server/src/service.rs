@@ -711,19 +711,71 @@ impl Service {
         mut req: pb::ListInboxRequest,
     ) -> Result<pb::ListInboxResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
-        Ok(pb::ListInboxResponse::default())
+        let state = match pb::InboxState::try_from(req.state).unwrap_or_default() {
+            pb::InboxState::Unspecified => None,
+            pb::InboxState::New => Some(ob::InboxItemState::New),
+            pb::InboxState::Acked => Some(ob::InboxItemState::Acked),
+            pb::InboxState::Quarantined => Some(ob::InboxItemState::Quarantined),
+            pb::InboxState::PendingHuman => Some(ob::InboxItemState::PendingHuman),
+        };
+        let page = ob::PageRequest {
+            size: req.page_size,
+            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
+        };
+        let store = self.store.clone();
+        let tenant = req.tenant.clone();
+        let p = blocking(move || store.inbox_list(&tenant, state, page)).await?;
+        Ok(pb::ListInboxResponse {
+            // Notifications already applied to deliveries are not the DUI's business.
+            items: p
+                .items
+                .iter()
+                .filter(|r| r.item.state != ob::InboxItemState::Processed || state.is_some())
+                .map(|r| convert::inbox_item(r, false))
+                .collect(),
+            next_page_token: p.next_token.unwrap_or_default(),
+        })
     }
 
-    pub async fn inbox_get(&self, _caller: &Caller, _id: &str) -> Result<pb::InboxItem, Error> {
-        Err(Error::not_found("inbox item"))
+    async fn inbox_load(&self, caller: &Caller, id: &str) -> Result<ob::InboxRecord, Error> {
+        let store = self.store.clone();
+        let id = id.to_string();
+        let r = blocking(move || store.inbox_get(&id)).await?;
+        if r.item.tenant != caller.tenant {
+            return Err(Error::not_found("inbox item"));
+        }
+        Ok(r)
     }
 
-    pub async fn inbox_ack(
-        &self,
-        _caller: &Caller,
-        _id: &str,
-    ) -> Result<pb::AckInboxResponse, Error> {
-        Err(Error::not_found("inbox item"))
+    pub async fn inbox_get(&self, caller: &Caller, id: &str) -> Result<pb::InboxItem, Error> {
+        let r = self.inbox_load(caller, id).await?;
+        let mut item = convert::inbox_item(&r, true);
+        let store = self.store.clone();
+        let raw = r.item.raw.sha256;
+        let docs: Vec<ob::Sha256> = r.item.documents.iter().map(|d| d.payload.sha256).collect();
+        let (raw, docs) = blocking(move || {
+            let raw = store.read_blob(&raw)?;
+            let docs = docs.iter().map(|s| store.read_blob(s)).collect::<ob::Result<Vec<_>>>()?;
+            Ok((raw, docs))
+        })
+        .await?;
+        item.raw = raw.into();
+        for (d, bytes) in item.documents.iter_mut().zip(docs) {
+            d.data = bytes.into();
+        }
+        Ok(item)
+    }
+
+    pub async fn inbox_ack(&self, caller: &Caller, id: &str) -> Result<pb::AckInboxResponse, Error> {
+        self.inbox_load(caller, id).await?;
+        let store = self.store.clone();
+        let id = id.to_string();
+        let actor = caller.authenticated_by.clone();
+        let now = self.clock.now();
+        let r = blocking(move || store.inbox_ack(&id, &actor, now)).await?;
+        Ok(pb::AckInboxResponse {
+            item: Some(convert::inbox_item(&r, false)),
+        })
     }
 
     pub async fn ready(&self) -> bool {

@@ -2,5 +2,6 @@
 //! configuration in a temporary directory. One test binary (autotests = false).
 
 mod api;
+mod clients;
 mod common;
 mod crash;

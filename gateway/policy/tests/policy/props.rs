@@ -386,3 +386,30 @@ fn generators_are_not_vacuous() {
         "ok={ok} allowed={allowed} denied={denied} social_dmp={social_dmp} secret_dmp_allowed={secret_dmp_allowed}"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Corrupted encodings of valid requests: whatever decodes must evaluate without panicking,
+    /// and never produce an allowed target without a complete decision.
+    #[test]
+    fn corrupted_requests_never_panic(case in 0usize..64, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+        use prost::Message;
+        let cases = all_cases();
+        let mut bytes = cases[case % cases.len()].1.encode_to_vec();
+        for (pos, val) in flips {
+            let n = bytes.len();
+            bytes[pos % n] = val;
+        }
+        if let Ok(req) = SubmitRequest::decode(bytes.as_slice()) {
+            match engine().evaluate(&req, AS_OF, false, "f") {
+                Ok(d) => {
+                    for t in &d.targets {
+                        prop_assert_eq!(t.outcome == Outcome::Allowed as i32, t.denials.is_empty());
+                    }
+                }
+                Err(e) => prop_assert!(!e.violations().is_empty() || !e.to_string().is_empty()),
+            }
+        }
+    }
+}

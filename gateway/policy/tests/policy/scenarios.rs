@@ -1128,7 +1128,9 @@ fn scenario_table_s01_s22() {
     );
 }
 
+/// Debug helper: `DUMP=S14 cargo test -p passerelle-policy --test policy debug_dump -- --ignored --nocapture`.
 #[test]
+#[ignore = "debug helper: prints decisions"]
 fn debug_dump() {
     let engine = engine();
     for c in table() {

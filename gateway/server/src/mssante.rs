@@ -1,0 +1,453 @@
+//! The MSSanté channel: the delivery worker that submits stored messages over SMTP with the tenant's
+//! client certificate, and the IMAP poller that ingests the tenant's mailboxes (DSN and MDN applied
+//! to deliveries, documents and plain mail into the inbox, malformed mail quarantined; never lost).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use passerelle_domain::error::Origin;
+use passerelle_mail as mail;
+use passerelle_mssante as mss;
+use passerelle_outbox as ob;
+use tokio::sync::watch;
+
+use crate::config::{Config, TenantConfig};
+use crate::service::{Clock, Service};
+use crate::workers::Sender;
+
+/// Where the operator's servers are (host names are checked against their certificates).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: mail::TlsMode,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_tls: mail::TlsMode,
+    /// Connect here instead of resolving the host (sandbox, fixed routing).
+    pub smtp_addr: Option<SocketAddr>,
+    pub imap_addr: Option<SocketAddr>,
+}
+
+fn tls_mode(s: &str) -> mail::TlsMode {
+    if s == "implicit" {
+        mail::TlsMode::Implicit
+    } else {
+        mail::TlsMode::StartTls
+    }
+}
+
+impl Operator {
+    pub fn from_config(cfg: &Config) -> Option<Operator> {
+        let (s, i) = (cfg.mssante.smtp.as_ref()?, cfg.mssante.imap.as_ref()?);
+        Some(Operator {
+            smtp_host: s.host.clone(),
+            smtp_port: s.port,
+            smtp_tls: tls_mode(&s.tls),
+            imap_host: i.host.clone(),
+            imap_port: i.port,
+            imap_tls: tls_mode(&i.tls),
+            smtp_addr: None,
+            imap_addr: None,
+        })
+    }
+}
+
+/// One rustls client config per tenant mailbox: its ORG_AUTH_CLI, trusting only the configured CAs.
+pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls::ClientConfig>>> {
+    let ca = cfg
+        .mssante
+        .trust_ca
+        .as_ref()
+        .context("mssante.trust_ca is required to reach the operator")?;
+    let trust = passerelle_tls::TrustAnchors::load(std::slice::from_ref(ca))?;
+    let mut out = HashMap::new();
+    for t in &cfg.tenants {
+        let id = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.tls_client)?)
+            .with_context(|| format!("tenant {}: tls_client identity", t.id))?;
+        let c = passerelle_tls::client_config(Some(&id), &trust, &passerelle_tls::Revocation::disabled())?;
+        out.insert(t.id.clone(), Arc::new(c));
+    }
+    Ok(out)
+}
+
+pub struct MssanteSender {
+    pub cfg: Arc<Config>,
+    pub store: Arc<dyn ob::Store>,
+    pub clock: Arc<dyn Clock>,
+    pub operator: Operator,
+    pub tls: HashMap<String, Arc<rustls::ClientConfig>>,
+    pub pool: mail::SmtpPool,
+    /// Set when the operator refused DSN parameters (555): later sends go without them.
+    pub dsn_off: AtomicBool,
+}
+
+fn temporary(reason: &str, message: String, retry_after: Option<Duration>) -> ob::AttemptResult {
+    let mut e = ob::DeliveryError::new(Origin::MsSante, reason, message);
+    e.retryable = true;
+    ob::AttemptResult::TemporaryFailure {
+        error: e,
+        retry_after,
+    }
+}
+
+/// The Message-ID header value of a stored message (without angle brackets).
+fn message_id(raw: &[u8]) -> Option<String> {
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = std::str::from_utf8(&raw[..head_end]).ok()?;
+    head.split("\r\n")
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("message-id").then(|| v.trim().to_string())
+        })
+        .map(|v| mss::outgoing::normalize_message_id(&v))
+}
+
+impl MssanteSender {
+    fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.cfg.tenants.iter().find(|t| t.id == id)
+    }
+
+    fn permanent(&self, reason: &str, message: String, remote: String) -> ob::AttemptResult {
+        let mut e = ob::DeliveryError::new(Origin::MsSante, reason, message);
+        e.remote_code = remote;
+        ob::AttemptResult::PermanentFailure { error: e }
+    }
+
+    fn classify(&self, e: &mail::MailError) -> ob::AttemptResult {
+        let remote = e
+            .reply()
+            .map(|r| format!("{} {}", r.code, r.enhanced.map(|x| format!("{}.{}.{}", x[0], x[1], x[2])).unwrap_or_default()))
+            .unwrap_or_default();
+        let text = e.to_string();
+        match e.retry_class() {
+            mail::RetryClass::Temporary | mail::RetryClass::ReusedConnection => {
+                let mut r = temporary("temporary", text, None);
+                if let ob::AttemptResult::TemporaryFailure { error, .. } = &mut r {
+                    error.remote_code = remote;
+                }
+                r
+            }
+            // A refused certificate or AUTH is ours to fix: keep retrying (the window then
+            // expires it) and let the metrics alert.
+            mail::RetryClass::Configuration => temporary("configuration", text, Some(Duration::from_secs(300))),
+            mail::RetryClass::DsnUnsupported => {
+                self.dsn_off.store(true, Ordering::Relaxed);
+                temporary("dsn_unsupported", text, Some(Duration::from_secs(1)))
+            }
+            mail::RetryClass::RecipientRejected => self.permanent("recipient_rejected", text, remote),
+            mail::RetryClass::MessageTooLarge => self.permanent("message_too_large", text, remote),
+            mail::RetryClass::RejectedByOperator => self.permanent("rejected_by_operator", text, remote),
+            mail::RetryClass::ProtocolError => self.permanent("protocol_error", text, remote),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Sender for MssanteSender {
+    fn handles(&self, destination: &str) -> bool {
+        destination.starts_with("mssante:")
+    }
+
+    async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
+        let d = &claimed.delivery;
+        let Some(tenant) = self.tenant(&d.tenant) else {
+            return self.permanent("unknown_tenant", "the delivery's tenant is not configured".into(), String::new());
+        };
+        let Some(tls) = self.tls.get(&tenant.id).cloned() else {
+            return temporary("configuration", "no TLS client identity for the tenant".into(), Some(Duration::from_secs(300)));
+        };
+        let Some(payload) = d.payloads.iter().find(|p| p.name == "message.eml") else {
+            return self.permanent("payload_missing", "no stored message for this delivery".into(), String::new());
+        };
+        let store = self.store.clone();
+        let sha = payload.sha256;
+        let bytes = match tokio::task::spawn_blocking(move || store.read_blob(&sha)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return temporary("store", e.to_string(), None),
+            Err(e) => return temporary("store", e.to_string(), None),
+        };
+        let Some(mid) = message_id(&bytes) else {
+            return self.permanent("payload_corrupt", "the stored message has no Message-ID".into(), String::new());
+        };
+        let mut c = mail::SmtpClientConfig::new(
+            tenant.app_mailbox.clone(),
+            self.operator.smtp_host.clone(),
+            self.operator.smtp_port,
+            self.operator.smtp_tls,
+            tls,
+        );
+        c.connect_addr = self.operator.smtp_addr;
+        c.request_dsn = !self.dsn_off.load(Ordering::Relaxed);
+        let env = mail::Envelope {
+            mail_from: tenant.app_mailbox.clone(),
+            recipients: vec![d.recipient.clone()],
+            dsn: Some(mail::DsnRequest {
+                envid: Some(d.id.clone()),
+                ..mail::DsnRequest::default()
+            }),
+        };
+        match self.pool.send(&c, &env, &bytes).await {
+            Ok(report) => {
+                if let Some(r) = report.recipients.iter().find(|r| !r.reply.is_positive()) {
+                    return self.classify(&mail::MailError::Rejected { step: mail::Step::Rcpt, reply: r.reply.clone() });
+                }
+                let now = self.clock.now();
+                let timeout = Duration::from_secs(self.cfg.outbox.notification_timeout_secs);
+                ob::AttemptResult::Sent {
+                    message_id: mid,
+                    // Without a DSN nothing will confirm delivery: stay "sent" (unconfirmed).
+                    notify_by: report.dsn_requested.then(|| now + timeout),
+                }
+            }
+            Err(e) => self.classify(&e),
+        }
+    }
+}
+
+// ---- receiving ----
+
+/// One polled mailbox of a tenant.
+#[derive(Clone)]
+pub struct PolledMailbox {
+    pub tenant: String,
+    pub mailbox: String,
+    pub auth: mail::ImapAuth,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+const DONE: &str = "Passerelle/Traites";
+const QUARANTINE: &str = "Passerelle/Quarantaine";
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Applies the notifications of a DSN/MDN/ANS error mail to the matching deliveries.
+fn apply_notifications(store: &dyn ob::Store, kind: &mss::inbound::InboundKind, now: time::OffsetDateTime) -> (bool, String) {
+    use mss::correlation::{Event, Key};
+    let correlated: Vec<mss::correlation::Correlated> = match kind {
+        mss::inbound::InboundKind::Dsn(d) => mss::correlation::from_dsn(d),
+        mss::inbound::InboundKind::Mdn(m) => vec![mss::correlation::from_mdn(m)],
+        mss::inbound::InboundKind::AnsError(a) => vec![mss::correlation::from_ans_error(a)],
+        mss::inbound::InboundKind::NonDelivery(n) => vec![mss::correlation::from_non_delivery(n)],
+        _ => return (false, String::new()),
+    };
+    let mut matched = false;
+    let mut notes = Vec::new();
+    for c in correlated {
+        let delivery = c.keys.iter().find_map(|k| match k {
+            Key::Envelope { envelope_id, .. } => store.get_delivery(envelope_id).ok(),
+            Key::MessageId { message_id, .. } => store.delivery_by_message_id(message_id).ok().flatten(),
+        });
+        let Some(d) = delivery else { continue };
+        matched = true;
+        let notice = match &c.event {
+            Event::Dsn { action, status, .. } => match action {
+                mss::report::DsnAction::Delivered | mss::report::DsnAction::Relayed | mss::report::DsnAction::Expanded => {
+                    ob::DeliveryNotice::Delivered { detail: format!("DSN {action:?}") }
+                }
+                mss::report::DsnAction::Failed => {
+                    let mut e = ob::DeliveryError::new(Origin::MsSante, "dsn_failed", "the recipient's server reported a delivery failure");
+                    e.remote_code = status.map(|s| format!("{s:?}")).unwrap_or_default();
+                    ob::DeliveryNotice::Failed { error: e }
+                }
+                other => ob::DeliveryNotice::Info { detail: format!("DSN {other:?}") },
+            },
+            Event::Mdn { disposition, error, ans_error } => {
+                if let Some(a) = ans_error.as_ref().filter(|_| *error) {
+                    let mut e = ob::DeliveryError::new(Origin::MsSante, format!("ans_{}", a.code), a.label.clone());
+                    e.remote_code = a.code.to_string();
+                    ob::DeliveryNotice::Rejected { error: e }
+                } else {
+                    match disposition {
+                        mss::report::DispositionType::Displayed => ob::DeliveryNotice::Read { detail: "MDN displayed".into() },
+                        other => ob::DeliveryNotice::Disposition {
+                            disposition: format!("{other:?}").to_ascii_lowercase(),
+                            detail: format!("MDN {other:?}{}", if *error { " (error)" } else { "" }),
+                        },
+                    }
+                }
+            }
+            Event::AnsErrorMail { ans_error } => {
+                let code = ans_error.as_ref().map(|a| a.code).unwrap_or(906);
+                let mut e = ob::DeliveryError::new(Origin::MsSante, format!("ans_{code}"), "the recipient's system refused the integration");
+                e.remote_code = code.to_string();
+                ob::DeliveryNotice::Rejected { error: e }
+            }
+            _ => ob::DeliveryNotice::Info { detail: "non-standard bounce".into() },
+        };
+        match store.apply_notice(&d.id, notice, now) {
+            Ok(o) => notes.push(format!("{}:{}", d.id, match o {
+                ob::NoticeOutcome::Applied(_) => "applied",
+                ob::NoticeOutcome::Recorded(_) => "recorded",
+                ob::NoticeOutcome::Late(_) => "late",
+            })),
+            Err(e) => notes.push(format!("{}:error {e}", d.id)),
+        }
+    }
+    (matched, notes.join(" "))
+}
+
+/// Classifies and records one fetched message (blocking). Returns the folder to move it to.
+pub fn ingest(
+    store: &dyn ob::Store,
+    mb: &PolledMailbox,
+    uidvalidity: u32,
+    uid: u32,
+    raw: &[u8],
+    now: time::OffsetDateTime,
+) -> ob::Result<&'static str> {
+    let raw_ref = store.put_blob(raw)?.named("raw.eml");
+    let mut item = ob::NewInboxItem {
+        id: new_id("in"),
+        tenant: mb.tenant.clone(),
+        mailbox: mb.mailbox.clone(),
+        uidvalidity,
+        uid,
+        message_id: None,
+        raw: raw_ref,
+        received_at: now,
+        class: ob::InboxClass::Malformed,
+        state: ob::InboxItemState::Quarantined,
+        from: String::new(),
+        subject: String::new(),
+        date: None,
+        patient_id: String::new(),
+        reason: None,
+        documents: Vec::new(),
+    };
+    let mut folder = QUARANTINE;
+    match mss::inbound::parse(raw, &mss::inbound::Limits::default()) {
+        Err(e) => item.reason = Some(format!("mime: {e}")),
+        Ok(m) => {
+            item.message_id = m.headers.message_id.clone();
+            item.from = m.headers.from.clone().unwrap_or_default();
+            item.subject = m.headers.subject.clone().unwrap_or_default();
+            item.date = m.headers.date;
+            folder = DONE;
+            match &m.kind {
+                mss::inbound::InboundKind::Dsn(_)
+                | mss::inbound::InboundKind::Mdn(_)
+                | mss::inbound::InboundKind::AnsError(_)
+                | mss::inbound::InboundKind::NonDelivery(_) => {
+                    item.class = match &m.kind {
+                        mss::inbound::InboundKind::Dsn(_) => ob::InboxClass::Dsn,
+                        mss::inbound::InboundKind::Mdn(_) => ob::InboxClass::Mdn,
+                        mss::inbound::InboundKind::AnsError(_) => ob::InboxClass::AnsError,
+                        _ => ob::InboxClass::NonDelivery,
+                    };
+                    let (matched, notes) = apply_notifications(store, &m.kind, now);
+                    item.state = if matched { ob::InboxItemState::Processed } else { ob::InboxItemState::PendingHuman };
+                    item.reason = Some(if matched { notes } else { "unmatched notification".into() });
+                }
+                mss::inbound::InboundKind::Document(doc) => {
+                    item.class = ob::InboxClass::Document;
+                    match doc.xdm.as_ref().map(|a| passerelle_documents::read_xdm(&a.data)) {
+                        None => {
+                            item.state = ob::InboxItemState::Quarantined;
+                            item.reason = Some("906: XDM subject without an IHE_XDM.zip".into());
+                            folder = QUARANTINE;
+                        }
+                        Some(Err(e)) => {
+                            item.state = ob::InboxItemState::Quarantined;
+                            item.reason = Some(format!("{}: {e}", e.ans_code().code()));
+                            folder = QUARANTINE;
+                        }
+                        Some(Ok(pkg)) => {
+                            item.patient_id = pkg.patient_id.clone();
+                            item.state = ob::InboxItemState::New;
+                            for s in &pkg.subsets {
+                                for d in &s.documents {
+                                    let readable = d.pdf.as_deref().unwrap_or(&d.content);
+                                    let payload = store.put_blob(readable)?.named("document");
+                                    let cda = if d.cda.is_some() { Some(store.put_blob(&d.content)?.named("cda")) } else { None };
+                                    item.documents.push(ob::InboundDocument {
+                                        title: d.title.clone().unwrap_or_default(),
+                                        type_code: d.type_code.as_ref().map(|c| c.code.clone()).unwrap_or_default(),
+                                        mime_type: if d.pdf.is_some() { "application/pdf".into() } else { d.mime_type.clone() },
+                                        unique_id: d.unique_id.clone(),
+                                        payload,
+                                        cda,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                mss::inbound::InboundKind::Plain(_) => {
+                    item.class = ob::InboxClass::Plain;
+                    item.state = ob::InboxItemState::New;
+                }
+            }
+        }
+    }
+    store.inbox_insert(item)?;
+    Ok(folder)
+}
+
+/// Polls every configured mailbox until shutdown: fetch new UIDs, ingest, move, advance the cursor.
+pub async fn poll_loop(svc: Arc<Service>, operator: Operator, mailboxes: Vec<PolledMailbox>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        for mb in &mailboxes {
+            if let Err(e) = poll_once(&svc, &operator, mb).await {
+                tracing::warn!(mailbox_tenant = %mb.tenant, error = %e, "IMAP poll failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+pub async fn poll_once(svc: &Service, operator: &Operator, mb: &PolledMailbox) -> anyhow::Result<usize> {
+    let mut c = mail::ImapClientConfig::new(mb.mailbox.clone(), operator.imap_host.clone(), operator.imap_port, operator.imap_tls, mb.tls.clone());
+    c.connect_addr = operator.imap_addr;
+    c.auth = mb.auth.clone();
+    let mut s = mail::ImapSession::connect(&c).await?;
+    let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
+    let state = s.select_inbox().await?;
+    let store = svc.store.clone();
+    let mailbox = mb.mailbox.clone();
+    let cursor = tokio::task::spawn_blocking(move || store.inbox_cursor(&mailbox)).await??;
+    // A new UIDVALIDITY restarts from the first UID: known messages are skipped by the store
+    // (Message-ID + SHA-256), never ingested twice.
+    let first = match cursor {
+        Some(c) if c.uidvalidity == state.uid_validity => c.last_uid + 1,
+        _ => 1,
+    };
+    let msgs = s.fetch_from(first).await?;
+    let mut n = 0;
+    let mut last = cursor.filter(|c| c.uidvalidity == state.uid_validity).map(|c| c.last_uid).unwrap_or(0);
+    for m in msgs {
+        if m.uid < first {
+            continue;
+        }
+        let store = svc.store.clone();
+        let mbc = mb.clone();
+        let now = svc.clock.now();
+        let uv = state.uid_validity;
+        let folder = tokio::task::spawn_blocking(move || ingest(store.as_ref(), &mbc, uv, m.uid, &m.body, now)).await??;
+        // Recorded durably first; only then moved out of INBOX (never expunged before).
+        let target = folders.iter().find(|f| f.ends_with(folder.rsplit('/').next().unwrap_or(folder))).cloned().unwrap_or_else(|| folder.to_string());
+        if let Err(e) = s.move_message(m.uid, &target).await {
+            tracing::warn!(error = %e, "could not move an ingested message");
+        }
+        last = last.max(m.uid);
+        n += 1;
+    }
+    if n > 0 {
+        let store = svc.store.clone();
+        let mailbox = mb.mailbox.clone();
+        let cur = ob::InboxCursor { uidvalidity: state.uid_validity, last_uid: last };
+        tokio::task::spawn_blocking(move || store.set_inbox_cursor(&mailbox, cur)).await??;
+        svc.changed.notify_waiters();
+    }
+    let _ = s.logout().await;
+    Ok(n)
+}

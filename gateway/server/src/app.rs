@@ -40,6 +40,15 @@ pub fn store_config(cfg: &Config) -> ob::StoreConfig {
         capacity_per_destination: cfg.outbox.capacity.div_ceil(2).max(1),
         retry_window: Duration::from_secs(cfg.outbox.retry_window_secs),
         mdn_window: Duration::from_secs(cfg.outbox.read_window_secs),
+        backoff: ob::Backoff::new(
+            cfg.outbox
+                .backoff_secs
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            20,
+        )
+        .unwrap_or_default(),
         ..ob::StoreConfig::default()
     }
 }

@@ -85,6 +85,8 @@ pub struct OutboxConfig {
     pub notification_timeout_secs: u64,
     /// MDN window after which a `delivered` delivery is final (seconds).
     pub read_window_secs: u64,
+    /// Retry delays after each failed attempt (seconds; the last one repeats), jittered ±20 %.
+    pub backoff_secs: Vec<u64>,
 }
 
 impl Default for OutboxConfig {
@@ -96,6 +98,7 @@ impl Default for OutboxConfig {
             retention_days: 30,
             notification_timeout_secs: 3600,
             read_window_secs: 7 * 24 * 3600,
+            backoff_secs: vec![60, 120, 300, 600, 1800, 3600],
         }
     }
 }
@@ -341,6 +344,20 @@ pub fn validate(cfg: &Config) -> Vec<String> {
     }
     if cfg.outbox.capacity == 0 {
         p.push("outbox.capacity must be > 0".to_string());
+    }
+    if passerelle_outbox::Backoff::new(
+        cfg.outbox
+            .backoff_secs
+            .iter()
+            .map(|s| std::time::Duration::from_secs(*s))
+            .collect(),
+        20,
+    )
+    .is_err()
+    {
+        p.push(
+            "outbox.backoff_secs: non-decreasing delays in (0, 7 days], at least one".to_string(),
+        );
     }
     if cfg.outbox.lease_secs == 0 || cfg.outbox.retry_window_secs == 0 {
         p.push("outbox.lease_secs and outbox.retry_window_secs must be > 0".to_string());

@@ -169,7 +169,11 @@ pub fn inbox_item(r: &passerelle_outbox::InboxRecord, full: bool) -> pb::InboxIt
         date: i.date.map(ts),
         received_at: Some(ts(i.received_at)),
         message_id: i.message_id.clone().unwrap_or_default(),
-        patient_id: if full { i.patient_id.clone() } else { String::new() },
+        patient_id: if full {
+            i.patient_id.clone()
+        } else {
+            String::new()
+        },
         documents: i
             .documents
             .iter()
@@ -182,7 +186,11 @@ pub fn inbox_item(r: &passerelle_outbox::InboxRecord, full: bool) -> pb::InboxIt
                 size: d.payload.size,
                 data: Default::default(),
                 unique_id: d.unique_id.clone(),
-                cda_sha256: d.cda.as_ref().map(|c| c.sha256.to_hex()).unwrap_or_default(),
+                cda_sha256: d
+                    .cda
+                    .as_ref()
+                    .map(|c| c.sha256.to_hex())
+                    .unwrap_or_default(),
             })
             .collect(),
         state: match i.state {

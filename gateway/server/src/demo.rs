@@ -134,7 +134,10 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         match svc.submit(&caller, req.clone()).await {
             Ok(resp) => {
                 let t = resp.transmission.unwrap_or_default();
-                let want: std::collections::BTreeMap<String, String> = exp.as_ref().map(|e| e.final_status.clone()).unwrap_or_default();
+                let want: std::collections::BTreeMap<String, String> = exp
+                    .as_ref()
+                    .map(|e| e.final_status.clone())
+                    .unwrap_or_default();
                 let t = follow(&svc, &caller, &t.id, &want).await?;
                 let exp_ok = exp.as_ref().map(|e| e.accepted);
                 for target in &req.targets {
@@ -187,7 +190,9 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     // The CRIP's side: the IP reports reach its mailbox and Passerelle's inbox (InboxService).
     let ips_to_crip = rows
         .iter()
-        .filter(|r| r.kind.contains("IP") && r.recipient.starts_with("crip@cd93") && r.decision == "allowed")
+        .filter(|r| {
+            r.kind.contains("IP") && r.recipient.starts_with("crip@cd93") && r.decision == "allowed"
+        })
         .count();
     let crip = Caller {
         tenant: "cd93".into(),
@@ -212,14 +217,21 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     running.stop().await;
     print_table(&rows);
     println!();
-    println!("CRIP 93 inbox (InboxService, tenant cd93): {} message(s) with documents", inbox.len());
+    println!(
+        "CRIP 93 inbox (InboxService, tenant cd93): {} message(s) with documents",
+        inbox.len()
+    );
     for i in &inbox {
         println!(
             "  {}  from {}  {} document(s): {}",
             i.id,
             i.from,
             i.documents.len(),
-            i.documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>().join(", ")
+            i.documents
+                .iter()
+                .map(|d| d.title.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let inbox_ok = inbox.len() >= ips_to_crip;
@@ -275,7 +287,10 @@ async fn follow(
 ) -> anyhow::Result<pb::Transmission> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let t = svc.get(caller, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = svc
+            .get(caller, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let settled = t.deliveries.iter().all(|d| {
             let s = status_name(d.status);
             want.get(&d.target_id).is_some_and(|w| *w == s)

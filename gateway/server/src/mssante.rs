@@ -69,7 +69,11 @@ pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls
     for t in &cfg.tenants {
         let id = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.tls_client)?)
             .with_context(|| format!("tenant {}: tls_client identity", t.id))?;
-        let c = passerelle_tls::client_config(Some(&id), &trust, &passerelle_tls::Revocation::disabled())?;
+        let c = passerelle_tls::client_config(
+            Some(&id),
+            &trust,
+            &passerelle_tls::Revocation::disabled(),
+        )?;
         out.insert(t.id.clone(), Arc::new(c));
     }
     Ok(out)
@@ -97,12 +101,16 @@ fn temporary(reason: &str, message: String, retry_after: Option<Duration>) -> ob
 
 /// The Message-ID header value of a stored message (without angle brackets).
 fn message_id(raw: &[u8]) -> Option<String> {
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
     let head = std::str::from_utf8(&raw[..head_end]).ok()?;
     head.split("\r\n")
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("message-id").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("message-id")
+                .then(|| v.trim().to_string())
         })
         .map(|v| mss::outgoing::normalize_message_id(&v))
 }
@@ -121,7 +129,15 @@ impl MssanteSender {
     fn classify(&self, e: &mail::MailError) -> ob::AttemptResult {
         let remote = e
             .reply()
-            .map(|r| format!("{} {}", r.code, r.enhanced.map(|x| format!("{}.{}.{}", x[0], x[1], x[2])).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r.code,
+                    r.enhanced
+                        .map(|x| format!("{}.{}.{}", x[0], x[1], x[2]))
+                        .unwrap_or_default()
+                )
+            })
             .unwrap_or_default();
         let text = e.to_string();
         match e.retry_class() {
@@ -134,14 +150,20 @@ impl MssanteSender {
             }
             // A refused certificate or AUTH is ours to fix: keep retrying (the window then
             // expires it) and let the metrics alert.
-            mail::RetryClass::Configuration => temporary("configuration", text, Some(Duration::from_secs(300))),
+            mail::RetryClass::Configuration => {
+                temporary("configuration", text, Some(Duration::from_secs(300)))
+            }
             mail::RetryClass::DsnUnsupported => {
                 self.dsn_off.store(true, Ordering::Relaxed);
                 temporary("dsn_unsupported", text, Some(Duration::from_secs(1)))
             }
-            mail::RetryClass::RecipientRejected => self.permanent("recipient_rejected", text, remote),
+            mail::RetryClass::RecipientRejected => {
+                self.permanent("recipient_rejected", text, remote)
+            }
             mail::RetryClass::MessageTooLarge => self.permanent("message_too_large", text, remote),
-            mail::RetryClass::RejectedByOperator => self.permanent("rejected_by_operator", text, remote),
+            mail::RetryClass::RejectedByOperator => {
+                self.permanent("rejected_by_operator", text, remote)
+            }
             mail::RetryClass::ProtocolError => self.permanent("protocol_error", text, remote),
         }
     }
@@ -156,13 +178,25 @@ impl Sender for MssanteSender {
     async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
         let d = &claimed.delivery;
         let Some(tenant) = self.tenant(&d.tenant) else {
-            return self.permanent("unknown_tenant", "the delivery's tenant is not configured".into(), String::new());
+            return self.permanent(
+                "unknown_tenant",
+                "the delivery's tenant is not configured".into(),
+                String::new(),
+            );
         };
         let Some(tls) = self.tls.get(&tenant.id).cloned() else {
-            return temporary("configuration", "no TLS client identity for the tenant".into(), Some(Duration::from_secs(300)));
+            return temporary(
+                "configuration",
+                "no TLS client identity for the tenant".into(),
+                Some(Duration::from_secs(300)),
+            );
         };
         let Some(payload) = d.payloads.iter().find(|p| p.name == "message.eml") else {
-            return self.permanent("payload_missing", "no stored message for this delivery".into(), String::new());
+            return self.permanent(
+                "payload_missing",
+                "no stored message for this delivery".into(),
+                String::new(),
+            );
         };
         let store = self.store.clone();
         let sha = payload.sha256;
@@ -172,7 +206,11 @@ impl Sender for MssanteSender {
             Err(e) => return temporary("store", e.to_string(), None),
         };
         let Some(mid) = message_id(&bytes) else {
-            return self.permanent("payload_corrupt", "the stored message has no Message-ID".into(), String::new());
+            return self.permanent(
+                "payload_corrupt",
+                "the stored message has no Message-ID".into(),
+                String::new(),
+            );
         };
         let mut c = mail::SmtpClientConfig::new(
             tenant.app_mailbox.clone(),
@@ -194,7 +232,10 @@ impl Sender for MssanteSender {
         match self.pool.send(&c, &env, &bytes).await {
             Ok(report) => {
                 if let Some(r) = report.recipients.iter().find(|r| !r.reply.is_positive()) {
-                    return self.classify(&mail::MailError::Rejected { step: mail::Step::Rcpt, reply: r.reply.clone() });
+                    return self.classify(&mail::MailError::Rejected {
+                        step: mail::Step::Rcpt,
+                        reply: r.reply.clone(),
+                    });
                 }
                 let now = self.clock.now();
                 let timeout = Duration::from_secs(self.cfg.outbox.notification_timeout_secs);
@@ -228,7 +269,11 @@ fn new_id(prefix: &str) -> String {
 }
 
 /// Applies the notifications of a DSN/MDN/ANS error mail to the matching deliveries.
-fn apply_notifications(store: &dyn ob::Store, kind: &mss::inbound::InboundKind, now: time::OffsetDateTime) -> (bool, String) {
+fn apply_notifications(
+    store: &dyn ob::Store,
+    kind: &mss::inbound::InboundKind,
+    now: time::OffsetDateTime,
+) -> (bool, String) {
     use mss::correlation::{Event, Key};
     let correlated: Vec<mss::correlation::Correlated> = match kind {
         mss::inbound::InboundKind::Dsn(d) => mss::correlation::from_dsn(d),
@@ -242,51 +287,84 @@ fn apply_notifications(store: &dyn ob::Store, kind: &mss::inbound::InboundKind, 
     for c in correlated {
         let delivery = c.keys.iter().find_map(|k| match k {
             Key::Envelope { envelope_id, .. } => store.get_delivery(envelope_id).ok(),
-            Key::MessageId { message_id, .. } => store.delivery_by_message_id(message_id).ok().flatten(),
+            Key::MessageId { message_id, .. } => {
+                store.delivery_by_message_id(message_id).ok().flatten()
+            }
         });
         let Some(d) = delivery else { continue };
         matched = true;
         let notice = match &c.event {
             Event::Dsn { action, status, .. } => match action {
-                mss::report::DsnAction::Delivered | mss::report::DsnAction::Relayed | mss::report::DsnAction::Expanded => {
-                    ob::DeliveryNotice::Delivered { detail: format!("DSN {action:?}") }
-                }
+                mss::report::DsnAction::Delivered
+                | mss::report::DsnAction::Relayed
+                | mss::report::DsnAction::Expanded => ob::DeliveryNotice::Delivered {
+                    detail: format!("DSN {action:?}"),
+                },
                 mss::report::DsnAction::Failed => {
-                    let mut e = ob::DeliveryError::new(Origin::MsSante, "dsn_failed", "the recipient's server reported a delivery failure");
+                    let mut e = ob::DeliveryError::new(
+                        Origin::MsSante,
+                        "dsn_failed",
+                        "the recipient's server reported a delivery failure",
+                    );
                     e.remote_code = status.map(|s| format!("{s:?}")).unwrap_or_default();
                     ob::DeliveryNotice::Failed { error: e }
                 }
-                other => ob::DeliveryNotice::Info { detail: format!("DSN {other:?}") },
+                other => ob::DeliveryNotice::Info {
+                    detail: format!("DSN {other:?}"),
+                },
             },
-            Event::Mdn { disposition, error, ans_error } => {
+            Event::Mdn {
+                disposition,
+                error,
+                ans_error,
+            } => {
                 if let Some(a) = ans_error.as_ref().filter(|_| *error) {
-                    let mut e = ob::DeliveryError::new(Origin::MsSante, format!("ans_{}", a.code), a.label.clone());
+                    let mut e = ob::DeliveryError::new(
+                        Origin::MsSante,
+                        format!("ans_{}", a.code),
+                        a.label.clone(),
+                    );
                     e.remote_code = a.code.to_string();
                     ob::DeliveryNotice::Rejected { error: e }
                 } else {
                     match disposition {
-                        mss::report::DispositionType::Displayed => ob::DeliveryNotice::Read { detail: "MDN displayed".into() },
+                        mss::report::DispositionType::Displayed => ob::DeliveryNotice::Read {
+                            detail: "MDN displayed".into(),
+                        },
                         other => ob::DeliveryNotice::Disposition {
                             disposition: format!("{other:?}").to_ascii_lowercase(),
-                            detail: format!("MDN {other:?}{}", if *error { " (error)" } else { "" }),
+                            detail: format!(
+                                "MDN {other:?}{}",
+                                if *error { " (error)" } else { "" }
+                            ),
                         },
                     }
                 }
             }
             Event::AnsErrorMail { ans_error } => {
                 let code = ans_error.as_ref().map(|a| a.code).unwrap_or(906);
-                let mut e = ob::DeliveryError::new(Origin::MsSante, format!("ans_{code}"), "the recipient's system refused the integration");
+                let mut e = ob::DeliveryError::new(
+                    Origin::MsSante,
+                    format!("ans_{code}"),
+                    "the recipient's system refused the integration",
+                );
                 e.remote_code = code.to_string();
                 ob::DeliveryNotice::Rejected { error: e }
             }
-            _ => ob::DeliveryNotice::Info { detail: "non-standard bounce".into() },
+            _ => ob::DeliveryNotice::Info {
+                detail: "non-standard bounce".into(),
+            },
         };
         match store.apply_notice(&d.id, notice, now) {
-            Ok(o) => notes.push(format!("{}:{}", d.id, match o {
-                ob::NoticeOutcome::Applied(_) => "applied",
-                ob::NoticeOutcome::Recorded(_) => "recorded",
-                ob::NoticeOutcome::Late(_) => "late",
-            })),
+            Ok(o) => notes.push(format!(
+                "{}:{}",
+                d.id,
+                match o {
+                    ob::NoticeOutcome::Applied(_) => "applied",
+                    ob::NoticeOutcome::Recorded(_) => "recorded",
+                    ob::NoticeOutcome::Late(_) => "late",
+                }
+            )),
             Err(e) => notes.push(format!("{}:error {e}", d.id)),
         }
     }
@@ -342,12 +420,24 @@ pub fn ingest(
                         _ => ob::InboxClass::NonDelivery,
                     };
                     let (matched, notes) = apply_notifications(store, &m.kind, now);
-                    item.state = if matched { ob::InboxItemState::Processed } else { ob::InboxItemState::PendingHuman };
-                    item.reason = Some(if matched { notes } else { "unmatched notification".into() });
+                    item.state = if matched {
+                        ob::InboxItemState::Processed
+                    } else {
+                        ob::InboxItemState::PendingHuman
+                    };
+                    item.reason = Some(if matched {
+                        notes
+                    } else {
+                        "unmatched notification".into()
+                    });
                 }
                 mss::inbound::InboundKind::Document(doc) => {
                     item.class = ob::InboxClass::Document;
-                    match doc.xdm.as_ref().map(|a| passerelle_documents::read_xdm(&a.data)) {
+                    match doc
+                        .xdm
+                        .as_ref()
+                        .map(|a| passerelle_documents::read_xdm(&a.data))
+                    {
                         None => {
                             item.state = ob::InboxItemState::Quarantined;
                             item.reason = Some("906: XDM subject without an IHE_XDM.zip".into());
@@ -365,11 +455,23 @@ pub fn ingest(
                                 for d in &s.documents {
                                     let readable = d.pdf.as_deref().unwrap_or(&d.content);
                                     let payload = store.put_blob(readable)?.named("document");
-                                    let cda = if d.cda.is_some() { Some(store.put_blob(&d.content)?.named("cda")) } else { None };
+                                    let cda = if d.cda.is_some() {
+                                        Some(store.put_blob(&d.content)?.named("cda"))
+                                    } else {
+                                        None
+                                    };
                                     item.documents.push(ob::InboundDocument {
                                         title: d.title.clone().unwrap_or_default(),
-                                        type_code: d.type_code.as_ref().map(|c| c.code.clone()).unwrap_or_default(),
-                                        mime_type: if d.pdf.is_some() { "application/pdf".into() } else { d.mime_type.clone() },
+                                        type_code: d
+                                            .type_code
+                                            .as_ref()
+                                            .map(|c| c.code.clone())
+                                            .unwrap_or_default(),
+                                        mime_type: if d.pdf.is_some() {
+                                            "application/pdf".into()
+                                        } else {
+                                            d.mime_type.clone()
+                                        },
                                         unique_id: d.unique_id.clone(),
                                         payload,
                                         cda,
@@ -391,7 +493,13 @@ pub fn ingest(
 }
 
 /// Polls every configured mailbox until shutdown: fetch new UIDs, ingest, move, advance the cursor.
-pub async fn poll_loop(svc: Arc<Service>, operator: Operator, mailboxes: Vec<PolledMailbox>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn poll_loop(
+    svc: Arc<Service>,
+    operator: Operator,
+    mailboxes: Vec<PolledMailbox>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         for mb in &mailboxes {
             if let Err(e) = poll_once(&svc, &operator, mb).await {
@@ -405,8 +513,18 @@ pub async fn poll_loop(svc: Arc<Service>, operator: Operator, mailboxes: Vec<Pol
     }
 }
 
-pub async fn poll_once(svc: &Service, operator: &Operator, mb: &PolledMailbox) -> anyhow::Result<usize> {
-    let mut c = mail::ImapClientConfig::new(mb.mailbox.clone(), operator.imap_host.clone(), operator.imap_port, operator.imap_tls, mb.tls.clone());
+pub async fn poll_once(
+    svc: &Service,
+    operator: &Operator,
+    mb: &PolledMailbox,
+) -> anyhow::Result<usize> {
+    let mut c = mail::ImapClientConfig::new(
+        mb.mailbox.clone(),
+        operator.imap_host.clone(),
+        operator.imap_port,
+        operator.imap_tls,
+        mb.tls.clone(),
+    );
     c.connect_addr = operator.imap_addr;
     c.auth = mb.auth.clone();
     let mut s = mail::ImapSession::connect(&c).await?;
@@ -423,7 +541,10 @@ pub async fn poll_once(svc: &Service, operator: &Operator, mb: &PolledMailbox) -
     };
     let msgs = s.fetch_from(first).await?;
     let mut n = 0;
-    let mut last = cursor.filter(|c| c.uidvalidity == state.uid_validity).map(|c| c.last_uid).unwrap_or(0);
+    let mut last = cursor
+        .filter(|c| c.uidvalidity == state.uid_validity)
+        .map(|c| c.last_uid)
+        .unwrap_or(0);
     for m in msgs {
         if m.uid < first {
             continue;
@@ -432,9 +553,16 @@ pub async fn poll_once(svc: &Service, operator: &Operator, mb: &PolledMailbox) -
         let mbc = mb.clone();
         let now = svc.clock.now();
         let uv = state.uid_validity;
-        let folder = tokio::task::spawn_blocking(move || ingest(store.as_ref(), &mbc, uv, m.uid, &m.body, now)).await??;
+        let folder = tokio::task::spawn_blocking(move || {
+            ingest(store.as_ref(), &mbc, uv, m.uid, &m.body, now)
+        })
+        .await??;
         // Recorded durably first; only then moved out of INBOX (never expunged before).
-        let target = folders.iter().find(|f| f.ends_with(folder.rsplit('/').next().unwrap_or(folder))).cloned().unwrap_or_else(|| folder.to_string());
+        let target = folders
+            .iter()
+            .find(|f| f.ends_with(folder.rsplit('/').next().unwrap_or(folder)))
+            .cloned()
+            .unwrap_or_else(|| folder.to_string());
         if let Err(e) = s.move_message(m.uid, &target).await {
             tracing::warn!(error = %e, "could not move an ingested message");
         }
@@ -444,7 +572,10 @@ pub async fn poll_once(svc: &Service, operator: &Operator, mb: &PolledMailbox) -
     if n > 0 {
         let store = svc.store.clone();
         let mailbox = mb.mailbox.clone();
-        let cur = ob::InboxCursor { uidvalidity: state.uid_validity, last_uid: last };
+        let cur = ob::InboxCursor {
+            uidvalidity: state.uid_validity,
+            last_uid: last,
+        };
         tokio::task::spawn_blocking(move || store.set_inbox_cursor(&mailbox, cur)).await??;
         svc.changed.notify_waiters();
     }

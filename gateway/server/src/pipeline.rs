@@ -19,6 +19,9 @@ use time::OffsetDateTime;
 use crate::config::{Config, TenantConfig};
 use crate::plan::Planned;
 
+/// The PDF of each document, by document id.
+pub type Pdfs = HashMap<String, Vec<u8>>;
+
 /// Id source: random in service, derived from the request in deterministic renders.
 pub struct Ids {
     seed: Option<[u8; 32]>,
@@ -121,7 +124,7 @@ pub fn pdfs(
     req: &pb::SubmitRequest,
     now: OffsetDateTime,
     max_pdf: usize,
-) -> Result<(HashMap<String, Vec<u8>>, Vec<String>), Error> {
+) -> Result<(Pdfs, Vec<String>), Error> {
     let mut out = HashMap::new();
     let mut warnings = Vec::new();
     let child = req.child.clone().unwrap_or_default();

@@ -216,7 +216,9 @@ pub struct Sims {
 pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Options)> {
     use passerelle_sim_mail::{MailboxKind, MailboxSpec, OperatorConfig};
     let pki = pki(&cfg.server.data_dir.join("pki"))?;
-    let server = pki.server("smtp.mssante.test").context("no smtp.mssante.test certificate in the test PKI")?;
+    let server = pki
+        .server("smtp.mssante.test")
+        .context("no smtp.mssante.test certificate in the test PKI")?;
     let tls = passerelle_sim_mail::pki::server_tls_config(
         pki.ca_chain_pem().as_bytes(),
         server.chain_pem().as_bytes(),
@@ -234,7 +236,11 @@ pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Optio
     for t in &cfg.tenants {
         add(&t.app_mailbox, MailboxKind::Plain, None);
         for m in t.inbox_mailboxes.iter().chain(t.org_mailbox.iter()) {
-            let kind = if m.starts_with("crip@") { MailboxKind::Integrator { error: None } } else { MailboxKind::Human };
+            let kind = if m.starts_with("crip@") {
+                MailboxKind::Integrator { error: None }
+            } else {
+                MailboxKind::Human
+            };
             add(m, kind, Some(ORG_PASSWORD));
         }
     }
@@ -287,7 +293,9 @@ pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Optio
 }
 
 pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
-    let (sims, mut opts) = if cfg.server.sandbox_tenant.is_some() && std::env::var_os("PASSERELLE_SANDBOX_SINK").is_none() {
+    let (sims, mut opts) = if cfg.server.sandbox_tenant.is_some()
+        && std::env::var_os("PASSERELLE_SANDBOX_SINK").is_none()
+    {
         let (s, o) = start_sims(&cfg).await?;
         (Some(s), o)
     } else {

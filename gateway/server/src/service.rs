@@ -755,7 +755,10 @@ impl Service {
         let docs: Vec<ob::Sha256> = r.item.documents.iter().map(|d| d.payload.sha256).collect();
         let (raw, docs) = blocking(move || {
             let raw = store.read_blob(&raw)?;
-            let docs = docs.iter().map(|s| store.read_blob(s)).collect::<ob::Result<Vec<_>>>()?;
+            let docs = docs
+                .iter()
+                .map(|s| store.read_blob(s))
+                .collect::<ob::Result<Vec<_>>>()?;
             Ok((raw, docs))
         })
         .await?;
@@ -766,7 +769,11 @@ impl Service {
         Ok(item)
     }
 
-    pub async fn inbox_ack(&self, caller: &Caller, id: &str) -> Result<pb::AckInboxResponse, Error> {
+    pub async fn inbox_ack(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<pb::AckInboxResponse, Error> {
         self.inbox_load(caller, id).await?;
         let store = self.store.clone();
         let id = id.to_string();

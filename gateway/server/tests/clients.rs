@@ -79,10 +79,7 @@ async fn rust_client_explains_submits_replays_gets_cancels_and_watches() {
             .iter()
             .all(|s| *s == pb::DeliveryStatus::Cancelled)
     );
-    let (seen, all_final) = cl
-        .watch(&id, Duration::from_secs(10))
-        .await
-        .expect("watch");
+    let (seen, all_final) = cl.watch(&id, Duration::from_secs(10)).await.expect("watch");
     assert!(all_final, "Watch must end once every delivery is final");
     assert_eq!(seen.first(), Some(&pb::DeliveryStatus::Queued));
     assert_eq!(seen.last(), Some(&pb::DeliveryStatus::Cancelled));
@@ -201,7 +198,10 @@ async fn rust_client_over_mutual_tls_acts_as_the_certificates_tenant() {
     let (code, v, stderr) = python_client(&args).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(v["transmissionId"], out.id(), "{v}");
-    assert_eq!(v["replayedFirst"], true, "already submitted by the Rust client");
+    assert_eq!(
+        v["replayedFirst"], true,
+        "already submitted by the Rust client"
+    );
     assert_eq!(v["transmission"]["tenant"], "cd93");
     gw.running.stop().await;
 }
@@ -301,7 +301,11 @@ async fn python_client_generated_from_proto_submits_replays_and_agrees_with_json
     args.push("python-cancel-1".into());
     let (code, v, stderr) = python_client(&args).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_ne!(v["transmissionId"], id.as_str(), "another key: another transmission");
+    assert_ne!(
+        v["transmissionId"],
+        id.as_str(),
+        "another key: another transmission"
+    );
     let watched: Vec<&str> = v["watched"]
         .as_array()
         .expect("watched")
@@ -325,7 +329,9 @@ async fn python_client_generated_from_proto_submits_replays_and_agrees_with_json
     assert_eq!(v["explain"]["accepted"], false);
     assert_eq!(v["error"]["code"], "PERMISSION_DENIED");
     assert_eq!(v["error"]["reason"], "POLICY_DENIED");
-    assert_eq!(v["error"]["decision"]["accepted"], false, "{v}");
+    // Canonical JSON omits false: the refused decision has no `"accepted": true`.
+    assert_eq!(v["error"]["decision"]["outcome"], "OUTCOME_DENIED", "{v}");
+    assert_ne!(v["error"]["decision"]["accepted"], true, "{v}");
 
     // Invalid fields: INVALID_ARGUMENT, BadRequest with one entry per field.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -427,7 +433,9 @@ fn dockerfile_copies_existing_paths_and_uses_the_default_port() {
         "builder: {froms:?}"
     );
     assert!(
-        froms.last().is_some_and(|f| f.starts_with("debian:bookworm-slim")),
+        froms
+            .last()
+            .is_some_and(|f| f.starts_with("debian:bookworm-slim")),
         "runtime: {froms:?}"
     );
     let mut copies = 0;
@@ -461,18 +469,29 @@ fn dockerfile_copies_existing_paths_and_uses_the_default_port() {
                 "HEALTHCHECK must probe /healthz on {port}: {a}"
             ),
             "CMD" | "ENTRYPOINT" if a.contains("--listen") => {
-                assert!(a.contains(&format!(":{port}")), "{i} listens elsewhere: {a}")
+                assert!(
+                    a.contains(&format!(":{port}")),
+                    "{i} listens elsewhere: {a}"
+                )
             }
             "USER" => assert!(a != "root" && a != "0", "runs as root"),
             _ => {}
         }
     }
     // Every workspace member must be in the build context (cargo reads them all).
-    for member in ["Cargo.toml", "Cargo.lock", "proto", "gateway", "adapters", "conformance", "certs"]
-    {
+    for member in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "proto",
+        "gateway",
+        "adapters",
+        "conformance",
+        "certs",
+    ] {
         assert!(
-            ins.iter()
-                .any(|(i, a)| i == "COPY" && !a.starts_with("--from") && a.split_whitespace().any(|p| p == member)),
+            ins.iter().any(|(i, a)| i == "COPY"
+                && !a.starts_with("--from")
+                && a.split_whitespace().any(|p| p == member)),
             "the builder stage does not copy {member}"
         );
     }
@@ -485,10 +504,16 @@ fn dockerfile_copies_existing_paths_and_uses_the_default_port() {
     let artefact = artefact.expect("the runtime stage copies the binary from the builder");
     assert_eq!(
         artefact,
-        format!("{}/target/release/passerelle", builder_workdir.trim_end_matches('/')),
+        format!(
+            "{}/target/release/passerelle",
+            builder_workdir.trim_end_matches('/')
+        ),
         "the binary is copied from where cargo builds it"
     );
-    assert!(ins.iter().any(|(i, _)| i == "USER"), "no USER: runs as root");
+    assert!(
+        ins.iter().any(|(i, _)| i == "USER"),
+        "no USER: runs as root"
+    );
     assert!(ins.iter().any(|(i, _)| i == "HEALTHCHECK"));
 }
 
@@ -531,16 +556,18 @@ impl Yaml {
 
 fn unquote(s: &str) -> String {
     let s = s.trim();
-    let s = match s.find(" #") {
-        Some(i) if !s.starts_with('"') && !s.starts_with('\'') => s[..i].trim(),
-        _ => s,
-    };
-    if s.len() >= 2
-        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
-    {
-        s[1..s.len() - 1].to_string()
-    } else {
-        s.to_string()
+    for q in ['"', '\''] {
+        if let Some(rest) = s.strip_prefix(q) {
+            // A quoted scalar ends at its closing quote; a comment may follow.
+            let end = rest
+                .find(q)
+                .unwrap_or_else(|| panic!("unterminated quote in {s:?}"));
+            return rest[..end].to_string();
+        }
+    }
+    match s.find(" #") {
+        Some(i) => s[..i].trim().to_string(),
+        None => s.to_string(),
     }
 }
 
@@ -555,7 +582,12 @@ fn parse_yaml(text: &str) -> Yaml {
         .collect();
     let mut pos = 0;
     let y = block(&lines, &mut pos, 0);
-    assert_eq!(pos, lines.len(), "unparsed YAML from line {:?}", lines.get(pos));
+    assert_eq!(
+        pos,
+        lines.len(),
+        "unparsed YAML from line {:?}",
+        lines.get(pos)
+    );
     y
 }
 
@@ -599,9 +631,7 @@ fn block(lines: &[(usize, String)], pos: &mut usize, indent: usize) -> Yaml {
 
 #[test]
 fn the_yaml_subset_parser_reads_what_it_should() {
-    let y = parse_yaml(
-        "a:\n  b: \"x\" # c\n  l:\n    - '1:2'\n    - y\nz: 3\n",
-    );
+    let y = parse_yaml("a:\n  b: \"x\" # c\n  l:\n    - '1:2'\n    - y\nz: 3\n");
     assert_eq!(y.get("z").map(Yaml::str), Some("3"));
     let a = y.get("a").expect("a");
     assert_eq!(a.get("b").map(Yaml::str), Some("x"));
@@ -627,11 +657,18 @@ fn compose_mounts_existing_paths_and_publishes_the_default_port() {
         let s = services.get(name).expect("service");
         if let Some(b) = s.get("build") {
             let ctx = docker.join(b.get("context").map(Yaml::str).unwrap_or("."));
-            assert!(ctx.is_dir(), "{name}: build context {} missing", ctx.display());
+            assert!(
+                ctx.is_dir(),
+                "{name}: build context {} missing",
+                ctx.display()
+            );
             let df = b.get("dockerfile").map(Yaml::str).unwrap_or("Dockerfile");
             assert!(ctx.join(df).is_file(), "{name}: dockerfile {df} missing");
         } else {
-            assert!(!s.get("image").map(Yaml::str).unwrap_or("").is_empty(), "{name}: no image");
+            assert!(
+                !s.get("image").map(Yaml::str).unwrap_or("").is_empty(),
+                "{name}: no image"
+            );
         }
         for v in s.get("volumes").map(Yaml::items).unwrap_or_default() {
             let src = v.split(':').next().unwrap_or("");
@@ -668,7 +705,10 @@ fn compose_mounts_existing_paths_and_publishes_the_default_port() {
         .map(Yaml::items)
         .unwrap_or_default()
         .join(" ");
-    assert!(hc.contains(&format!(":{port}/healthz")), "healthcheck: {hc}");
+    assert!(
+        hc.contains(&format!(":{port}/healthz")),
+        "healthcheck: {hc}"
+    );
     // The PostgreSQL placeholder publishes the standard port; the mail pair their test ports.
     let pg = services.get("postgres").expect("postgres");
     assert!(
@@ -690,10 +730,7 @@ fn the_docker_configuration_template_is_a_valid_config() {
     assert_eq!(cfg.server.listen.port(), default_port());
     // Its only problems are the certificate and token files an operator mounts.
     for p in passerelle::config::validate(&cfg) {
-        assert!(
-            p.contains("does not exist"),
-            "docker/passerelle.toml: {p}"
-        );
+        assert!(p.contains("does not exist"), "docker/passerelle.toml: {p}");
     }
     assert!(!cfg.tenants.is_empty());
 }
@@ -807,7 +844,9 @@ fn operations_guide_documents_every_config_key_with_its_default() {
             rendered_default(v)
         };
         if *default != want {
-            problems.push(format!("{k}: default column {default:?}, types say {want:?}"));
+            problems.push(format!(
+                "{k}: default column {default:?}, types say {want:?}"
+            ));
         }
         if cells[2].is_empty() {
             problems.push(format!("{k}: no meaning"));
@@ -818,7 +857,11 @@ fn operations_guide_documents_every_config_key_with_its_default() {
             problems.push(format!("{k}: documented but not a configuration key"));
         }
     }
-    assert!(problems.is_empty(), "docs/operations.md:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs/operations.md:\n{}",
+        problems.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -828,27 +871,35 @@ fn operations_guide_documents_every_config_key_with_its_default() {
 fn integration_guide_names_real_examples_and_routes() {
     let root = root();
     let doc = std::fs::read_to_string(root.join("docs/integration.md")).expect("integration.md");
-    let openapi: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("docs/openapi.json")).expect("openapi"),
-    )
-    .expect("json");
+    let openapi: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("docs/openapi.json")).expect("openapi"))
+            .expect("json");
     let paths = openapi["paths"].as_object().expect("paths");
     let mut examples = 0;
     for word in doc.split(|c: char| c.is_whitespace() || "`()[]<>\"'".contains(c)) {
         if let Some(i) = word.find("examples/requests/") {
             let rel = word[i..].trim_end_matches(['.', ',', ':', ';']);
             if rel.ends_with(".json") {
-                assert!(root.join(rel).is_file(), "integration.md names {rel}, which does not exist");
+                assert!(
+                    root.join(rel).is_file(),
+                    "integration.md names {rel}, which does not exist"
+                );
                 examples += 1;
             }
         }
-        for p in ["examples/python/client.py", "gateway/server/examples/dui_client/main.rs"] {
+        for p in [
+            "examples/python/client.py",
+            "gateway/server/examples/dui_client/main.rs",
+        ] {
             if word.ends_with(p) {
                 assert!(root.join(p).is_file());
             }
         }
     }
-    assert!(examples >= 3, "the guide should use the real example requests");
+    assert!(
+        examples >= 3,
+        "the guide should use the real example requests"
+    );
     // Every `$GW/...` URL of the curl examples is a route of the OpenAPI document.
     let mut routes = 0;
     for (i, _) in doc.match_indices("$GW/") {
@@ -866,7 +917,10 @@ fn integration_guide_names_real_examples_and_routes() {
                     .zip(&uu)
                     .all(|(a, b)| a == b || (a.starts_with('{') && !b.is_empty()))
         });
-        assert!(matched, "integration.md calls {url}, which the gateway does not serve");
+        assert!(
+            matched,
+            "integration.md calls {url}, which the gateway does not serve"
+        );
         routes += 1;
     }
     assert!(routes >= 6, "{routes} curl routes");

@@ -5,3 +5,4 @@ mod api;
 mod clients;
 mod common;
 mod crash;
+mod mssante;

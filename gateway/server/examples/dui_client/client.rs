@@ -43,7 +43,8 @@ pub struct Client {
 /// JSON of `SubmitRequest`, which the generated types decode directly.
 pub fn read_request(path: &Path) -> anyhow::Result<pb::SubmitRequest> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a SubmitRequest", path.display()))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a SubmitRequest", path.display()))
 }
 
 pub async fn connect(c: &Conn) -> anyhow::Result<Client> {
@@ -99,12 +100,18 @@ impl Client {
         r
     }
 
-    pub async fn explain(&mut self, req: &pb::SubmitRequest) -> Result<pb::ExplainResponse, tonic::Status> {
+    pub async fn explain(
+        &mut self,
+        req: &pb::SubmitRequest,
+    ) -> Result<pb::ExplainResponse, tonic::Status> {
         let r = self.req(req.clone());
         Ok(self.inner.explain(r).await?.into_inner())
     }
 
-    pub async fn submit(&mut self, req: &pb::SubmitRequest) -> Result<pb::SubmitResponse, tonic::Status> {
+    pub async fn submit(
+        &mut self,
+        req: &pb::SubmitRequest,
+    ) -> Result<pb::SubmitResponse, tonic::Status> {
         let r = self.req(req.clone());
         Ok(self.inner.submit(r).await?.into_inner())
     }
@@ -114,7 +121,11 @@ impl Client {
         Ok(self.inner.get(r).await?.into_inner())
     }
 
-    pub async fn cancel(&mut self, id: &str, reason: &str) -> Result<pb::Transmission, tonic::Status> {
+    pub async fn cancel(
+        &mut self,
+        id: &str,
+        reason: &str,
+    ) -> Result<pb::Transmission, tonic::Status> {
         let r = self.req(pb::CancelRequest {
             id: id.into(),
             delivery_id: String::new(),
@@ -171,7 +182,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn id(&self) -> &str {
-        self.first.transmission.as_ref().map_or("", |t| t.id.as_str())
+        self.first
+            .transmission
+            .as_ref()
+            .map_or("", |t| t.id.as_str())
     }
 }
 

@@ -90,7 +90,10 @@ async fn real_main(a: Args) -> anyhow::Result<ExitCode> {
         "submit: {} (replayed={}); replay: {} (replayed={})",
         out.id(),
         out.first.replayed,
-        out.replay.transmission.as_ref().map_or("", |t| t.id.as_str()),
+        out.replay
+            .transmission
+            .as_ref()
+            .map_or("", |t| t.id.as_str()),
         out.replay.replayed
     );
     println!("get: {:?}", client::statuses(&out.fetched));

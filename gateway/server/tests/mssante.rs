@@ -1,0 +1,260 @@
+//! End to end through the embedded MSSanté operator: real SMTP with client certificates, DSN and
+//! MDN read back over IMAP by the poller, faults injected in the operator.
+
+use std::time::{Duration, Instant};
+
+use passerelle_api::v1 as pb;
+use passerelle_sim_mail::FaultStage;
+
+use crate::common::*;
+
+struct Mss {
+    gw: Gw,
+    sims: passerelle::sandbox::Sims,
+}
+
+async fn start_mss(tweak: impl FnOnce(&mut passerelle::config::Config)) -> Mss {
+    let (mut cfg, dir) = sandbox_config(|_| {});
+    tweak(&mut cfg);
+    let (sims, opts) = passerelle::sandbox::start_sims(&cfg).await.expect("sims");
+    let running = passerelle::app::start(cfg, opts).await.expect("start");
+    Mss {
+        gw: Gw { running, _dir: dir },
+        sims,
+    }
+}
+
+fn caller(tenant: &str) -> passerelle::auth::Caller {
+    passerelle::auth::Caller {
+        tenant: tenant.into(),
+        authenticated_by: "test".into(),
+    }
+}
+
+fn example(name: &str) -> pb::SubmitRequest {
+    let path = format!(
+        "{}/../../examples/requests/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("example");
+    // Information "a month ago", as the demo does.
+    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    if let Some(l) = req.legal.as_mut() {
+        for r in &mut l.information {
+            if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
+                d.at = Some(passerelle::convert::ts(month_ago));
+            }
+        }
+    }
+    req
+}
+
+async fn wait_for(
+    m: &Mss,
+    tenant: &str,
+    id: &str,
+    want: pb::DeliveryStatus,
+    secs: u64,
+) -> pb::Transmission {
+    let svc = m.gw.running.service.clone();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let t = svc.get(&caller(tenant), id).await.expect("get");
+        if t.deliveries.iter().all(|d| d.status == want as i32) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached {want:?}: {:?}",
+            t.deliveries
+                .iter()
+                .map(|d| (
+                    d.status,
+                    d.last_error.clone(),
+                    d.events
+                        .iter()
+                        .map(|e| e.detail.clone())
+                        .collect::<Vec<_>>()
+                ))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
+    let m = start_mss(|_| {}).await;
+    let svc = m.gw.running.service.clone();
+    let req = example("02-ppe-lieu-accueil-et-referente.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Read, 30).await;
+    for d in &t.deliveries {
+        let path: Vec<i32> = d.events.iter().map(|e| e.to).collect();
+        for s in [
+            pb::DeliveryStatus::InFlight,
+            pb::DeliveryStatus::Sent,
+            pb::DeliveryStatus::Delivered,
+            pb::DeliveryStatus::Read,
+        ] {
+            assert!(path.contains(&(s as i32)), "{s:?} missing from {path:?}");
+        }
+        assert!(!d.message_id.is_empty());
+    }
+    // The recipient's mailbox holds the message byte for byte as stored at Submit.
+    let msgs = m
+        .sims
+        .operator
+        .handle()
+        .messages("claire.martin@cd93.mssante.test", "INBOX");
+    assert_eq!(msgs.len(), 1);
+    let body = String::from_utf8_lossy(&msgs[0].bytes);
+    assert!(
+        body.contains("X-MSS-NIL:")
+            && body.contains("IHE_XDM.zip")
+            && body.contains("Disposition-Notification-To:"),
+        "{body:.600}"
+    );
+    m.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_report_reaches_the_crip_inbox() {
+    let m = start_mss(|_| {}).await;
+    let svc = m.gw.running.service.clone();
+    let req = example("00-ip-medecin-cmp-crip.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let item = loop {
+        let l = svc
+            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+            .await
+            .expect("inbox");
+        if let Some(i) = l.items.into_iter().find(|i| !i.documents.is_empty()) {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the IP never reached the CRIP inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(item.mailbox, "crip@cd93.mssante.test");
+    assert!(
+        item.patient_id.is_empty(),
+        "lists never show the patient id"
+    );
+    let full = svc.inbox_get(&caller("cd93"), &item.id).await.expect("get");
+    assert!(
+        full.patient_id.contains("214069306600354"),
+        "{}",
+        full.patient_id
+    );
+    assert!(full.documents[0].data.starts_with(b"%PDF-"));
+    assert!(!full.raw.is_empty());
+    // Another tenant cannot see it.
+    assert!(
+        svc.inbox_get(&caller("mecs-tilleuls"), &item.id)
+            .await
+            .is_err()
+    );
+    let acked = svc
+        .inbox_ack(&caller("cd93"), &item.id)
+        .await
+        .expect("ack")
+        .item
+        .expect("item");
+    assert_eq!(acked.state, pb::InboxState::Acked as i32);
+    m.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_failure_is_retried_then_delivered() {
+    let m = start_mss(|c| c.outbox.backoff_secs = vec![1]).await;
+    let op = m.sims.operator.handle();
+    op.fail_next(FaultStage::Mail, 451, "4.3.0 try again later");
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    // First attempt fails temporarily: the delivery goes back to the queue with a backoff.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.attempts >= 1
+            && d.status == pb::DeliveryStatus::Queued as i32
+            && d.last_error.is_some()
+        {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no temporary failure recorded: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(d.last_error.as_ref().expect("e").reason, "temporary");
+    // After the (short, in this test) backoff it is sent again and delivered.
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    assert!(t.deliveries[0].attempts >= 2);
+    m.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_refusal_fails_with_the_reason() {
+    let m = start_mss(|_| {}).await;
+    m.sims
+        .operator
+        .handle()
+        .fail_next(FaultStage::Rcpt, 550, "5.1.1 mailbox unavailable");
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Failed, 30).await;
+    let e = t.deliveries[0].last_error.clone().expect("error");
+    assert_eq!(e.reason, "recipient_rejected");
+    assert!(e.message.contains("mailbox unavailable"), "{e:?}");
+    m.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dsn_within_the_timeout_expires_the_delivery() {
+    let m = start_mss(|c| c.outbox.notification_timeout_secs = 1).await;
+    m.sims.operator.handle().set_dsn_suppressed(true);
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Expired, 30).await;
+    let path: Vec<i32> = t.deliveries[0].events.iter().map(|e| e.to).collect();
+    assert!(
+        path.contains(&(pb::DeliveryStatus::Sent as i32)),
+        "{path:?}"
+    );
+    m.gw.running.stop().await;
+}

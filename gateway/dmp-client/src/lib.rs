@@ -287,7 +287,7 @@ impl DmpClient {
 
     /// Sends a request as built (no adapter check): conformance tests and `render` replays.
     pub async fn send_raw(&self, r: &HttpRequest) -> Result<RawReply, DmpError> {
-        self.exchange(r).await
+        self.exchange(r.clone()).await
     }
 
     /// Idle pooled connections (tests).
@@ -331,9 +331,12 @@ impl DmpClient {
             .map_err(|e| DmpError::adapter("vihf", e.to_string()))
     }
 
-    async fn exchange(&self, r: &HttpRequest) -> Result<RawReply, DmpError> {
-        let span = tracing::debug_span!("dmp_exchange", transaction = r.transaction.name());
-        let _g = span.enter();
+    async fn exchange(&self, r: HttpRequest) -> Result<RawReply, DmpError> {
+        tracing::debug!(
+            transaction = r.transaction.name(),
+            bytes = r.body.len(),
+            "DMP exchange"
+        );
         self.transport.send(r).await.map_err(DmpError::from)
     }
 
@@ -371,7 +374,7 @@ impl DmpClient {
             processing_code: &self.tenant.processing_code,
         })
         .map_err(|e| DmpError::adapter("td02", e.to_string()))?;
-        let reply = self.exchange(&req).await?;
+        let reply = self.exchange(req).await?;
         let parsed = parse_td02_response(&reply.view())?;
         let bd = format!(
             "{:04}-{:02}-{:02}",
@@ -380,7 +383,13 @@ impl DmpClient {
             birth_date.day()
         );
         let state = parsed.state(&bd)?;
-        self.lock_cache().insert(
+        let mut cache = self.lock_cache();
+        // Bounded: stale answers are dropped once the map grows.
+        if cache.len() >= 4096 {
+            let ttl = self.td02_ttl;
+            cache.retain(|_, c| now >= c.at && now - c.at < ttl);
+        }
+        cache.insert(
             key,
             CachedPatient {
                 at: now,
@@ -433,7 +442,7 @@ impl DmpClient {
         let mid = new_uuid();
         let req = build_iti18_request(self.transport.endpoint(), &mid, &vihf, unique_id)
             .map_err(|e| DmpError::adapter("iti18", e.to_string()))?;
-        let reply = self.exchange(&req).await?;
+        let reply = self.exchange(req).await?;
         let refs = parse_iti18_response(&reply.view())?;
         let one = single_entry(&refs).map_err(|e| DmpError {
             code: "XDSResultNotSinglePatient".to_owned(),
@@ -602,7 +611,7 @@ impl DmpClient {
             submission_set_id: input.submission_set.unique_id.clone(),
         };
         let req = self.iti41_request(input, now)?;
-        let result = match self.exchange(&req).await {
+        let result = match self.exchange(req).await {
             Ok(reply) => parse_registry_response(&reply.view())
                 .map(|_| ())
                 .map_err(DmpError::from),
@@ -732,7 +741,7 @@ impl DmpClient {
             entry_uuid: &entry,
         })
         .map_err(|e| DmpError::adapter("iti57", e.to_string()))?;
-        let reply = self.exchange(&req).await?;
+        let reply = self.exchange(req).await?;
         parse_registry_response(&reply.view())?;
         Ok(())
     }

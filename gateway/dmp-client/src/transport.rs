@@ -170,15 +170,13 @@ impl Transport {
     }
 
     fn to_hyper(
-        &self,
-        r: &HttpRequest,
+        headers: &[(&'static str, String); 3],
+        path: &str,
         body: Bytes,
     ) -> Result<hyper::Request<Full<Bytes>>, DmpFailure> {
-        let mut b = hyper::Request::builder()
-            .method("POST")
-            .uri(r.path.as_str());
-        for (k, v) in r.headers() {
-            b = b.header(k, v);
+        let mut b = hyper::Request::builder().method("POST").uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
         }
         b.body(Full::new(body))
             .map_err(|_| transport("request", Retry::Never, "request headers invalid"))
@@ -186,10 +184,15 @@ impl Transport {
 
     /// Sends one request; a failure on a reused idle connection before any reply is retried once
     /// on a fresh connection (the server may have closed it meanwhile).
-    pub(crate) async fn send(&self, r: &HttpRequest) -> Result<RawReply, DmpFailure> {
-        let body = Bytes::from(r.body.clone());
+    pub(crate) async fn send(&self, r: HttpRequest) -> Result<RawReply, DmpFailure> {
+        let headers = r.headers();
+        // The body moves into a shared buffer: a retry on a new connection does not copy it.
+        let body = Bytes::from(r.body);
         if let Some(sender) = self.checkout() {
-            match self.exchange(sender, self.to_hyper(r, body.clone())?).await {
+            match self
+                .exchange(sender, Self::to_hyper(&headers, &r.path, body.clone())?)
+                .await
+            {
                 Ok(reply) => return Ok(reply),
                 Err((e, true)) => {
                     tracing::debug!(error = %e.code, "reused connection failed; retrying on a new one");
@@ -198,7 +201,7 @@ impl Transport {
             }
         }
         let sender = self.connect().await?;
-        self.exchange(sender, self.to_hyper(r, body)?)
+        self.exchange(sender, Self::to_hyper(&headers, &r.path, body)?)
             .await
             .map_err(|(e, _)| e)
     }

@@ -248,6 +248,7 @@ pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Optio
         add(p, MailboxKind::Human, None);
     }
     let mut oc = OperatorConfig::new(tls, cfg.mssante.whitelist.clone(), boxes);
+    oc.validator = Some(std::sync::Arc::new(mssante_rules));
     oc.hostname = "smtp.mssante.test".into();
     oc.human_mdn_delay = std::time::Duration::from_millis(300);
     let operator = passerelle_sim_mail::Operator::start(oc).await?;
@@ -290,6 +291,95 @@ pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Optio
         ..crate::app::Options::default()
     };
     Ok((Sims { operator }, opts))
+}
+
+/// The operator's content checks (mssante.md §3 and §7.2 items 6–7), beyond its built-in header
+/// rules: a strict simulator refuses what the real rules refuse.
+pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
+    let refuse = |rule: &str, why: String| Err((554, format!("5.6.0 {rule} {why}")));
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let has = |h: &str| head.split("\r\n").any(|l| l.starts_with(h));
+    for (h, rule) in [
+        ("date:", "MSS-DATE"),
+        ("message-id:", "MSS-MESSAGE-ID"),
+        ("mime-version:", "MSS-MIME"),
+    ] {
+        if !has(h) {
+            return refuse(rule, format!("header {} missing", h.trim_end_matches(':')));
+        }
+    }
+    if raw
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w[1] == b'\n' && (i == 0 || w[0] != b'\r'))
+    {
+        return refuse("MSS-CRLF", "bare LF in the message".into());
+    }
+    let parsed = match passerelle_mssante::inbound::parse(
+        raw,
+        &passerelle_mssante::inbound::Limits::default(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return refuse("MSS-MIME", e.to_string()),
+    };
+    let passerelle_mssante::inbound::InboundKind::Document(doc) = &parsed.kind else {
+        // Plain messages (no document) only need the header rules.
+        if has("x-mss-codecda:") || has("x-mss-ins:") {
+            return refuse(
+                "MSS-X-MSS-CDA",
+                "X-MSS-CODECDA/X-MSS-INS without a CDA".into(),
+            );
+        }
+        return Ok(());
+    };
+    let Some(zip) = &doc.xdm else {
+        return refuse("MSS-XDM", "subject announces XDM but no IHE_XDM.zip".into());
+    };
+    if !has("x-mss-codecda:") || !has("x-mss-ins:") {
+        return refuse(
+            "MSS-X-MSS-CDA",
+            "X-MSS-CODECDA and X-MSS-INS are required with a CDA".into(),
+        );
+    }
+    let pkg = match passerelle_documents::read_xdm(&zip.data) {
+        Ok(p) => p,
+        Err(e) => return refuse("MSS-XDM", e.to_string()),
+    };
+    let embedded: Vec<&[u8]> = pkg
+        .subsets
+        .iter()
+        .flat_map(|s| s.documents.iter())
+        .filter_map(|d| d.pdf.as_deref())
+        .collect();
+    let cdas = pkg
+        .subsets
+        .iter()
+        .flat_map(|s| s.documents.iter())
+        .filter(|d| d.cda.is_some())
+        .count();
+    if embedded.len() != cdas || cdas == 0 {
+        return refuse(
+            "MSS-N1",
+            "every CDA must be an N1 document with its PDF".into(),
+        );
+    }
+    let readable: Vec<&[u8]> = doc
+        .other_attachments
+        .iter()
+        .filter(|a| a.content_type.eq_ignore_ascii_case("application/pdf"))
+        .map(|a| a.data.as_slice())
+        .collect();
+    if readable.len() != embedded.len() || embedded.iter().any(|e| !readable.contains(e)) {
+        return refuse(
+            "MSS-PDF-COPY",
+            "one readable PDF per CDA, identical to its embedded PDF".into(),
+        );
+    }
+    Ok(())
 }
 
 pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {

@@ -258,3 +258,36 @@ async fn no_dsn_within_the_timeout_expires_the_delivery() {
     );
     m.gw.running.stop().await;
 }
+
+#[test]
+fn the_operator_refuses_messages_that_break_the_rules() {
+    let (cfg, _dir) = sandbox_config(|_| {});
+    let req = example("02-ppe-lieu-accueil-et-referente.json");
+    let now = time::OffsetDateTime::now_utc();
+    let engine = passerelle::setup::engine(&cfg).expect("engine");
+    let decision = engine.evaluate(&req, now, true, "d").expect("decision");
+    let a = passerelle::pipeline::render_all(&cfg, &req, &decision, now, true).expect("render");
+    let eml = a
+        .files
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "eml"))
+        .map(|(_, b)| b.clone())
+        .expect("an .eml");
+    assert_eq!(passerelle::sandbox::mssante_rules(&eml), Ok(()));
+    let text = String::from_utf8(eml.clone()).expect("utf8");
+    let no_ins = text.replacen("X-MSS-INS:", "X-Other:", 1);
+    assert!(
+        passerelle::sandbox::mssante_rules(no_ins.as_bytes())
+            .is_err_and(|e| e.1.contains("MSS-X-MSS-CDA"))
+    );
+    let bare_lf = text.replacen("\r\n", "\n", 3);
+    assert!(
+        passerelle::sandbox::mssante_rules(bare_lf.as_bytes())
+            .is_err_and(|e| e.1.contains("MSS-CRLF"))
+    );
+    let no_date = text.replacen("Date:", "X-Date:", 1);
+    assert!(
+        passerelle::sandbox::mssante_rules(no_date.as_bytes())
+            .is_err_and(|e| e.1.contains("MSS-DATE"))
+    );
+}

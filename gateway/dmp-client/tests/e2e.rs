@@ -636,3 +636,24 @@ async fn tls_client_certificates_outside_the_test_pki_are_refused() {
     }
     assert!(e.sim.exchanges().is_empty(), "no request got through");
 }
+
+/// The delivery worker spawns these futures on a multi-threaded runtime: they must be Send.
+#[tokio::test]
+async fn client_futures_are_send_and_the_client_is_shareable() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<passerelle_dmp_client::DmpClient>();
+    let e = env().await;
+    let c = std::sync::Arc::new(client(&e.sim));
+    let p = e.patient("child9");
+    let inp = input(&p, DocumentKind::Pai, flags(false, false, false), n(16, 1));
+    let fut = c.submit(inp.clone(), now());
+    assert_send(&fut);
+    drop(fut);
+    let c2 = c.clone();
+    let out = tokio::spawn(async move { c2.submit(inp, OffsetDateTime::now_utc()).await })
+        .await
+        .expect("join")
+        .expect("stored");
+    assert!(e.sim.entries().iter().any(|x| x.unique_id == out.unique_id));
+}

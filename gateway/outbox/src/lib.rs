@@ -13,9 +13,9 @@ pub mod types;
 
 pub use config::{Backoff, StoreConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use inbox::*;
 pub use sqlite::SqliteStore;
 pub use store::Store;
-pub use inbox::*;
 pub use types::*;
 
 pub use passerelle_domain::delivery::{Channel, DeliveryState};

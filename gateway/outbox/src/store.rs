@@ -133,7 +133,12 @@ pub trait Store: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<crate::inbox::InboxRecord>>;
     /// new → acked (the DUI took it); audited.
-    fn inbox_ack(&self, id: &str, actor: &str, now: OffsetDateTime) -> Result<crate::inbox::InboxRecord>;
+    fn inbox_ack(
+        &self,
+        id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<crate::inbox::InboxRecord>;
     fn inbox_cursor(&self, mailbox: &str) -> Result<Option<crate::inbox::InboxCursor>>;
     fn set_inbox_cursor(&self, mailbox: &str, cursor: crate::inbox::InboxCursor) -> Result<()>;
     /// The delivery that was sent with this Message-ID (MDN correlation).

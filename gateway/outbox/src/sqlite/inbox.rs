@@ -106,7 +106,9 @@ fn documents(conn: &Connection, id: &str) -> Result<Vec<InboundDocument>> {
 }
 
 fn query(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<InboxRecord>> {
-    let mut st = conn.prepare(sql).map_err(Error::db("prepare inbox query"))?;
+    let mut st = conn
+        .prepare(sql)
+        .map_err(Error::db("prepare inbox query"))?;
     let rows = st
         .query_map(args, |r| {
             Ok((
@@ -133,8 +135,26 @@ fn query(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<
         .map_err(Error::db("inbox query"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, tenant, mailbox, uv, uid, mid, sha, size, recv, class, state, from, subject, date, patient, reason, acked, dup) =
-            row.map_err(Error::db("inbox row"))?;
+        let (
+            id,
+            tenant,
+            mailbox,
+            uv,
+            uid,
+            mid,
+            sha,
+            size,
+            recv,
+            class,
+            state,
+            from,
+            subject,
+            date,
+            patient,
+            reason,
+            acked,
+            dup,
+        ) = row.map_err(Error::db("inbox row"))?;
         let documents = documents(conn, &id)?;
         out.push(InboxRecord {
             item: NewInboxItem {
@@ -169,13 +189,17 @@ fn query(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<InboxRecord> {
-    query(conn, &format!("SELECT {COLS} FROM inbox WHERE id = ?1"), &[&id])?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::NotFound {
-            what: "inbox item",
-            id: id.to_owned(),
-        })
+    query(
+        conn,
+        &format!("SELECT {COLS} FROM inbox WHERE id = ?1"),
+        &[&id],
+    )?
+    .into_iter()
+    .next()
+    .ok_or_else(|| Error::NotFound {
+        what: "inbox item",
+        id: id.to_owned(),
+    })
 }
 
 pub(crate) fn list(
@@ -184,7 +208,11 @@ pub(crate) fn list(
     state: Option<InboxItemState>,
     page: &PageRequest,
 ) -> Result<Page<InboxRecord>> {
-    let size = if page.size == 0 { 100 } else { page.size.min(1000) } as i64;
+    let size = if page.size == 0 {
+        100
+    } else {
+        page.size.min(1000)
+    } as i64;
     let (before_ts, before_id) = match &page.token {
         Some(t) => {
             let (a, b) = t.split_once(':').ok_or(Error::Invalid {
@@ -236,19 +264,27 @@ pub(crate) fn cursor(conn: &Connection, mailbox: &str) -> Result<Option<InboxCur
         .map_err(Error::db("read cursor"))
 }
 
-pub(crate) fn delivery_id_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<String>> {
-    conn.prepare_cached("SELECT id FROM deliveries WHERE message_id = ?1 ORDER BY created_at DESC LIMIT 1")
-        .map_err(Error::db("prepare message id"))?
-        .query_row(params![message_id], |r| r.get(0))
-        .optional()
-        .map_err(Error::db("delivery by message id"))
+pub(crate) fn delivery_id_by_message_id(
+    conn: &Connection,
+    message_id: &str,
+) -> Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT id FROM deliveries WHERE message_id = ?1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .map_err(Error::db("prepare message id"))?
+    .query_row(params![message_id], |r| r.get(0))
+    .optional()
+    .map_err(Error::db("delivery by message id"))
 }
 
 fn find_known(conn: &Connection, m: &NewInboxItem) -> Result<Option<String>> {
     let by_uid: Option<String> = conn
         .prepare_cached("SELECT id FROM inbox WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3")
         .map_err(Error::db("prepare inbox uid"))?
-        .query_row(params![m.mailbox, m.uidvalidity as i64, m.uid as i64], |r| r.get(0))
+        .query_row(
+            params![m.mailbox, m.uidvalidity as i64, m.uid as i64],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(Error::db("inbox by uid"))?;
     if by_uid.is_some() {
@@ -257,7 +293,9 @@ fn find_known(conn: &Connection, m: &NewInboxItem) -> Result<Option<String>> {
     match &m.message_id {
         None => Ok(None),
         Some(mid) => conn
-            .prepare_cached("SELECT id FROM inbox WHERE mailbox = ?1 AND message_id = ?2 AND raw_sha256 = ?3")
+            .prepare_cached(
+                "SELECT id FROM inbox WHERE mailbox = ?1 AND message_id = ?2 AND raw_sha256 = ?3",
+            )
             .map_err(Error::db("prepare inbox mid"))?
             .query_row(params![m.mailbox, mid, m.raw.sha256.to_hex()], |r| r.get(0))
             .optional()
@@ -371,12 +409,20 @@ pub(crate) fn set_cursor(ctx: &mut Ctx<'_>, mailbox: &str, c: InboxCursor) -> Re
     Ok(())
 }
 
-pub(crate) fn ack(ctx: &mut Ctx<'_>, id: &str, actor: &str, now: OffsetDateTime) -> Result<InboxRecord> {
+pub(crate) fn ack(
+    ctx: &mut Ctx<'_>,
+    id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<InboxRecord> {
     let r = get(ctx.conn, id)?;
     if r.item.state != InboxItemState::New && r.item.state != InboxItemState::Acked {
         return Err(Error::Invalid {
             field: "id",
-            reason: format!("an item in state {} cannot be acknowledged", r.item.state.as_str()),
+            reason: format!(
+                "an item in state {} cannot be acknowledged",
+                r.item.state.as_str()
+            ),
         });
     }
     if r.item.state == InboxItemState::Acked {

@@ -374,7 +374,12 @@ impl Store for SqliteStore {
         self.read(|c| inbox::list(c, tenant, state, &page))
     }
 
-    fn inbox_ack(&self, id: &str, actor: &str, now: OffsetDateTime) -> Result<crate::inbox::InboxRecord> {
+    fn inbox_ack(
+        &self,
+        id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<crate::inbox::InboxRecord> {
         let (id, actor) = (id.to_owned(), actor.to_owned());
         self.call(move |ctx| inbox::ack(ctx, &id, &actor, now))
     }

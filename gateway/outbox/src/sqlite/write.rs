@@ -307,7 +307,13 @@ impl<'c> Ctx<'c> {
         )
     }
 
-    pub(crate) fn add_ref(&mut self, kind: &str, owner: &str, ord: usize, p: &PayloadRef) -> Result<()> {
+    pub(crate) fn add_ref(
+        &mut self,
+        kind: &str,
+        owner: &str,
+        ord: usize,
+        p: &PayloadRef,
+    ) -> Result<()> {
         let sha = p.sha256.to_hex();
         self.conn
             .prepare_cached(

@@ -17,8 +17,8 @@ With mutual TLS (the DUI's API client certificate, the gateway's CA):
         --ca ca-chain.pem --cert api-client.chain.pem --key api-client.key.pem REQUEST.json
 
 What it does: Explain (dry run: the decision, nothing stored), Submit, Submit again with the same
-idempotency key (a replay: same transmission, nothing new), Get. With --cancel it then cancels the
-transmission and follows Watch until every delivery is final. Human-readable lines go to stderr;
+idempotency key (a replay: same transmission, nothing new), Get. With --watch it then follows Watch
+until every delivery is final; --cancel cancels the transmission first. Human-readable lines go to stderr;
 stdout gets one JSON summary. On an API error it prints the gRPC code, the stable reason
 (google.rpc.ErrorInfo) and every invalid field (google.rpc.BadRequest), and exits with 2.
 """
@@ -142,7 +142,8 @@ def main():
     p.add_argument("--server-name", help="name in the gateway's certificate")
     p.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR)
     p.add_argument("--idempotency-key", help="overrides the request's idempotencyKey")
-    p.add_argument("--cancel", action="store_true", help="cancel, then Watch until final")
+    p.add_argument("--watch", action="store_true", help="follow Watch until every delivery is final")
+    p.add_argument("--cancel", action="store_true", help="cancel first, then Watch until final")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
     args = p.parse_args()
     if bool(args.cert) != bool(args.key):
@@ -193,8 +194,10 @@ def main():
                 log("get:", got.id, summary["statuses"])
 
                 if args.cancel:
+                    # Stops the deliveries still queued; one already in flight finishes.
                     stub.Cancel(tx.CancelRequest(id=t.id, reason="client example"), metadata=md,
                                 timeout=args.timeout)
+                if args.watch or args.cancel:
                     seen = []
                     for ev in stub.Watch(tx.WatchRequest(id=t.id, after_seq=0), metadata=md,
                                          timeout=args.timeout):

@@ -128,6 +128,21 @@ pub(crate) fn action_of(content_type: Option<&str>, body: &[u8]) -> Option<&'sta
         })
 }
 
+/// The SOAP envelope of a request (MTOM root part or plain body), empty if unreadable.
+pub(crate) fn envelope_bytes(content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let Some(ct) = content_type else {
+        return Vec::new();
+    };
+    if mtom::ContentType::parse(ct).is_some_and(|c| c.mime == "multipart/related") {
+        mtom::parse(ct, body)
+            .ok()
+            .and_then(|m| m.root().ok().map(|r| r.body.to_vec()))
+            .unwrap_or_default()
+    } else {
+        body.to_vec()
+    }
+}
+
 struct Refusal {
     code: &'static str,
     context: String,

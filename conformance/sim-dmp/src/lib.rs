@@ -240,6 +240,8 @@ pub struct Exchange {
     pub status: u16,
     /// First error code answered, if any.
     pub error: Option<String>,
+    /// The SOAP envelope received (MTOM root part or plain body), when the request was processed.
+    pub envelope: Vec<u8>,
 }
 
 /// Configuration of a simulator instance.

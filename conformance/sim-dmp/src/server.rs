@@ -143,11 +143,23 @@ fn record(
     status: u16,
     error: Option<String>,
 ) {
+    record_envelope(ctx, transaction, tenant, status, error, Vec::new());
+}
+
+fn record_envelope(
+    ctx: &Ctx,
+    transaction: Option<Transaction>,
+    tenant: &str,
+    status: u16,
+    error: Option<String>,
+    envelope: Vec<u8>,
+) {
     ctx.lock().exchanges.push(Exchange {
         transaction,
         tenant: tenant.to_owned(),
         status,
         error,
+        envelope,
     });
 }
 
@@ -248,7 +260,15 @@ async fn serve(
         Some(Fault::CommitThenDrop) | None => {}
     }
     let answer = process(&ctx, &tenant, tx, content_type.as_deref(), &body);
-    record(&ctx, Some(tx), &tenant, answer.status, answer.error.clone());
+    let envelope = crate::checks::envelope_bytes(content_type.as_deref(), &body);
+    record_envelope(
+        &ctx,
+        Some(tx),
+        &tenant,
+        answer.status,
+        answer.error.clone(),
+        envelope,
+    );
     if fault == Some(Fault::CommitThenDrop) {
         return Err(Dropped);
     }

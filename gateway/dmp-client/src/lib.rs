@@ -6,6 +6,7 @@
 //! signatures from `passerelle-xmlsig`. See `docs/dmp.md`.
 #![forbid(unsafe_code)]
 
+mod builder;
 mod transport;
 
 use std::collections::HashMap;
@@ -15,24 +16,18 @@ use std::time::Duration;
 use passerelle_api::v1::{DeliveryError, DmpFlags, DocumentKind, ErrorOrigin};
 use passerelle_dmp::checks::{DmpParameters, DocumentFacts, SubmissionFacts, check_submission};
 use passerelle_dmp::iti18::single_entry;
-use passerelle_dmp::iti41::{Attachment, Iti41Input};
 use passerelle_dmp::iti57::{Coded, DeletionInput};
 use passerelle_dmp::td02::{PatientState, Td02Input};
 use passerelle_dmp::{
     DmpFailure, Endpoint, FailureSource, HttpRequest, Retry, build_iti18_request,
-    build_iti41_request, build_iti57_delete_request, build_td02_request, parse_iti18_response,
-    parse_registry_response, parse_td02_response,
+    build_iti57_delete_request, build_td02_request, parse_iti18_response, parse_registry_response,
+    parse_td02_response,
 };
-use passerelle_documents::metadata::object_ids;
-use passerelle_documents::{
-    DocumentEntry, IdStyle, SubmissionSet, XdsCode, signature_entry, submit_objects_request,
-};
-use passerelle_xmlsig::{
-    Code, ManifestEntry, SignatureDocumentInput, Signer, VihfInput, build_and_sign,
-    build_signature_document,
-};
+use passerelle_documents::{DocumentEntry, SubmissionSet, XdsCode};
+use passerelle_xmlsig::{Code, Signer};
 use time::{Date, OffsetDateTime};
 
+pub use builder::{Iti41Built, RequestBuilder, RequestIds};
 pub use transport::RawReply;
 
 /// Tenant facts the VIHF and requests carry.
@@ -242,12 +237,11 @@ struct CachedPatient {
 /// The DMP client of one tenant.
 pub struct DmpClient {
     transport: transport::Transport,
-    signer: Arc<Signer>,
+    builder: RequestBuilder,
     tenant: TenantFacts,
     params: DmpParameters,
     td02_ttl: time::Duration,
     cache: Mutex<HashMap<(String, String), CachedPatient>>,
-    rng: ring::rand::SystemRandom,
 }
 
 fn new_uuid() -> String {
@@ -265,6 +259,7 @@ impl DmpClient {
             &config.revocation,
         )
         .map_err(|e| DmpError::adapter("config", e.to_string()))?;
+        let endpoint_copy = endpoint.clone();
         let transport = transport::Transport::new(
             endpoint,
             tls,
@@ -276,12 +271,15 @@ impl DmpClient {
         let ttl = config.timeouts.td02_cache.min(Duration::from_secs(300));
         Ok(DmpClient {
             transport,
-            signer: config.signer,
+            builder: RequestBuilder::with_endpoint(
+                endpoint_copy,
+                config.signer,
+                config.tenant.clone(),
+            ),
             tenant: config.tenant,
             params: config.params,
             td02_ttl: time::Duration::try_from(ttl).unwrap_or(time::Duration::minutes(2)),
             cache: Mutex::new(HashMap::new()),
-            rng: ring::rand::SystemRandom::new(),
         })
     }
 
@@ -295,7 +293,7 @@ impl DmpClient {
         self.transport.idle()
     }
 
-    /// A fresh signed VIHF for this patient at `now`.
+    /// A fresh signed VIHF for this patient at `now` (random assertion id).
     pub fn vihf(
         &self,
         ins: &str,
@@ -303,32 +301,14 @@ impl DmpClient {
         secret_connection: bool,
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, DmpError> {
-        let t = &self.tenant;
-        let input = VihfInput {
-            id: format!("_{}", new_uuid()),
-            issue_instant: now,
-            subject_name_id: t.subject_name_id.clone(),
-            structure_id: t.struct_idnat.clone(),
-            secteur_activite: t.secteur_activite.clone(),
-            subject_id: t.subject_id.clone(),
-            roles: if t.roles.is_empty() {
-                vec![Code::role_automate()]
-            } else {
-                t.roles.clone()
-            },
-            ins: ins.to_owned(),
-            ins_oid: ins_oid.to_owned(),
-            purpose: Code::purpose_normal(),
-            confidentiality_code: secret_connection.then(Code::invisible_representants_legaux),
-            lps_id: Some(t.installation_oid.clone()),
-            lps_nom: t.lps_nom.clone(),
-            lps_version: t.lps_version.clone(),
-            lps_homologation: t.lps_homologation.clone(),
-            vihf_version: t.vihf_version.clone(),
-            authentification_mode: "INDIRECTE".to_owned(),
-        };
-        build_and_sign(&input, &self.signer, &self.rng)
-            .map_err(|e| DmpError::adapter("vihf", e.to_string()))
+        let id = format!("_{}", new_uuid());
+        self.builder
+            .vihf_with_id(&id, ins, ins_oid, secret_connection, now)
+    }
+
+    /// The request builder (render mode, benchmarks).
+    pub fn builder(&self) -> &RequestBuilder {
+        &self.builder
     }
 
     async fn exchange(&self, r: HttpRequest) -> Result<RawReply, DmpError> {
@@ -507,76 +487,16 @@ impl DmpClient {
     }
 
     /// Builds the ITI-41 request at send time: XAdES (signing time = now), signature entry,
-    /// SubmitObjectsRequest, fresh VIHF, MTOM framing.
+    /// SubmitObjectsRequest, fresh VIHF, MTOM framing (random ids).
     pub fn iti41_request(
         &self,
         input: &SubmissionInput,
         now: OffsetDateTime,
     ) -> Result<HttpRequest, DmpError> {
-        let first = input
-            .documents
-            .first()
-            .ok_or_else(|| DmpError::adapter("DMP-TYPE-01", "no document"))?;
-        let xades = build_signature_document(
-            &SignatureDocumentInput {
-                signature_id: "Sig01".to_owned(),
-                signing_time: now,
-                submission_set_unique_id: input.submission_set.unique_id.clone(),
-                documents: input
-                    .documents
-                    .iter()
-                    .map(|d| ManifestEntry::from_bytes(&d.entry.unique_id, &d.cda))
-                    .collect(),
-            },
-            &self.signer,
-            &self.rng,
-        )
-        .map_err(|e| DmpError::adapter("xades", e.to_string()))?;
-        let sig_entry = signature_entry(
-            &first.entry,
-            &input.signature_unique_id,
-            now,
-            &xades,
-            input.signature_confidentiality.clone(),
-        )
-        .map_err(|e| DmpError::adapter("metadata", e.to_string()))?;
-        let entries: Vec<DocumentEntry> = input.documents.iter().map(|d| d.entry.clone()).collect();
-        let sor = submit_objects_request(
-            &input.submission_set,
-            &entries,
-            Some(&sig_entry),
-            IdStyle::Symbolic,
-        )
-        .map_err(|e| DmpError::adapter("metadata", e.to_string()))?;
-        let ids = object_ids(
-            &input.submission_set,
-            &entries,
-            Some(&sig_entry),
-            IdStyle::Symbolic,
-        );
-        let mut attachments: Vec<Attachment<'_>> = input
-            .documents
-            .iter()
-            .zip(&ids.documents)
-            .map(|(d, id)| Attachment { id, bytes: &d.cda })
-            .collect();
-        let sig_id = ids.signature.unwrap_or_else(|| "Sig01".to_owned());
-        attachments.push(Attachment {
-            id: &sig_id,
-            bytes: &xades,
-        });
-        let vihf = self.vihf(&input.ins, &input.ins_oid, input.secret_connection, now)?;
-        let mid = new_uuid();
-        let bid = new_uuid();
-        build_iti41_request(&Iti41Input {
-            endpoint: self.transport.endpoint(),
-            message_id: &mid,
-            boundary_id: &bid,
-            vihf: &vihf,
-            submit_objects_request: &sor,
-            documents: &attachments,
-        })
-        .map_err(|e| DmpError::adapter("iti41", e.to_string()))
+        Ok(self
+            .builder
+            .iti41(input, now, &RequestIds::random())?
+            .request)
     }
 
     /// TD0.2 (cached) then ITI-41.

@@ -212,7 +212,7 @@ async fn replacement_round_trip_deprecates_the_old_version() {
     assert!(!err.retryable);
 }
 
-fn delete_input(p: &passerelle_sim_dmp::Patient, uid: &str, n: u32) -> DeleteInput {
+pub fn delete_input(p: &passerelle_sim_dmp::Patient, uid: &str, n: u32) -> DeleteInput {
     DeleteInput {
         ins: p.ins.clone(),
         ins_oid: p.ins_oid.clone(),
@@ -656,4 +656,55 @@ async fn client_futures_are_send_and_the_client_is_shareable() {
         .expect("join")
         .expect("stored");
     assert!(e.sim.entries().iter().any(|x| x.unique_id == out.unique_id));
+}
+
+/// Render mode: the builder alone (no TLS, no socket), fixed ids and time → identical bytes; the
+/// VIHF and XAdES returned are the ones inside the request.
+#[tokio::test]
+async fn the_request_builder_is_deterministic_with_fixed_ids() {
+    let e = env().await;
+    let b = passerelle_dmp_client::RequestBuilder::new(
+        "https://lps2.dmp.gouv.fr/si-dmp-server/v2/services",
+        std::sync::Arc::new(testkit::signer(testkit::TENANT).expect("signer")),
+        facts(testkit::TENANT, testkit::STRUCT_IDNAT),
+    )
+    .expect("builder");
+    let p = e.patient("child9");
+    let inp = input(&p, DocumentKind::Pai, flags(false, false, false), n(17, 1));
+    let ids = passerelle_dmp_client::RequestIds {
+        message_id: "6f2c1f9e-8d7a-4b1e-9c3d-2a5b7e0f1c44".into(),
+        boundary_id: "0d9b3a52-77f4-4c2e-a1b0-5e6f7a8b9c0d".into(),
+        assertion_id: "_5e1d2c3b-4a59-4687-9766-554433221100".into(),
+    };
+    let at = time::macros::datetime!(2026-03-02 08:14:05.120 UTC);
+    let one = b.iti41(&inp, at, &ids).expect("one");
+    let two = b.iti41(&inp, at, &ids).expect("two");
+    assert_eq!(one.request.to_http_bytes(), two.request.to_http_bytes());
+    let wire = one.request.to_http_bytes();
+    assert!(wire.starts_with(
+        b"POST /si-dmp-server/v2/services/repository HTTP/1.1\r\nHost: lps2.dmp.gouv.fr\r\n"
+    ));
+    let mp =
+        passerelle_dmp::mtom::parse(&one.request.content_type, &one.request.body).expect("mtom");
+    let root = mp.root().expect("root").body;
+    assert!(
+        root.windows(one.vihf.len())
+            .any(|w| w == one.vihf.as_slice()),
+        "VIHF verbatim"
+    );
+    assert_eq!(
+        mp.part_by_cid("0.3").expect("xades").body,
+        one.xades.as_slice()
+    );
+    let other = b
+        .iti41(
+            &inp,
+            at,
+            &passerelle_dmp_client::RequestIds {
+                message_id: "6f2c1f9e-8d7a-4b1e-9c3d-2a5b7e0f1c45".into(),
+                ..ids
+            },
+        )
+        .expect("other");
+    assert_ne!(other.request.body, one.request.body);
 }

@@ -151,3 +151,74 @@ async fn xmlsec1_verifies_the_vihf_in_the_sent_root_part_and_the_xades_part() {
     let (ok, log) = verify_vihf(dir.path(), "iti57.xml", &del.body);
     assert!(ok, "{log}");
 }
+
+/// Every VIHF the client sent in a submit → replace → delete flow (TD0.2, ITI-18, ITI-41, ITI-57),
+/// as the simulator received it, and every XAdES it stored, verified by xmlsec1.
+#[tokio::test]
+async fn xmlsec1_verifies_every_signature_of_a_full_flow() {
+    let e = env().await;
+    let c = client(&e.sim);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (root_ca, org_ca) = cas(dir.path());
+    let p = e.patient("child9");
+    let f = flags(false, false, true);
+    let v1 = c
+        .submit(
+            input(&p, DocumentKind::AutorisSoins, f.clone(), 301),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("v1");
+    let v2 = input_full(
+        &p,
+        p.birth_date,
+        DocumentKind::AutorisSoins,
+        f,
+        302,
+        3000,
+        Some(&v1.unique_id),
+    );
+    let v2 = c
+        .replace(v2, &v1.unique_id, OffsetDateTime::now_utc())
+        .await
+        .expect("v2");
+    let mut d = crate::e2e::delete_input(&p, &v2.unique_id, 303);
+    d.secret_connection = false;
+    c.delete(d, OffsetDateTime::now_utc())
+        .await
+        .expect("deleted");
+    let exchanges = e.sim.exchanges();
+    assert!(exchanges.len() >= 5, "{} exchanges", exchanges.len());
+    for (i, x) in exchanges.iter().enumerate() {
+        assert!(!x.envelope.is_empty(), "exchange {i} recorded");
+        let (ok, log) = verify_vihf(dir.path(), &format!("env{i}.xml"), &x.envelope);
+        assert!(ok, "exchange {i} ({:?}): {log}", x.transaction);
+    }
+    let sigs: Vec<_> = e
+        .sim
+        .entries()
+        .into_iter()
+        .filter(|x| x.is_signature)
+        .collect();
+    assert_eq!(sigs.len(), 2);
+    for (i, s) in sigs.iter().enumerate() {
+        let file = dir.path().join(format!("xades{i}.xml"));
+        std::fs::write(&file, &s.bytes).expect("write");
+        let (ok, log) = xmlsec1(
+            &[
+                "--verify",
+                "--ignore-manifests",
+                "--id-attr:Id",
+                "http://www.w3.org/2000/09/xmldsig#:Manifest",
+                "--id-attr:Id",
+                "http://uri.etsi.org/01903/v1.1.1#:SignedProperties",
+                "--trusted-pem",
+                root_ca.to_str().expect("utf8"),
+                "--trusted-pem",
+                org_ca.to_str().expect("utf8"),
+            ],
+            &file,
+        );
+        assert!(ok, "xades {i}: {log}");
+    }
+}

@@ -121,6 +121,14 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
             dsn_off: std::sync::atomic::AtomicBool::new(false),
         }));
     }
+    if cfg.dmp.base_url.is_some() {
+        senders.push(Arc::new(crate::dmp::DmpSender {
+            cfg: Arc::new(cfg.clone()),
+            store: store.clone(),
+            clock: clock.clone(),
+            clients: crate::dmp::clients(&cfg)?,
+        }));
+    }
     let svc = Arc::new(Service::new(cfg, store, policy, metrics, clock));
     let router = crate::listener::app(svc.clone(), auth).await?;
     let listener = TcpListener::bind(listen)

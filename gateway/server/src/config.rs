@@ -128,17 +128,30 @@ pub struct Endpoint {
     pub tls: String,
 }
 
+impl Default for DmpConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            trust_ca: None,
+            lps_homologation: Secret::default(),
+            processing_code: "P".into(),
+        }
+    }
+}
+
 fn default_tls_mode() -> String {
     "starttls".to_string()
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DmpConfig {
     /// Base URL of the DMP services, e.g. https://lps2.dmp.gouv.fr/si-dmp-server/v2/services.
     pub base_url: Option<String>,
     pub trust_ca: Option<PathBuf>,
     pub lps_homologation: Secret,
+    /// TD0.2 processingCode: "P" in production, "D" on test platforms and the sandbox.
+    pub processing_code: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

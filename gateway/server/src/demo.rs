@@ -99,8 +99,8 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "demo: preparing the sandbox in {} (test PKI, SQLite)…",
         data_dir.display()
     );
-    let cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
-    let (_sims, opts) = crate::sandbox::start_sims(&cfg).await?;
+    let mut cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
+    let (_sims, opts) = crate::sandbox::start_sims(&mut cfg).await?;
     let running = crate::app::start(cfg, opts).await?;
     let svc = running.service.clone();
     let dir = examples_dir();

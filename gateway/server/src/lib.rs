@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod convert;
 pub mod demo;
+pub mod dmp;
 pub mod grpc;
 pub mod http;
 pub mod listener;

@@ -185,6 +185,7 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             base_url: None,
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
             lps_homologation: crate::config::Secret("SANDBOX".into()),
+            processing_code: "D".into(),
         },
         policy: PolicySection::default(),
         tenants,
@@ -208,12 +209,53 @@ const PEOPLE: &[&str] = &[
 /// The password of ORG mailboxes polled with IMAP LOGIN in the sandbox (test servers only).
 pub const ORG_PASSWORD: &str = "sandbox";
 
-/// The embedded MSSanté operator, started for the sandbox config.
+/// The embedded MSSanté operator and DMP simulator, started for the sandbox config.
 pub struct Sims {
     pub operator: passerelle_sim_mail::Operator,
+    pub dmp: passerelle_sim_dmp::SimHandle,
 }
 
-pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Options)> {
+/// The sandbox children of docs/sandbox.md, with an active DMP.
+fn dmp_patients() -> Vec<passerelle_sim_dmp::Patient> {
+    use time::macros::date;
+    [
+        ("lea", "212069306600157", date!(2012 - 06 - 14)),
+        ("noah", "111029306600291", date!(2011 - 02 - 03)),
+        ("ines", "214069306600354", date!(2014 - 06 - 10)),
+    ]
+    .into_iter()
+    .map(|(name, ins, birth_date)| passerelle_sim_dmp::Patient {
+        name,
+        ins: ins.into(),
+        ins_oid: passerelle_domain::ids::INS_OID_TEST.into(),
+        birth_date,
+        state: passerelle_sim_dmp::DmpState::Active,
+        secret_expected: false,
+        authorisation: "VALIDE",
+    })
+    .collect()
+}
+
+/// Starts the embedded simulators and points `cfg` at them.
+pub async fn start_sims(cfg: &mut Config) -> anyhow::Result<(Sims, crate::app::Options)> {
+    let pki_for_dmp = pki(&cfg.server.data_dir.join("pki"))?;
+    let server = pki_for_dmp
+        .server("dmp.test")
+        .context("no dmp.test certificate in the test PKI")?;
+    let dmp = passerelle_sim_dmp::start(passerelle_sim_dmp::SimConfig {
+        identity: passerelle_tls::Identity::from_pem(
+            server.chain_pem().as_bytes(),
+            server.key_pem.as_bytes(),
+        )?,
+        client_trust: passerelle_tls::TrustAnchors::from_pem(pki_for_dmp.root.cert_pem.as_bytes())?,
+        signing_cas: vec![pki_for_dmp.org_ca.cert_der.clone()],
+        params: passerelle_dmp::DmpParameters::default(),
+        patients: dmp_patients(),
+        clock: None,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("DMP simulator: {e}"))?;
+    cfg.dmp.base_url = Some(dmp.base_url());
     use passerelle_sim_mail::{MailboxKind, MailboxSpec, OperatorConfig};
     let pki = pki(&cfg.server.data_dir.join("pki"))?;
     let server = pki
@@ -290,7 +332,7 @@ pub async fn start_sims(cfg: &Config) -> anyhow::Result<(Sims, crate::app::Optio
         poll_every: std::time::Duration::from_millis(500),
         ..crate::app::Options::default()
     };
-    Ok((Sims { operator }, opts))
+    Ok((Sims { operator, dmp }, opts))
 }
 
 /// The operator's content checks (mssante.md §3 and §7.2 items 6–7), beyond its built-in header
@@ -382,11 +424,11 @@ pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
     Ok(())
 }
 
-pub async fn serve_forever(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve_forever(mut cfg: Config) -> anyhow::Result<()> {
     let (sims, mut opts) = if cfg.server.sandbox_tenant.is_some()
         && std::env::var_os("PASSERELLE_SANDBOX_SINK").is_none()
     {
-        let (s, o) = start_sims(&cfg).await?;
+        let (s, o) = start_sims(&mut cfg).await?;
         (Some(s), o)
     } else {
         (None, crate::app::Options::default())

@@ -324,8 +324,17 @@ impl Service {
             let cfg = self.cfg.clone();
             let store = self.store.clone();
             let req = req.clone();
+            let decision = decision.clone();
             tokio::task::spawn_blocking(move || {
-                prepare(&cfg, &req.tenant, store.as_ref(), &req, &planned, now)
+                prepare(
+                    &cfg,
+                    &req.tenant,
+                    store.as_ref(),
+                    &req,
+                    &decision,
+                    &planned,
+                    now,
+                )
             })
             .await
             .map_err(|e| Error::internal(format!("render task: {e}")))??
@@ -822,6 +831,7 @@ fn prepare(
     tenant_id: &str,
     store: &dyn ob::Store,
     req: &pb::SubmitRequest,
+    decision: &pb::Decision,
     planned: &[plan::Planned],
     now: OffsetDateTime,
 ) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>), Error> {
@@ -868,6 +878,16 @@ fn prepare(
                     vec![put(&m.message.bytes, "message.eml")?],
                     crate::pipeline::wants_read_receipt(&kinds),
                 )
+            }
+            pb::Channel::Dmp => {
+                let (plan, cdas) =
+                    crate::dmp::prepare(cfg, tenant, req, decision, p, &pdfs, &mut ids, now)?;
+                let mut v = vec![request_payload.clone(), put(&plan, "dmp.json")?];
+                for (name, cda) in cdas {
+                    v.push(put(&cda, &name)?);
+                }
+                // The PDFs are re-read to re-derive the metadata at send time.
+                (v, false)
             }
             _ => (vec![request_payload.clone()], false),
         };

@@ -14,7 +14,6 @@ use tonic::Code;
 
 use crate::common::*;
 
-#[allow(dead_code)]
 #[path = "../examples/dui_client/client.rs"]
 mod dui_client;
 
@@ -360,6 +359,66 @@ async fn python_client_generated_from_proto_submits_replays_and_agrees_with_json
     gw.running.stop().await;
 }
 
+/// With a channel that stores every delivery, both clients follow Watch to the final state.
+#[tokio::test]
+async fn both_clients_follow_watch_until_every_delivery_is_final() {
+    let sender = ScriptedSender::new("mssante:", Vec::new(), stored());
+    let gw = start_with(|_| {}, vec![sender.clone()]).await;
+    let mut cl = dui_client::connect(&dui_client::Conn {
+        server: gw.url(),
+        token: Some("sandbox-token-mecs-tilleuls".into()),
+        tls: None,
+    })
+    .await
+    .expect("connect");
+    let req = dui_client::read_request(&example(ACCEPTED)).expect("example");
+    let t = cl
+        .submit(&req)
+        .await
+        .unwrap_or_else(|s| panic!("{}", dui_client::describe(&s)))
+        .transmission
+        .expect("t");
+    let (seen, all_final) = cl
+        .watch(&t.id, Duration::from_secs(10))
+        .await
+        .expect("watch");
+    assert!(all_final, "{seen:?}");
+    assert_eq!(seen.first(), Some(&pb::DeliveryStatus::Queued));
+    assert!(seen.contains(&pb::DeliveryStatus::InFlight), "{seen:?}");
+    assert_eq!(seen.last(), Some(&pb::DeliveryStatus::Stored));
+
+    let args = vec![
+        "--server".to_string(),
+        gw.running.addr.to_string(),
+        "--token".into(),
+        "sandbox-token-mecs-tilleuls".into(),
+        "--idempotency-key".into(),
+        "python-watch-1".into(),
+        "--watch".into(),
+        example(ACCEPTED).display().to_string(),
+    ];
+    let (code, v, stderr) = python_client(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let watched: Vec<&str> = v["watched"]
+        .as_array()
+        .expect("watched")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        watched.first().copied(),
+        Some("DELIVERY_STATUS_QUEUED"),
+        "{v}"
+    );
+    assert_eq!(
+        watched.last().copied(),
+        Some("DELIVERY_STATUS_STORED"),
+        "{v}"
+    );
+    assert_eq!(sender.calls(), 2, "one send per transmission");
+    gw.running.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Docker files
 
@@ -515,6 +574,47 @@ fn dockerfile_copies_existing_paths_and_uses_the_default_port() {
         "no USER: runs as root"
     );
     assert!(ins.iter().any(|(i, _)| i == "HEALTHCHECK"));
+}
+
+#[test]
+fn mail_image_copies_existing_files() {
+    let dir = root().join("docker/mail");
+    let ins = dockerfile(&dir.join("Dockerfile"));
+    let mut copies = 0;
+    for (i, a) in &ins {
+        if i == "COPY" {
+            let parts: Vec<&str> = a.split_whitespace().collect();
+            for src in &parts[..parts.len() - 1] {
+                assert!(
+                    dir.join(src).is_file(),
+                    "docker/mail/Dockerfile copies {src}"
+                );
+                copies += 1;
+            }
+        }
+    }
+    assert_eq!(copies, 3, "main.cf, master.cf, dovecot.conf");
+    // The configurations read the sandbox PKI from the gateway's data volume, under names the
+    // test PKI generator writes.
+    // (The sandbox PKI, generated once per test binary.)
+    let (_cfg, sandbox) = sandbox_config(|_| {});
+    let pki = sandbox.path().join("pki");
+    for conf in ["postfix/main.cf", "dovecot/dovecot.conf"] {
+        let text = std::fs::read_to_string(dir.join(conf)).expect("conf");
+        let mut n = 0;
+        for (i, _) in text.match_indices("/data/pki/") {
+            let name: String = text[i + 10..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            assert!(
+                pki.join(&name).is_file(),
+                "{conf} reads pki/{name}, which the PKI lacks"
+            );
+            n += 1;
+        }
+        assert!(n >= 2, "{conf} uses the test PKI");
+    }
 }
 
 /// A small YAML subset (block mappings, block sequences of scalars, comments, quoted scalars):
@@ -861,6 +961,23 @@ fn operations_guide_documents_every_config_key_with_its_default() {
         problems.is_empty(),
         "docs/operations.md:\n{}",
         problems.join("\n")
+    );
+
+    // The monitoring table names exactly the metrics of docs/specs/stage.md.
+    let names = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("| `passerelle_"))
+            .filter_map(|l| l.split('`').next())
+            .map(|n| format!("passerelle_{}", n.split('{').next().unwrap_or(n)))
+            .collect()
+    };
+    let spec =
+        std::fs::read_to_string(root().join("docs/specs/stage.md")).expect("docs/specs/stage.md");
+    let (want, have) = (names(&spec), names(&doc));
+    assert!(want.len() >= 10, "{want:?}");
+    assert_eq!(
+        have, want,
+        "docs/operations.md monitoring table vs docs/specs/stage.md"
     );
 }
 

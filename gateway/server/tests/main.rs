@@ -6,3 +6,4 @@ mod clients;
 mod common;
 mod crash;
 mod mssante;
+mod mtls;

@@ -16,7 +16,9 @@ struct Mss {
 async fn start_mss(tweak: impl FnOnce(&mut passerelle::config::Config)) -> Mss {
     let (mut cfg, dir) = sandbox_config(|_| {});
     tweak(&mut cfg);
-    let (sims, opts) = passerelle::sandbox::start_sims(&cfg).await.expect("sims");
+    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
+        .await
+        .expect("sims");
     let running = passerelle::app::start(cfg, opts).await.expect("start");
     Mss {
         gw: Gw { running, _dir: dir },

@@ -4,7 +4,7 @@
 //! cargo run -p passerelle -- serve --sandbox &
 //! cargo run -p passerelle --example dui_client -- \
 //!     --server http://127.0.0.1:7443 --token sandbox-token-mecs-tilleuls \
-//!     examples/requests/08-fiche-navette-educateur-ase.json
+//!     --watch examples/requests/08-fiche-navette-educateur-ase.json
 //! # mTLS: --server https://passerelle.example.fr:7443 --ca ca.pem --cert api-client.chain.pem --key api-client.key.pem
 //! ```
 
@@ -35,7 +35,10 @@ struct Args {
     /// Name in the gateway's certificate.
     #[arg(long)]
     domain: Option<String>,
-    /// Cancel the transmission afterwards and follow Watch until every delivery is final.
+    /// Follow Watch until every delivery is final.
+    #[arg(long)]
+    watch: bool,
+    /// Cancel the transmission first (deliveries still queued), then follow Watch.
     #[arg(long)]
     cancel: bool,
 }
@@ -103,7 +106,9 @@ async fn real_main(a: Args) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|s| anyhow::anyhow!(client::describe(&s)))?;
         println!("cancel: {:?}", client::statuses(&t));
-        let (seen, done) = cl.watch(out.id(), Duration::from_secs(30)).await?;
+    }
+    if a.watch || a.cancel {
+        let (seen, done) = cl.watch(out.id(), Duration::from_secs(60)).await?;
         println!("watch: {seen:?} all_final={done}");
     }
     Ok(ExitCode::SUCCESS)

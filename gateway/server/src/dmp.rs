@@ -61,7 +61,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> Error {
 }
 
 /// The flags the policy decided for this target (most restrictive over its documents).
-fn flags_for(decision: &pb::Decision, target_id: &str) -> DmpFlagsJson {
+pub fn flags_for(decision: &pb::Decision, target_id: &str) -> DmpFlagsJson {
     let mut f = DmpFlagsJson {
         masque_ps: false,
         invisible_patient: false,
@@ -292,6 +292,28 @@ pub fn facts(cfg: &Config, t: &TenantConfig) -> client::TenantFacts {
     }
 }
 
+fn signer(t: &TenantConfig) -> anyhow::Result<passerelle_xmlsig::Signer> {
+    let signing = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.signing)?)
+        .with_context(|| format!("tenant {}: signing", t.id))?;
+    let key = match signing.key() {
+        rustls::pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        _ => anyhow::bail!("tenant {}: the signing key must be PKCS#8", t.id),
+    };
+    passerelle_xmlsig::Signer::from_pkcs8_der(&key, signing.leaf().as_ref())
+        .map_err(|e| anyhow::anyhow!("tenant {}: signing key: {e}", t.id))
+}
+
+/// Builds requests offline (render): no TLS, no socket.
+pub fn request_builder(cfg: &Config, t: &TenantConfig) -> anyhow::Result<client::RequestBuilder> {
+    let base = cfg
+        .dmp
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "https://lps2.dmp.gouv.fr/si-dmp-server/v2/services".to_string());
+    client::RequestBuilder::new(&base, Arc::new(signer(t)?), facts(cfg, t))
+        .map_err(|e| anyhow::anyhow!("DMP request builder: {}", e.message))
+}
+
 /// One DMP client per tenant (mutual TLS identity, signing key parsed once).
 pub fn clients(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<client::DmpClient>>> {
     let base = cfg
@@ -309,14 +331,7 @@ pub fn clients(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<client::DmpCl
         let identity =
             passerelle_tls::Identity::load(&crate::setup::identity_source(&t.tls_client)?)
                 .with_context(|| format!("tenant {}: tls_client", t.id))?;
-        let signing = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.signing)?)
-            .with_context(|| format!("tenant {}: signing", t.id))?;
-        let key = match signing.key() {
-            rustls::pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
-            _ => anyhow::bail!("tenant {}: the signing key must be PKCS#8", t.id),
-        };
-        let signer = passerelle_xmlsig::Signer::from_pkcs8_der(&key, signing.leaf().as_ref())
-            .map_err(|e| anyhow::anyhow!("tenant {}: signing key: {e}", t.id))?;
+        let signer = signer(t)?;
         let c = client::DmpClient::new(client::DmpClientConfig {
             base_url: base.clone(),
             trust: passerelle_tls::TrustAnchors::load(std::slice::from_ref(ca))?,

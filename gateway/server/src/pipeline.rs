@@ -449,9 +449,51 @@ pub fn render_all(
                     }
                 }
             }
-            pb::Channel::Dmp | pb::Channel::Unspecified => {}
+            pb::Channel::Dmp => {
+                let flags = crate::dmp::flags_for(decision, &p.target_id);
+                let r = crate::dmp::render(
+                    cfg,
+                    tenant,
+                    req,
+                    &p.target_id,
+                    &p.document_ids,
+                    &pdfs,
+                    flags,
+                    None,
+                    &mut ids,
+                    now,
+                )
+                .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+                for ((id, _, _), d) in r.plan.documents.iter().zip(&r.input.documents) {
+                    if cda_written.insert(id.clone()) {
+                        a.files.push((
+                            PathBuf::from("documents").join(format!("{}.cda.xml", safe_name(id))),
+                            d.cda.clone(),
+                        ));
+                    }
+                }
+                let builder = crate::dmp::request_builder(cfg, tenant)?;
+                let rids = passerelle_dmp_client::RequestIds {
+                    message_id: ids.uuid().to_string(),
+                    boundary_id: ids.uuid().to_string(),
+                    assertion_id: format!("_{}", ids.uuid()),
+                };
+                let built = builder
+                    .iti41(&r.input, now, &rids)
+                    .map_err(|e| anyhow::anyhow!("DMP request: {} ({})", e.message, e.code))?;
+                a.files.push((
+                    PathBuf::from("dmp").join(format!("{:02}-request.http", n + 1)),
+                    built.request.to_http_bytes(),
+                ));
+                a.files.push((
+                    PathBuf::from("dmp").join(format!("{:02}-vihf.xml", n + 1)),
+                    built.vihf,
+                ));
+            }
+            pb::Channel::Unspecified => {}
         }
     }
+    // Root first, then every intermediate: anyone can verify the signatures offline.
     if let Some(ca) = &cfg.mssante.trust_ca {
         let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
         a.files.push((PathBuf::from("trust/ca.pem"), pem));

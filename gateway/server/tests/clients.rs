@@ -300,6 +300,7 @@ async fn python_client_generated_from_proto_submits_replays_and_agrees_with_json
     args.push("python-cancel-1".into());
     let (code, v, stderr) = python_client(&args).await;
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["allFinal"], true, "{v}");
     assert_ne!(
         v["transmissionId"],
         id.as_str(),
@@ -399,6 +400,7 @@ async fn both_clients_follow_watch_until_every_delivery_is_final() {
     ];
     let (code, v, stderr) = python_client(&args).await;
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["allFinal"], true, "{v}");
     let watched: Vec<&str> = v["watched"]
         .as_array()
         .expect("watched")

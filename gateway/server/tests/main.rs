@@ -7,3 +7,4 @@ mod common;
 mod crash;
 mod mssante;
 mod mtls;
+mod render;

@@ -5,6 +5,7 @@ mod api;
 mod clients;
 mod common;
 mod crash;
+mod dmp;
 mod mssante;
 mod mtls;
 mod render;

@@ -1,0 +1,156 @@
+//! End to end through the embedded DMP simulator: mutual TLS, TD0.2, ITI-41 with a signed VIHF and
+//! XAdES, the visibility the policy decided, retry on 5xx, failure on a permanent error.
+
+use std::time::{Duration, Instant};
+
+use passerelle_api::v1 as pb;
+use passerelle_sim_dmp::{Fault, Transaction};
+
+use crate::common::*;
+
+struct Env {
+    gw: Gw,
+    sims: passerelle::sandbox::Sims,
+}
+
+async fn start_env(tweak: impl FnOnce(&mut passerelle::config::Config)) -> Env {
+    let (mut cfg, dir) = sandbox_config(|_| {});
+    tweak(&mut cfg);
+    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
+        .await
+        .expect("sims");
+    let running = passerelle::app::start(cfg, opts).await.expect("start");
+    Env {
+        gw: Gw { running, _dir: dir },
+        sims,
+    }
+}
+
+fn caller(t: &str) -> passerelle::auth::Caller {
+    passerelle::auth::Caller {
+        tenant: t.into(),
+        authenticated_by: "test".into(),
+    }
+}
+
+fn request() -> pb::SubmitRequest {
+    let path = format!(
+        "{}/../../examples/requests/22-autorisation-soins-dmp.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("example");
+    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    if let Some(l) = req.legal.as_mut() {
+        for r in &mut l.information {
+            if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
+                d.at = Some(passerelle::convert::ts(month_ago));
+            }
+        }
+    }
+    req
+}
+
+async fn wait(env: &Env, tenant: &str, id: &str, want: pb::DeliveryStatus) -> pb::Delivery {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let t = env
+            .gw
+            .running
+            .service
+            .get(&caller(tenant), id)
+            .await
+            .expect("get");
+        let d = t.deliveries[0].clone();
+        if d.status == want as i32 {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "never {want:?}: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autorisation_de_soins_is_stored_with_the_decided_visibility() {
+    let env = start_env(|_| {}).await;
+    let req = request();
+    let resp = env
+        .gw
+        .running
+        .service
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit");
+    let t = resp.transmission.expect("t");
+    let flags = t.decision.as_ref().expect("decision").targets[0]
+        .dmp_flags
+        .clone()
+        .expect("dmp flags");
+    let d = wait(&env, &req.tenant, &t.id, pb::DeliveryStatus::Stored).await;
+    let entries = env.sims.dmp.entries();
+    let doc = entries
+        .iter()
+        .find(|e| !e.is_signature)
+        .expect("a stored document");
+    assert_eq!(
+        doc.unique_id, d.message_id,
+        "the delivery records the DMP uniqueId"
+    );
+    assert_eq!(doc.confidentiality.first().map(String::as_str), Some("N"));
+    assert_eq!(
+        doc.confidentiality
+            .iter()
+            .any(|c| c == "INVISIBLE_REPRESENTANTS_LEGAUX"),
+        flags.invisible_representants_legaux
+    );
+    assert!(
+        entries.iter().any(|e| e.is_signature),
+        "the XAdES signature document is stored too"
+    );
+    env.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_is_retried_then_stored() {
+    let env = start_env(|c| c.outbox.backoff_secs = vec![1]).await;
+    env.sims.dmp.inject(Transaction::Iti41, Fault::ServerFault);
+    let req = request();
+    let t = env
+        .gw
+        .running
+        .service
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let d = wait(&env, &req.tenant, &t.id, pb::DeliveryStatus::Stored).await;
+    assert!(d.attempts >= 2, "{d:?}");
+    env.gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_without_dmp_fails_the_delivery_permanently() {
+    let env = start_env(|_| {}).await;
+    let mut req = request();
+    // A child whose DMP the simulator does not know: TD0.2 answers NF.
+    if let Some(c) = req.child.as_mut()
+        && let Some(i) = c.ins.as_mut()
+    {
+        i.matricule = "213069306600997".into();
+    }
+    let resp = env
+        .gw
+        .running
+        .service
+        .submit(&caller(&req.tenant), req.clone())
+        .await;
+    let t = match resp {
+        Ok(r) => r.transmission.expect("t"),
+        Err(e) => panic!("submit refused: {e:?}"),
+    };
+    let d = wait(&env, &req.tenant, &t.id, pb::DeliveryStatus::Failed).await;
+    let e = d.last_error.expect("error");
+    assert!(!e.retryable, "{e:?}");
+    assert_eq!(e.origin, pb::ErrorOrigin::Dmp as i32);
+    env.gw.running.stop().await;
+}

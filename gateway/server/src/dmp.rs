@@ -32,6 +32,12 @@ pub struct DmpPlan {
     pub submission_set_uid: String,
     pub signature_uid: String,
     pub flags: DmpFlagsJson,
+    /// Replacement (RPLC): the uniqueId and setId of the replaced document.
+    #[serde(default)]
+    pub replaces: Option<(String, String)>,
+    /// Deletion by the author (TD3.3c) of `replaces`' document instead of a submission.
+    #[serde(default)]
+    pub delete: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -94,9 +100,11 @@ pub fn render(
     pdfs: &Pdfs,
     flags: DmpFlagsJson,
     plan: Option<&DmpPlan>,
+    replaces: Option<(String, String)>,
     ids: &mut Ids,
     now: OffsetDateTime,
 ) -> Result<DmpRendered, Error> {
+    let replaces = plan.map(|p| p.replaces.clone()).unwrap_or(replaces);
     let at = match plan {
         Some(p) => OffsetDateTime::from_unix_timestamp_nanos(p.rendered_at_unix_nanos)
             .map_err(|_| Error::internal("dmp.json: bad instant"))?,
@@ -144,13 +152,24 @@ pub fn render(
         })?;
         let (uid, set_id) = match plan.and_then(|p| p.documents.iter().find(|x| x.0 == d.id)) {
             Some((_, u, s)) => (u.clone(), s.clone()),
-            None => (ids.oid(), ids.oid()),
+            // A new version keeps the replaced document's setId.
+            None => (
+                ids.oid(),
+                replaces
+                    .as_ref()
+                    .map(|r| r.1.clone())
+                    .unwrap_or_else(|| ids.oid()),
+            ),
         };
         let doc_ids = docs::DocumentIds {
             unique_id: uid.clone(),
             set_id: set_id.clone(),
-            version: 1,
-            replaces: None,
+            version: if replaces.is_some() { 2 } else { 1 },
+            replaces: replaces.as_ref().map(|r| docs::Replaced {
+                unique_id: r.0.clone(),
+                // Found by TD3.1b at send time (an entryUUID changes with every version).
+                entry_uuid: "urn:uuid:00000000-0000-4000-8000-000000000000".into(),
+            }),
         };
         let ctx = docs::DocumentContext {
             tenant: &t,
@@ -225,6 +244,8 @@ pub fn render(
             submission_set_uid: set_uid,
             signature_uid,
             flags,
+            replaces,
+            delete: false,
         },
         input,
     })
@@ -239,10 +260,12 @@ pub fn prepare(
     decision: &pb::Decision,
     p: &Planned,
     pdfs: &Pdfs,
+    replaces: Option<(String, String)>,
+    delete: bool,
     ids: &mut Ids,
     now: OffsetDateTime,
 ) -> Result<(Vec<u8>, Vec<(String, Vec<u8>)>), Error> {
-    let r = render(
+    let mut r = render(
         cfg,
         tenant,
         req,
@@ -251,9 +274,11 @@ pub fn prepare(
         pdfs,
         flags_for(decision, &p.target_id),
         None,
+        replaces,
         ids,
         now,
     )?;
+    r.plan.delete = delete;
     let cdas = r
         .plan
         .documents
@@ -373,10 +398,11 @@ fn fail(retryable: bool, code: &str, message: String) -> ob::AttemptResult {
 impl DmpSender {
     /// Rebuilds the submission from the stored request and plan; refuses if the CDA bytes differ
     /// from the ones stored at Submit.
+    #[allow(clippy::result_large_err)] // the error is the attempt's final result
     fn rebuild(
         &self,
         d: &ob::DeliveryRecord,
-    ) -> Result<client::SubmissionInput, ob::AttemptResult> {
+    ) -> Result<(client::SubmissionInput, DmpPlan, TenantConfig), ob::AttemptResult> {
         let read = |name: &str| -> Result<Vec<u8>, ob::AttemptResult> {
             let p = d
                 .payloads
@@ -417,6 +443,7 @@ impl DmpSender {
             &pdfs,
             plan.flags,
             Some(&plan),
+            None,
             &mut ids,
             at,
         )
@@ -431,8 +458,70 @@ impl DmpSender {
                 ));
             }
         }
-        Ok(r.input)
+        Ok((r.input, plan, tenant.clone()))
     }
+}
+
+/// What a DMP delivery does when sent.
+enum Operation {
+    Submit,
+    Replace(String),
+    Delete(String),
+}
+
+/// Finds the uniqueId and setId of the document a request replaces or deletes: given, or read
+/// from the DMP delivery of the replaced transmission.
+pub fn resolve_replaced(
+    store: &dyn ob::Store,
+    req: &pb::SubmitRequest,
+) -> Result<Option<(String, String)>, Error> {
+    let Some(r) = &req.replaces else {
+        return Ok(None);
+    };
+    if r.transmission_id.is_empty() {
+        if r.unique_id.is_empty() {
+            return Err(invalid(
+                "replaces",
+                "name the replaced transmission or the DMP uniqueId",
+            ));
+        }
+        return Ok(Some((r.unique_id.clone(), r.unique_id.clone())));
+    }
+    let t = store
+        .get_transmission(&r.transmission_id)
+        .map_err(|_| invalid("replaces.transmissionId", "no such transmission"))?;
+    if t.tenant != req.tenant {
+        return Err(invalid("replaces.transmissionId", "no such transmission"));
+    }
+    let Some(d) = t
+        .deliveries
+        .iter()
+        .find(|d| d.destination == "dmp" && d.state == ob::DeliveryState::Stored)
+    else {
+        return Err(invalid(
+            "replaces.transmissionId",
+            "the replaced transmission has no document stored in the DMP",
+        ));
+    };
+    let plan = d
+        .payloads
+        .iter()
+        .find(|p| p.name == "dmp.json")
+        .and_then(|p| store.read_blob(&p.sha256).ok())
+        .and_then(|b| serde_json::from_slice::<DmpPlan>(&b).ok())
+        .ok_or_else(|| Error::internal("the replaced delivery has no readable dmp.json"))?;
+    let doc = if r.document_id.is_empty() {
+        plan.documents.first()
+    } else {
+        plan.documents.iter().find(|x| x.0 == r.document_id)
+    }
+    .ok_or_else(|| {
+        invalid(
+            "replaces.documentId",
+            "not a document of the replaced transmission",
+        )
+    })?;
+    Ok(Some((doc.1.clone(), doc.2.clone())))
 }
 
 #[tonic::async_trait]
@@ -459,17 +548,43 @@ impl Sender for DmpSender {
             clock,
             clients: HashMap::new(),
         };
-        let mut input = match tokio::task::spawn_blocking(move || me.rebuild(&d)).await {
-            Ok(Ok(i)) => i,
-            Ok(Err(r)) => return r,
-            Err(e) => return fail(true, "internal", e.to_string()),
-        };
+        let (mut input, plan, tenant) =
+            match tokio::task::spawn_blocking(move || me.rebuild(&d)).await {
+                Ok(Ok(i)) => i,
+                Ok(Err(r)) => return r,
+                Err(e) => return fail(true, "internal", e.to_string()),
+            };
         // A previous attempt may have reached the DMP: the client checks before resubmitting.
         input.after_uncertain_attempt = claimed.reclaimed || claimed.delivery.outcome_unknown;
-        match client.submit(input, self.clock.now()).await {
-            Ok(o) => ob::AttemptResult::Stored {
-                message_id: o.unique_id,
-            },
+        let op = match (&plan.replaces, plan.delete) {
+            (Some((uid, _)), true) => Operation::Delete(uid.clone()),
+            (Some((uid, _)), false) => Operation::Replace(uid.clone()),
+            (None, _) => Operation::Submit,
+        };
+        let now = self.clock.now();
+        let result = match op {
+            Operation::Submit => client.submit(input, now).await.map(|o| o.unique_id),
+            Operation::Replace(old) => client.replace(input, &old, now).await.map(|o| o.unique_id),
+            Operation::Delete(old) => {
+                let del = client::DeleteInput {
+                    ins: input.ins.clone(),
+                    ins_oid: input.ins_oid.clone(),
+                    birth_date: input.birth_date,
+                    unique_id: old.clone(),
+                    submission_set_unique_id: plan.submission_set_uid.clone(),
+                    source_id: crate::pipeline::tenant_source_oid(&tenant),
+                    author_person: input.submission_set.author.person.clone(),
+                    content_type: input.submission_set.content_type.clone(),
+                    secret_connection: input.secret_connection,
+                };
+                client
+                    .delete(del, now)
+                    .await
+                    .map(|()| format!("deleted:{old}"))
+            }
+        };
+        match result {
+            Ok(uid) => ob::AttemptResult::Stored { message_id: uid },
             Err(e) => {
                 let mut r = fail(e.retryable, &e.code, e.message.clone());
                 if let ob::AttemptResult::TemporaryFailure { retry_after, .. } = &mut r

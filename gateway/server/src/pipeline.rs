@@ -460,6 +460,7 @@ pub fn render_all(
                     &pdfs,
                     flags,
                     None,
+                    None,
                     &mut ids,
                     now,
                 )

@@ -880,8 +880,14 @@ fn prepare(
                 )
             }
             pb::Channel::Dmp => {
-                let (plan, cdas) =
-                    crate::dmp::prepare(cfg, tenant, req, decision, p, &pdfs, &mut ids, now)?;
+                let replaced = crate::dmp::resolve_replaced(store, req)?;
+                let delete = req
+                    .replaces
+                    .as_ref()
+                    .is_some_and(|r| r.operation == pb::ReplaceOperation::Delete as i32);
+                let (plan, cdas) = crate::dmp::prepare(
+                    cfg, tenant, req, decision, p, &pdfs, replaced, delete, &mut ids, now,
+                )?;
                 let mut v = vec![request_payload.clone(), put(&plan, "dmp.json")?];
                 for (name, cda) in cdas {
                     v.push(put(&cda, &name)?);

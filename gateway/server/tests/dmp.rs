@@ -154,3 +154,93 @@ async fn a_patient_without_dmp_fails_the_delivery_permanently() {
     assert_eq!(e.origin, pb::ErrorOrigin::Dmp as i32);
     env.gw.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacement_then_deletion_round_trip() {
+    use passerelle_sim_dmp::EntryStatus;
+    let env = start_env(|_| {}).await;
+    let svc = env.gw.running.service.clone();
+    let req = request();
+    let t1 = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let d1 = wait(&env, &req.tenant, &t1.id, pb::DeliveryStatus::Stored).await;
+
+    // A corrected version replaces it (RPLC): the old entry is deprecated.
+    let mut r2 = req.clone();
+    r2.idempotency_key = format!("{}-v2", req.idempotency_key);
+    r2.replaces = Some(pb::Replaces {
+        transmission_id: t1.id.clone(),
+        document_id: String::new(),
+        operation: pb::ReplaceOperation::Replace as i32,
+        unique_id: String::new(),
+    });
+    let t2 = svc
+        .submit(&caller(&req.tenant), r2.clone())
+        .await
+        .expect("replace")
+        .transmission
+        .expect("t");
+    let d2 = wait(&env, &req.tenant, &t2.id, pb::DeliveryStatus::Stored).await;
+    let entries = env.sims.dmp.entries();
+    let old = entries
+        .iter()
+        .find(|e| e.unique_id == d1.message_id)
+        .expect("old entry");
+    let new = entries
+        .iter()
+        .find(|e| e.unique_id == d2.message_id)
+        .expect("new entry");
+    assert_eq!(old.status, EntryStatus::Deprecated);
+    assert_eq!(new.status, EntryStatus::Approved);
+    assert_ne!(
+        old.entry_uuid, new.entry_uuid,
+        "a replacement is a new entry (dmp.md §8 item 9)"
+    );
+
+    // The author deletes it (TD3.3c).
+    let mut r3 = req.clone();
+    r3.idempotency_key = format!("{}-del", req.idempotency_key);
+    r3.replaces = Some(pb::Replaces {
+        transmission_id: t2.id.clone(),
+        document_id: String::new(),
+        operation: pb::ReplaceOperation::Delete as i32,
+        unique_id: String::new(),
+    });
+    let t3 = svc
+        .submit(&caller(&req.tenant), r3)
+        .await
+        .expect("delete")
+        .transmission
+        .expect("t");
+    wait(&env, &req.tenant, &t3.id, pb::DeliveryStatus::Stored).await;
+    let entries = env.sims.dmp.entries();
+    let gone = entries
+        .iter()
+        .find(|e| e.unique_id == d2.message_id)
+        .expect("entry");
+    assert_eq!(gone.status, EntryStatus::Deleted);
+    // Replacing a transmission that stored nothing in the DMP is refused up front.
+    let mut bad = req.clone();
+    bad.idempotency_key = format!("{}-bad", req.idempotency_key);
+    bad.replaces = Some(pb::Replaces {
+        transmission_id: "tx_unknown".into(),
+        document_id: String::new(),
+        operation: pb::ReplaceOperation::Replace as i32,
+        unique_id: String::new(),
+    });
+    let err = svc
+        .submit(&caller(&req.tenant), bad)
+        .await
+        .expect_err("unknown replaced transmission");
+    assert!(
+        err.violations
+            .iter()
+            .any(|v| v.field == "replaces.transmissionId"),
+        "{err:?}"
+    );
+    env.gw.running.stop().await;
+}

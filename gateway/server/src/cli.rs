@@ -166,13 +166,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             listen,
         } => {
-            init_logs(false);
             let cfg = match (config, sandbox) {
                 (Some(path), _) => config::load(&path)
                     .map_err(|p| anyhow::anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?,
                 (None, true) => sandbox::config(&data_dir, listen)?,
                 (None, false) => anyhow::bail!("give --config FILE or --sandbox"),
             };
+            init_logs(cfg.server.log_json);
             sandbox::serve_forever(cfg).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -68,6 +68,10 @@ pub struct ServerConfig {
     /// JSON logs.
     #[serde(default)]
     pub log_json: bool,
+    /// Tenants whose callers may pause/resume destinations and retry in bulk (operators' IT):
+    /// destinations are shared by every tenant.
+    #[serde(default)]
+    pub admin_tenants: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -340,6 +344,11 @@ pub fn validate(cfg: &Config) -> Vec<String> {
                     f.display()
                 ));
             }
+        }
+    }
+    for a in &cfg.server.admin_tenants {
+        if !seen.contains(a) {
+            p.push(format!("server.admin_tenants: no tenant {a}"));
         }
     }
     if let Some(s) = &cfg.server.sandbox_tenant

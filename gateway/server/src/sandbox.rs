@@ -166,6 +166,7 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             client_ca: None,
             sandbox_tenant: Some(DEFAULT_TENANT.to_string()),
             log_json: false,
+            admin_tenants: TENANTS.iter().map(|t| t.id.to_string()).collect(),
         },
         // A short lease: a crashed sandbox takes its in-flight deliveries back within seconds.
         outbox: OutboxConfig {
@@ -422,6 +423,27 @@ pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
         );
     }
     Ok(())
+}
+
+/// The MSSanté operator and polled mailboxes of a real configuration (`[mssante.smtp]` and
+/// `[mssante.imap]`): each tenant's APP mailbox, read with its certificate (SASL EXTERNAL).
+pub fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> {
+    let mut opts = crate::app::Options::default();
+    if let Some(op) = crate::mssante::Operator::from_config(cfg) {
+        let tls = crate::mssante::client_configs(cfg)?;
+        for t in &cfg.tenants {
+            if let Some(c) = tls.get(&t.id) {
+                opts.mailboxes.push(crate::mssante::PolledMailbox {
+                    tenant: t.id.clone(),
+                    mailbox: t.app_mailbox.clone(),
+                    auth: passerelle_mail::ImapAuth::External,
+                    tls: c.clone(),
+                });
+            }
+        }
+        opts.mssante = Some(op);
+    }
+    Ok(opts)
 }
 
 pub async fn serve_forever(mut cfg: Config) -> anyhow::Result<()> {

@@ -646,6 +646,7 @@ impl Service {
         destination: &str,
         paused: bool,
     ) -> Result<pb::DestinationResponse, Error> {
+        self.require_admin(caller)?;
         if destination.is_empty() {
             return Err(Error::invalid(vec![FieldViolation::new(
                 "destination",
@@ -690,6 +691,19 @@ impl Service {
         Ok(pb::RetryResponse {
             delivery: Some(convert::delivery(&d, Vec::new())),
         })
+    }
+
+    /// Destinations are shared by every tenant: only the operators' tenants may pause them.
+    fn require_admin(&self, caller: &Caller) -> Result<(), Error> {
+        if self.cfg.server.admin_tenants.contains(&caller.tenant) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Origin::Client,
+                Reason::TenantForbidden,
+                "pausing or resuming a destination is reserved to server.admin_tenants",
+            ))
+        }
     }
 
     pub async fn retry_all(

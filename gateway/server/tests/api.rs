@@ -513,3 +513,24 @@ async fn health_reflection_metrics_openapi_and_whoami() {
     assert_eq!(v["tenant"], "mecs-tilleuls");
     gw.running.stop().await;
 }
+
+#[tokio::test]
+async fn only_admin_tenants_pause_shared_destinations() {
+    let gw = start_with(|c| c.server.admin_tenants = vec!["cd93".into()], Vec::new()).await;
+    let mut admin = AdminServiceClient::new(channel(&gw).await);
+    let d = pb::DestinationRequest {
+        destination: "mssante:cd93.mssante.test".into(),
+    };
+    let err = admin
+        .pause(authed(d.clone(), "mecs-tilleuls"))
+        .await
+        .expect_err("not an admin tenant");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let ok = admin
+        .pause(authed(d, "cd93"))
+        .await
+        .expect("admin")
+        .into_inner();
+    assert!(ok.paused);
+    gw.running.stop().await;
+}

@@ -35,10 +35,71 @@ pub struct PolicyFigure {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct RenderFigure {
+    pub what: String,
+    pub iterations: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub cores: usize,
     pub submit: Vec<SubmitFigure>,
     pub policy: Option<PolicyFigure>,
+    pub render: Vec<RenderFigure>,
+}
+
+/// Render-once costs for a supplied 1 MiB PDF: CDA + XDS metadata + XDM + MIME message (MSSanté),
+/// and CDA + metadata + signed VIHF + XAdES + ITI-41 MTOM request (DMP), one thread.
+fn render_figures(cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyhow::Result<Vec<RenderFigure>> {
+    let tenant = cfg
+        .tenants
+        .iter()
+        .find(|t| t.id == base.tenant)
+        .context("bench request tenant not configured")?;
+    let req = request_with_pdf(base, 1024 * 1024, 7);
+    let now = time::OffsetDateTime::now_utc();
+    let (pdfs, _) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let planned = crate::plan::Planned {
+        target_id: req.targets[0].id.clone(),
+        channel: pb::Channel::Mssante,
+        recipient: req.targets[0].mss_address.clone(),
+        destination: "mssante:bench".into(),
+        document_ids: req.documents.iter().map(|d| d.id.clone()).collect(),
+    };
+    let r = crate::pipeline::Renderer { cfg, tenant, now };
+    let mut ids = crate::pipeline::Ids::random();
+    let n = 50;
+    let mut mss = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let m = r.mssante(&req, &planned, &pdfs, &mut ids).map_err(|e| anyhow::anyhow!("{e}"))?;
+        mss.push(t.elapsed());
+        std::hint::black_box(m.message.bytes.len());
+    }
+    mss.sort();
+    let builder = crate::dmp::request_builder(cfg, tenant)?;
+    let flags = crate::dmp::DmpFlagsJson { masque_ps: false, invisible_patient: false, invisible_representants_legaux: true };
+    let mut dmp = Vec::with_capacity(n);
+    let mut req_dmp = req.clone();
+    if let Some(d) = req_dmp.documents.first_mut() {
+        d.kind = pb::DocumentKind::AutorisSoins as i32;
+    }
+    for _ in 0..n {
+        let t = Instant::now();
+        let rd = crate::dmp::render(cfg, tenant, &req_dmp, "dmp", &planned.document_ids, &pdfs, flags, None, None, &mut ids, now)
+            .map_err(|e| anyhow::anyhow!("{}", crate::pipeline::describe(&e)))?;
+        let rids = passerelle_dmp_client::RequestIds::random();
+        let built = builder.iti41(&rd.input, now, &rids).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        dmp.push(t.elapsed());
+        std::hint::black_box(built.request.to_http_bytes().len());
+    }
+    dmp.sort();
+    Ok(vec![
+        RenderFigure { what: "MSSanté: CDA + metadata + XDM + MIME, supplied 1 MiB PDF".into(), iterations: n, p50_ms: percentile(&mss, 0.5) * 1e3, p99_ms: percentile(&mss, 0.99) * 1e3 },
+        RenderFigure { what: "DMP: CDA + metadata + VIHF + XAdES + ITI-41 MTOM, 1 MiB PDF".into(), iterations: n, p50_ms: percentile(&dmp, 0.5) * 1e3, p99_ms: percentile(&dmp, 0.99) * 1e3 },
+    ])
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -204,6 +265,10 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
     let mut cfg = crate::sandbox::config(&dir, "127.0.0.1:0".parse()?)?;
     cfg.outbox.capacity = 10_000_000;
     let policy = policy_figure(&cfg, &base).ok();
+    let render = render_figures(&cfg, &base)?;
+    for f in &render {
+        eprintln!("{}: p50 {:.2} ms, p99 {:.2} ms", f.what, f.p50_ms, f.p99_ms);
+    }
     let running = crate::app::start(cfg, crate::app::Options::default()).await?;
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut figures = Vec::new();
@@ -240,6 +305,7 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
             .unwrap_or(1),
         submit: figures,
         policy,
+        render,
     };
     std::fs::write(out, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
@@ -263,6 +329,9 @@ pub fn markdown(r: &Report) -> String {
             f.p99_ms,
             f.errors
         ));
+    }
+    for f in &r.render {
+        s.push_str(&format!("\n{}: p50 {:.2} ms, p99 {:.2} ms ({} iterations)\n", f.what, f.p50_ms, f.p99_ms, f.iterations));
     }
     if let Some(p) = &r.policy {
         s.push_str(&format!(

@@ -864,7 +864,11 @@ fn prepare(
     // The decoded request is kept with the transmission (re-evaluation at dispatch, reprocessing).
     let request_payload = put(&prost::Message::encode_to_vec(req), "request.pb")?;
     let mut blobs = vec![request_payload.clone()];
+    // Rendered PDFs are kept; a supplied PDF is already inside request.pb, byte for byte.
     for d in &req.documents {
+        if matches!(d.content, Some(pb::document::Content::Pdf(_))) {
+            continue;
+        }
         if let Some(pdf) = pdfs.get(&d.id) {
             blobs.push(put(
                 pdf,

@@ -52,7 +52,10 @@ pub struct Report {
 
 /// Render-once costs for a supplied 1 MiB PDF: CDA + XDS metadata + XDM + MIME message (MSSanté),
 /// and CDA + metadata + signed VIHF + XAdES + ITI-41 MTOM request (DMP), one thread.
-fn render_figures(cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyhow::Result<Vec<RenderFigure>> {
+fn render_figures(
+    cfg: &crate::config::Config,
+    base: &pb::SubmitRequest,
+) -> anyhow::Result<Vec<RenderFigure>> {
     let tenant = cfg
         .tenants
         .iter()
@@ -60,7 +63,8 @@ fn render_figures(cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyh
         .context("bench request tenant not configured")?;
     let req = request_with_pdf(base, 1024 * 1024, 7);
     let now = time::OffsetDateTime::now_utc();
-    let (pdfs, _) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (pdfs, _) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let planned = crate::plan::Planned {
         target_id: req.targets[0].id.clone(),
         channel: pb::Channel::Mssante,
@@ -74,13 +78,19 @@ fn render_figures(cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyh
     let mut mss = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        let m = r.mssante(&req, &planned, &pdfs, &mut ids).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let m = r
+            .mssante(&req, &planned, &pdfs, &mut ids)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         mss.push(t.elapsed());
         std::hint::black_box(m.message.bytes.len());
     }
     mss.sort();
     let builder = crate::dmp::request_builder(cfg, tenant)?;
-    let flags = crate::dmp::DmpFlagsJson { masque_ps: false, invisible_patient: false, invisible_representants_legaux: true };
+    let flags = crate::dmp::DmpFlagsJson {
+        masque_ps: false,
+        invisible_patient: false,
+        invisible_representants_legaux: true,
+    };
     let mut dmp = Vec::with_capacity(n);
     let mut req_dmp = req.clone();
     if let Some(d) = req_dmp.documents.first_mut() {
@@ -88,17 +98,41 @@ fn render_figures(cfg: &crate::config::Config, base: &pb::SubmitRequest) -> anyh
     }
     for _ in 0..n {
         let t = Instant::now();
-        let rd = crate::dmp::render(cfg, tenant, &req_dmp, "dmp", &planned.document_ids, &pdfs, flags, None, None, &mut ids, now)
-            .map_err(|e| anyhow::anyhow!("{}", crate::pipeline::describe(&e)))?;
+        let rd = crate::dmp::render(
+            cfg,
+            tenant,
+            &req_dmp,
+            "dmp",
+            &planned.document_ids,
+            &pdfs,
+            flags,
+            None,
+            None,
+            &mut ids,
+            now,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", crate::pipeline::describe(&e)))?;
         let rids = passerelle_dmp_client::RequestIds::random();
-        let built = builder.iti41(&rd.input, now, &rids).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let built = builder
+            .iti41(&rd.input, now, &rids)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         dmp.push(t.elapsed());
         std::hint::black_box(built.request.to_http_bytes().len());
     }
     dmp.sort();
     Ok(vec![
-        RenderFigure { what: "MSSanté: CDA + metadata + XDM + MIME, supplied 1 MiB PDF".into(), iterations: n, p50_ms: percentile(&mss, 0.5) * 1e3, p99_ms: percentile(&mss, 0.99) * 1e3 },
-        RenderFigure { what: "DMP: CDA + metadata + VIHF + XAdES + ITI-41 MTOM, 1 MiB PDF".into(), iterations: n, p50_ms: percentile(&dmp, 0.5) * 1e3, p99_ms: percentile(&dmp, 0.99) * 1e3 },
+        RenderFigure {
+            what: "MSSanté: CDA + metadata + XDM + MIME, supplied 1 MiB PDF".into(),
+            iterations: n,
+            p50_ms: percentile(&mss, 0.5) * 1e3,
+            p99_ms: percentile(&mss, 0.99) * 1e3,
+        },
+        RenderFigure {
+            what: "DMP: CDA + metadata + VIHF + XAdES + ITI-41 MTOM, 1 MiB PDF".into(),
+            iterations: n,
+            p50_ms: percentile(&dmp, 0.5) * 1e3,
+            p99_ms: percentile(&dmp, 0.99) * 1e3,
+        },
     ])
 }
 
@@ -331,7 +365,10 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     for f in &r.render {
-        s.push_str(&format!("\n{}: p50 {:.2} ms, p99 {:.2} ms ({} iterations)\n", f.what, f.p50_ms, f.p99_ms, f.iterations));
+        s.push_str(&format!(
+            "\n{}: p50 {:.2} ms, p99 {:.2} ms ({} iterations)\n",
+            f.what, f.p50_ms, f.p99_ms, f.iterations
+        ));
     }
     if let Some(p) = &r.policy {
         s.push_str(&format!(

@@ -267,7 +267,7 @@ fn recipient(t: &pb::Target) -> String {
 
 /// Information records are dated in the examples; the demo plays them "a month ago" so that they
 /// stay prior and within their validity whatever the day it runs (INF-2).
-fn refresh_information_dates(req: &mut pb::SubmitRequest) {
+pub fn refresh_information_dates(req: &mut pb::SubmitRequest) {
     let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
     if let Some(l) = req.legal.as_mut() {
         for r in &mut l.information {

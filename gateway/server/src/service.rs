@@ -554,10 +554,7 @@ impl Service {
             since: req.since.as_ref().and_then(convert::from_ts),
             until: req.until.as_ref().and_then(convert::from_ts),
         };
-        let page = ob::PageRequest {
-            size: req.page_size,
-            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
-        };
+        let page = page(req.page_size, &req.page_token);
         let store = self.store.clone();
         let p = blocking(move || store.list_transmissions(filter, page)).await?;
         let mut out = Vec::with_capacity(p.items.len());
@@ -618,16 +615,8 @@ impl Service {
         mut req: pb::ListDeliveriesRequest,
     ) -> Result<pb::ListDeliveriesResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
-        let filter = ob::DeliveryFilter {
-            tenant: Some(req.tenant.clone()),
-            state: convert::state(pb::DeliveryStatus::try_from(req.status).unwrap_or_default()),
-            channel: convert::channel_in(pb::Channel::try_from(req.channel).unwrap_or_default()),
-            destination: Some(req.destination.clone()).filter(|s| !s.is_empty()),
-        };
-        let page = ob::PageRequest {
-            size: req.page_size,
-            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
-        };
+        let filter = delivery_filter(&req.tenant, req.status, req.channel, &req.destination);
+        let page = page(req.page_size, &req.page_token);
         let store = self.store.clone();
         let p = blocking(move || store.list_deliveries(filter, page)).await?;
         Ok(pb::ListDeliveriesResponse {
@@ -712,12 +701,7 @@ impl Service {
         mut req: pb::RetryAllRequest,
     ) -> Result<pb::RetryAllResponse, Error> {
         self.bind_tenant(caller, &mut req.tenant)?;
-        let filter = ob::DeliveryFilter {
-            tenant: Some(req.tenant.clone()),
-            state: convert::state(pb::DeliveryStatus::try_from(req.status).unwrap_or_default()),
-            channel: convert::channel_in(pb::Channel::try_from(req.channel).unwrap_or_default()),
-            destination: Some(req.destination.clone()).filter(|s| !s.is_empty()),
-        };
+        let filter = delivery_filter(&req.tenant, req.status, req.channel, &req.destination);
         let store = self.store.clone();
         let actor = caller.authenticated_by.clone();
         let now = self.clock.now();
@@ -741,10 +725,7 @@ impl Service {
             pb::InboxState::Quarantined => Some(ob::InboxItemState::Quarantined),
             pb::InboxState::PendingHuman => Some(ob::InboxItemState::PendingHuman),
         };
-        let page = ob::PageRequest {
-            size: req.page_size,
-            token: Some(req.page_token.clone()).filter(|s| !s.is_empty()),
-        };
+        let page = page(req.page_size, &req.page_token);
         let store = self.store.clone();
         let tenant = req.tenant.clone();
         let p = blocking(move || store.inbox_list(&tenant, state, page)).await?;
@@ -836,6 +817,27 @@ impl Service {
                     .set(s.oldest_pending_age.map(|d| d.as_secs_f64()).unwrap_or(0.0));
             }
         }
+    }
+}
+
+fn delivery_filter(
+    tenant: &str,
+    status: i32,
+    channel: i32,
+    destination: &str,
+) -> ob::DeliveryFilter {
+    ob::DeliveryFilter {
+        tenant: Some(tenant.to_string()),
+        state: convert::state(pb::DeliveryStatus::try_from(status).unwrap_or_default()),
+        channel: convert::channel_in(pb::Channel::try_from(channel).unwrap_or_default()),
+        destination: Some(destination.to_string()).filter(|s| !s.is_empty()),
+    }
+}
+
+fn page(size: u32, token: &str) -> ob::PageRequest {
+    ob::PageRequest {
+        size,
+        token: Some(token.to_string()).filter(|s| !s.is_empty()),
     }
 }
 

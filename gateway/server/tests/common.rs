@@ -198,3 +198,41 @@ pub async fn http(
         .to_vec();
     (status, headers, body)
 }
+
+/// The caller a tenant's DUI is, for calls straight into the service.
+pub fn caller(tenant: &str) -> passerelle::auth::Caller {
+    passerelle::auth::Caller {
+        tenant: tenant.into(),
+        authenticated_by: "test".into(),
+    }
+}
+
+/// An example request, its information records dated a month ago (as the demo plays them).
+pub fn example(name: &str) -> pb::SubmitRequest {
+    let path = format!(
+        "{}/../../examples/requests/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("example");
+    passerelle::demo::refresh_information_dates(&mut req);
+    req
+}
+
+/// The gateway with the embedded MSSanté operator and DMP simulator.
+pub struct SimEnv {
+    pub gw: Gw,
+    pub sims: passerelle::sandbox::Sims,
+}
+
+pub async fn start_sim_env(tweak: impl FnOnce(&mut Config)) -> SimEnv {
+    let (mut cfg, dir) = sandbox_config(|_| {});
+    tweak(&mut cfg);
+    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
+        .await
+        .expect("sims");
+    let running = passerelle::app::start(cfg, opts).await.expect("start");
+    SimEnv {
+        gw: Gw { running, _dir: dir },
+        sims,
+    }
+}

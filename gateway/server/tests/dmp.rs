@@ -8,49 +8,11 @@ use passerelle_sim_dmp::{Fault, Transaction};
 
 use crate::common::*;
 
-struct Env {
-    gw: Gw,
-    sims: passerelle::sandbox::Sims,
-}
-
-async fn start_env(tweak: impl FnOnce(&mut passerelle::config::Config)) -> Env {
-    let (mut cfg, dir) = sandbox_config(|_| {});
-    tweak(&mut cfg);
-    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
-        .await
-        .expect("sims");
-    let running = passerelle::app::start(cfg, opts).await.expect("start");
-    Env {
-        gw: Gw { running, _dir: dir },
-        sims,
-    }
-}
-
-fn caller(t: &str) -> passerelle::auth::Caller {
-    passerelle::auth::Caller {
-        tenant: t.into(),
-        authenticated_by: "test".into(),
-    }
-}
-
 fn request() -> pb::SubmitRequest {
-    let path = format!(
-        "{}/../../examples/requests/22-autorisation-soins-dmp.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("example");
-    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    if let Some(l) = req.legal.as_mut() {
-        for r in &mut l.information {
-            if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
-                d.at = Some(passerelle::convert::ts(month_ago));
-            }
-        }
-    }
-    req
+    example("22-autorisation-soins-dmp.json")
 }
 
-async fn wait(env: &Env, tenant: &str, id: &str, want: pb::DeliveryStatus) -> pb::Delivery {
+async fn wait(env: &SimEnv, tenant: &str, id: &str, want: pb::DeliveryStatus) -> pb::Delivery {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let t = env
@@ -71,7 +33,7 @@ async fn wait(env: &Env, tenant: &str, id: &str, want: pb::DeliveryStatus) -> pb
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autorisation_de_soins_is_stored_with_the_decided_visibility() {
-    let env = start_env(|_| {}).await;
+    let env = start_sim_env(|_| {}).await;
     let req = request();
     let resp = env
         .gw
@@ -111,7 +73,7 @@ async fn autorisation_de_soins_is_stored_with_the_decided_visibility() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_is_retried_then_stored() {
-    let env = start_env(|c| c.outbox.backoff_secs = vec![1]).await;
+    let env = start_sim_env(|c| c.outbox.backoff_secs = vec![1]).await;
     env.sims.dmp.inject(Transaction::Iti41, Fault::ServerFault);
     let req = request();
     let t = env
@@ -130,7 +92,7 @@ async fn a_5xx_is_retried_then_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_without_dmp_fails_the_delivery_permanently() {
-    let env = start_env(|_| {}).await;
+    let env = start_sim_env(|_| {}).await;
     let mut req = request();
     // A child whose DMP the simulator does not know: TD0.2 answers NF.
     if let Some(c) = req.child.as_mut()
@@ -158,7 +120,7 @@ async fn a_patient_without_dmp_fails_the_delivery_permanently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacement_then_deletion_round_trip() {
     use passerelle_sim_dmp::EntryStatus;
-    let env = start_env(|_| {}).await;
+    let env = start_sim_env(|_| {}).await;
     let svc = env.gw.running.service.clone();
     let req = request();
     let t1 = svc

@@ -8,51 +8,8 @@ use passerelle_sim_mail::FaultStage;
 
 use crate::common::*;
 
-struct Mss {
-    gw: Gw,
-    sims: passerelle::sandbox::Sims,
-}
-
-async fn start_mss(tweak: impl FnOnce(&mut passerelle::config::Config)) -> Mss {
-    let (mut cfg, dir) = sandbox_config(|_| {});
-    tweak(&mut cfg);
-    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
-        .await
-        .expect("sims");
-    let running = passerelle::app::start(cfg, opts).await.expect("start");
-    Mss {
-        gw: Gw { running, _dir: dir },
-        sims,
-    }
-}
-
-fn caller(tenant: &str) -> passerelle::auth::Caller {
-    passerelle::auth::Caller {
-        tenant: tenant.into(),
-        authenticated_by: "test".into(),
-    }
-}
-
-fn example(name: &str) -> pb::SubmitRequest {
-    let path = format!(
-        "{}/../../examples/requests/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("example");
-    // Information "a month ago", as the demo does.
-    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    if let Some(l) = req.legal.as_mut() {
-        for r in &mut l.information {
-            if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
-                d.at = Some(passerelle::convert::ts(month_ago));
-            }
-        }
-    }
-    req
-}
-
 async fn wait_for(
-    m: &Mss,
+    m: &SimEnv,
     tenant: &str,
     id: &str,
     want: pb::DeliveryStatus,
@@ -86,7 +43,7 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
-    let m = start_mss(|_| {}).await;
+    let m = start_sim_env(|_| {}).await;
     let svc = m.gw.running.service.clone();
     let req = example("02-ppe-lieu-accueil-et-referente.json");
     let t = svc
@@ -127,7 +84,7 @@ async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ip_report_reaches_the_crip_inbox() {
-    let m = start_mss(|_| {}).await;
+    let m = start_sim_env(|_| {}).await;
     let svc = m.gw.running.service.clone();
     let req = example("00-ip-medecin-cmp-crip.json");
     let t = svc
@@ -183,7 +140,7 @@ async fn an_ip_report_reaches_the_crip_inbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_failure_is_retried_then_delivered() {
-    let m = start_mss(|c| c.outbox.backoff_secs = vec![1]).await;
+    let m = start_sim_env(|c| c.outbox.backoff_secs = vec![1]).await;
     let op = m.sims.operator.handle();
     op.fail_next(FaultStage::Mail, 451, "4.3.0 try again later");
     let svc = m.gw.running.service.clone();
@@ -220,7 +177,7 @@ async fn temporary_failure_is_retried_then_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_refusal_fails_with_the_reason() {
-    let m = start_mss(|_| {}).await;
+    let m = start_sim_env(|_| {}).await;
     m.sims
         .operator
         .handle()
@@ -242,7 +199,7 @@ async fn permanent_refusal_fails_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_dsn_within_the_timeout_expires_the_delivery() {
-    let m = start_mss(|c| c.outbox.notification_timeout_secs = 1).await;
+    let m = start_sim_env(|c| c.outbox.notification_timeout_secs = 1).await;
     m.sims.operator.handle().set_dsn_suppressed(true);
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");

@@ -251,6 +251,9 @@ pub fn render(
     })
 }
 
+/// Payloads by file name.
+pub type NamedPayloads = Vec<(String, Vec<u8>)>;
+
 /// Submit-time rendering of a DMP delivery: the payloads to store.
 #[allow(clippy::too_many_arguments)] // the render inputs of one delivery
 pub fn prepare(
@@ -264,7 +267,7 @@ pub fn prepare(
     delete: bool,
     ids: &mut Ids,
     now: OffsetDateTime,
-) -> Result<(Vec<u8>, Vec<(String, Vec<u8>)>), Error> {
+) -> Result<(Vec<u8>, NamedPayloads), Error> {
     let mut r = render(
         cfg,
         tenant,

@@ -89,6 +89,14 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// The project's conformance checks (artefacts + protocol scenarios): JUnit XML + summary.
+    Conformance {
+        /// `sandbox`, or a configuration file (real endpoints: connectivity checks only).
+        #[arg(long, default_value = "sandbox")]
+        target: String,
+        #[arg(long, default_value = "target/conformance")]
+        out: PathBuf,
+    },
     /// Test PKI.
     Certs {
         #[command(subcommand)]
@@ -191,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             deterministic,
         } => crate::render::run(&request, &out, config.as_deref(), deterministic).await,
+        Cmd::Conformance { target, out } => crate::conformance::run(&target, &out).await,
         Cmd::Demo { data_dir } => sandbox::demo(data_dir).await,
         Cmd::Certs {
             cmd: CertsCmd::Generate { out },

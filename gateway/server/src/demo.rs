@@ -99,7 +99,61 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "demo: preparing the sandbox in {} (test PKI, SQLite)…",
         data_dir.display()
     );
-    let mut cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
+    let cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
+    let p = play(cfg).await?;
+    let (rows, inbox, ips_to_crip, files) = (p.rows, p.inbox, p.ips_to_crip, p.requests);
+    print_table(&rows);
+    println!();
+    println!(
+        "CRIP 93 inbox (InboxService, tenant cd93): {} message(s) with documents",
+        inbox.len()
+    );
+    for i in &inbox {
+        println!(
+            "  {}  from {}  {} document(s): {}",
+            i.id,
+            i.from,
+            i.documents.len(),
+            i.documents
+                .iter()
+                .map(|d| d.title.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let inbox_ok = inbox.len() >= ips_to_crip;
+    if !inbox_ok {
+        println!("  expected {ips_to_crip} IP report(s) in the CRIP inbox");
+    }
+    let bad = rows.iter().filter(|r| !r.ok).count() + usize::from(!inbox_ok);
+    let secs = started.elapsed().as_secs_f64();
+    if bad == 0 {
+        println!(
+            "VERDICT: PASS — {} targets in {} requests ended as expected ({secs:.1} s)",
+            rows.len(),
+            files
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "VERDICT: FAIL — {bad} of {} targets did not end as expected ({secs:.1} s)",
+            rows.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// What playing every example produced.
+pub struct Played {
+    rows: Vec<Row>,
+    inbox: Vec<pb::InboxItem>,
+    ips_to_crip: usize,
+    requests: usize,
+}
+
+/// Starts the sandbox with its simulators, plays every example, follows each delivery, reads the
+/// CRIP's inbox, stops.
+async fn play(mut cfg: crate::config::Config) -> anyhow::Result<Played> {
     let (_sims, opts) = crate::sandbox::start_sims(&mut cfg).await?;
     let running = crate::app::start(cfg, opts).await?;
     let svc = running.service.clone();
@@ -215,45 +269,34 @@ pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     running.stop().await;
-    print_table(&rows);
-    println!();
-    println!(
-        "CRIP 93 inbox (InboxService, tenant cd93): {} message(s) with documents",
-        inbox.len()
-    );
-    for i in &inbox {
-        println!(
-            "  {}  from {}  {} document(s): {}",
-            i.id,
-            i.from,
-            i.documents.len(),
-            i.documents
-                .iter()
-                .map(|d| d.title.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let inbox_ok = inbox.len() >= ips_to_crip;
-    if !inbox_ok {
-        println!("  expected {ips_to_crip} IP report(s) in the CRIP inbox");
-    }
-    let bad = rows.iter().filter(|r| !r.ok).count() + usize::from(!inbox_ok);
-    let secs = started.elapsed().as_secs_f64();
-    if bad == 0 {
-        println!(
-            "VERDICT: PASS — {} targets in {} requests ended as expected ({secs:.1} s)",
-            rows.len(),
-            files.len()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!(
-            "VERDICT: FAIL — {bad} of {} targets did not end as expected ({secs:.1} s)",
-            rows.len()
-        );
-        Ok(ExitCode::FAILURE)
-    }
+    Ok(Played {
+        rows,
+        inbox,
+        ips_to_crip,
+        requests: files.len(),
+    })
+}
+
+/// The demo's scenarios as (name, passed, detail) rows (`passerelle conformance`).
+pub async fn run_rows(cfg: crate::config::Config) -> anyhow::Result<Vec<(String, bool, String)>> {
+    let p = play(cfg).await?;
+    let mut out: Vec<(String, bool, String)> = p
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{} → {} ({}, {})", r.file, r.recipient, r.channel, r.kind),
+                r.ok,
+                format!("decision {}, final status {}", r.decision, r.status),
+            )
+        })
+        .collect();
+    out.push((
+        "CRIP 93 inbox receives the IP reports (InboxService)".into(),
+        p.inbox.len() >= p.ips_to_crip,
+        format!("{} of {} received", p.inbox.len(), p.ips_to_crip),
+    ));
+    Ok(out)
 }
 
 fn recipient(t: &pb::Target) -> String {

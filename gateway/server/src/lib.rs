@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod convert;
 pub mod demo;
 pub mod dmp;

@@ -492,32 +492,69 @@ pub fn ingest(
     Ok(folder)
 }
 
-/// Polls every configured mailbox until shutdown: fetch new UIDs, ingest, move, advance the cursor.
+/// Follows every configured mailbox until shutdown, one task and one long-lived IMAP session per
+/// mailbox: new messages are fetched, ingested, moved; then IDLE where the server offers it (re-
+/// issued before RFC 2177's 29 minutes, and at least every `every` for the cursor reconciliation),
+/// else a poll every `every`. A failed session is reopened after a pause; nothing is lost (the
+/// cursor and the store make ingestion idempotent).
 pub async fn poll_loop(
     svc: Arc<Service>,
     operator: Operator,
     mailboxes: Vec<PolledMailbox>,
     every: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        for mb in &mailboxes {
-            if let Err(e) = poll_once(&svc, &operator, mb).await {
-                tracing::warn!(mailbox_tenant = %mb.tenant, error = %e, "IMAP poll failed");
+    let mut tasks = Vec::new();
+    for mb in mailboxes {
+        let svc = svc.clone();
+        let op = operator.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let r = tokio::select! {
+                    r = follow_mailbox(&svc, &op, &mb, every) => r,
+                    _ = shutdown.changed() => return,
+                };
+                if let Err(e) = r {
+                    tracing::warn!(mailbox_tenant = %mb.tenant, error = %e, "IMAP session ended; reopening");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every.max(Duration::from_millis(200))) => {}
+                    _ = shutdown.changed() => return,
+                }
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// One session: ingest, then IDLE or wait, forever (returns only on error).
+async fn follow_mailbox(
+    svc: &Service,
+    operator: &Operator,
+    mb: &PolledMailbox,
+    every: Duration,
+) -> anyhow::Result<()> {
+    let mut s = open_session(operator, mb).await?;
+    let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
+    loop {
+        ingest_new(svc, &mut s, mb, &folders).await?;
+        if s.has_capability("IDLE") {
+            // Bounded by RFC 2177's 29 minutes and by our own period.
+            let (back, _outcome) = s.idle(every.min(Duration::from_secs(29 * 60))).await?;
+            s = back;
+        } else {
+            tokio::time::sleep(every).await;
         }
     }
 }
 
-pub async fn poll_once(
-    svc: &Service,
+async fn open_session(
     operator: &Operator,
     mb: &PolledMailbox,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<mail::ImapSession> {
     let mut c = mail::ImapClientConfig::new(
         mb.mailbox.clone(),
         operator.imap_host.clone(),
@@ -527,8 +564,30 @@ pub async fn poll_once(
     );
     c.connect_addr = operator.imap_addr;
     c.auth = mb.auth.clone();
-    let mut s = mail::ImapSession::connect(&c).await?;
+    Ok(mail::ImapSession::connect(&c).await?)
+}
+
+/// One pass over a mailbox with a fresh session (tests, `conformance`).
+pub async fn poll_once(
+    svc: &Service,
+    operator: &Operator,
+    mb: &PolledMailbox,
+) -> anyhow::Result<usize> {
+    let mut s = open_session(operator, mb).await?;
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
+    let n = ingest_new(svc, &mut s, mb, &folders).await?;
+    let _ = s.logout().await;
+    Ok(n)
+}
+
+/// Fetches the messages after the cursor, ingests each durably, then moves it out of INBOX and
+/// advances the cursor.
+async fn ingest_new(
+    svc: &Service,
+    s: &mut mail::ImapSession,
+    mb: &PolledMailbox,
+    folders: &[String],
+) -> anyhow::Result<usize> {
     let state = s.select_inbox().await?;
     let store = svc.store.clone();
     let mailbox = mb.mailbox.clone();
@@ -558,9 +617,10 @@ pub async fn poll_once(
         })
         .await??;
         // Recorded durably first; only then moved out of INBOX (never expunged before).
+        let leaf = folder.rsplit('/').next().unwrap_or(folder);
         let target = folders
             .iter()
-            .find(|f| f.ends_with(folder.rsplit('/').next().unwrap_or(folder)))
+            .find(|f| f.ends_with(leaf))
             .cloned()
             .unwrap_or_else(|| folder.to_string());
         if let Err(e) = s.move_message(m.uid, &target).await {
@@ -579,6 +639,5 @@ pub async fn poll_once(
         tokio::task::spawn_blocking(move || store.set_inbox_cursor(&mailbox, cur)).await??;
         svc.changed.notify_waiters();
     }
-    let _ = s.logout().await;
     Ok(n)
 }

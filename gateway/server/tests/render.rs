@@ -157,3 +157,33 @@ fn every_example_renders_deterministically_and_verifiably() {
         "{rendered_vihf} VIHF, {rendered_eml} messages"
     );
 }
+
+#[test]
+fn the_conformance_suite_passes_on_the_sandbox_and_writes_junit() {
+    let out = tempfile::tempdir().expect("tmp");
+    let st = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["conformance", "--target", "sandbox", "--out"])
+        .arg(out.path())
+        .env("PASSERELLE_LOG", "warn")
+        .output()
+        .expect("run conformance");
+    let summary = std::fs::read_to_string(out.path().join("summary.txt")).unwrap_or_default();
+    assert!(
+        st.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    let tests: usize = junit
+        .split("tests=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("tests count");
+    assert!(tests >= 50, "{tests} checks");
+    assert!(
+        junit.contains("signature (xmlsec1)") && !junit.contains("<skipped"),
+        "xmlsec1 must run here"
+    );
+}

@@ -371,7 +371,51 @@ fn apply_notifications(
     (matched, notes.join(" "))
 }
 
-/// Classifies and records one fetched message (blocking). Returns the folder to move it to.
+/// An automatic read receipt to send for a received document (mssante.md §5.2).
+pub struct OutgoingMdn {
+    pub to: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Builds the ANS-form MDN for a received document mail: `processed`, or `processed/Error: 90x`
+/// when it was quarantined. Only when asked (Disposition-Notification-To equal to the
+/// Return-Path, not auto-submitted); never for a notification.
+fn mdn_for(
+    mb: &PolledMailbox,
+    raw: &[u8],
+    headers: &mss::inbound::Headers,
+    error: Option<(u16, String)>,
+    now: time::OffsetDateTime,
+) -> Option<OutgoingMdn> {
+    let mss::mdn_out::MdnDecision::Send { to } = mss::mdn_out::mdn_decision(headers) else {
+        return None;
+    };
+    let from = mss::Address::parse("mailbox", &mb.mailbox).ok()?;
+    let from = mss::Mailbox::new(Some("Passerelle"), from);
+    let final_recipient = mss::Address::parse("mailbox", &mb.mailbox).ok()?;
+    let m = mss::mdn_out::MdnMessage {
+        message_uuid: uuid::Uuid::now_v7(),
+        date: now,
+        from: &from,
+        to: to.clone(),
+        reporting_ua: format!("Passerelle {}", env!("CARGO_PKG_VERSION")),
+        final_recipient,
+        original_recipient: headers.original_recipient.clone(),
+        original_message_id: headers.message_id.clone()?,
+        original_subject: headers.subject.clone().unwrap_or_default(),
+        error: error.map(|(code, label)| mss::ans::AnsError { code, label }),
+        original_raw: raw,
+        attachments: Vec::new(),
+    };
+    let bytes = mss::mdn_out::build(&m).ok()?;
+    Some(OutgoingMdn {
+        to: to.to_string(),
+        bytes,
+    })
+}
+
+/// Classifies and records one fetched message (blocking). Returns the folder to move it to and
+/// the read receipt to send, if any.
 pub fn ingest(
     store: &dyn ob::Store,
     mb: &PolledMailbox,
@@ -379,7 +423,8 @@ pub fn ingest(
     uid: u32,
     raw: &[u8],
     now: time::OffsetDateTime,
-) -> ob::Result<&'static str> {
+) -> ob::Result<(&'static str, Option<OutgoingMdn>)> {
+    let mut mdn = None;
     let raw_ref = store.put_blob(raw)?.named("raw.eml");
     let mut item = ob::NewInboxItem {
         id: new_id("in"),
@@ -442,15 +487,30 @@ pub fn ingest(
                             item.state = ob::InboxItemState::Quarantined;
                             item.reason = Some("906: XDM subject without an IHE_XDM.zip".into());
                             folder = QUARANTINE;
+                            mdn = mdn_for(
+                                mb,
+                                raw,
+                                &m.headers,
+                                Some((906, "Archive IHE_XDM absente".into())),
+                                now,
+                            );
                         }
                         Some(Err(e)) => {
                             item.state = ob::InboxItemState::Quarantined;
                             item.reason = Some(format!("{}: {e}", e.ans_code().code()));
                             folder = QUARANTINE;
+                            mdn = mdn_for(
+                                mb,
+                                raw,
+                                &m.headers,
+                                Some((e.ans_code().code(), "Archive IHE_XDM invalide".into())),
+                                now,
+                            );
                         }
                         Some(Ok(pkg)) => {
                             item.patient_id = pkg.patient_id.clone();
                             item.state = ob::InboxItemState::New;
+                            mdn = mdn_for(mb, raw, &m.headers, None, now);
                             for s in &pkg.subsets {
                                 for d in &s.documents {
                                     let readable = d.pdf.as_deref().unwrap_or(&d.content);
@@ -488,8 +548,9 @@ pub fn ingest(
             }
         }
     }
-    store.inbox_insert(item)?;
-    Ok(folder)
+    // Only a newly recorded message is answered: a re-read one already was.
+    let fresh = matches!(store.inbox_insert(item)?, ob::InboxInsert::Inserted(_));
+    Ok((folder, mdn.filter(|_| fresh)))
 }
 
 /// Follows every configured mailbox until shutdown, one task and one long-lived IMAP session per
@@ -540,7 +601,7 @@ async fn follow_mailbox(
     let mut s = open_session(operator, mb).await?;
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
     loop {
-        ingest_new(svc, &mut s, mb, &folders).await?;
+        ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
         if s.has_capability("IDLE") {
             // Bounded by RFC 2177's 29 minutes and by our own period.
             let (back, _outcome) = s.idle(every.min(Duration::from_secs(29 * 60))).await?;
@@ -575,18 +636,41 @@ pub async fn poll_once(
 ) -> anyhow::Result<usize> {
     let mut s = open_session(operator, mb).await?;
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
-    let n = ingest_new(svc, &mut s, mb, &folders).await?;
+    let n = ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
     let _ = s.logout().await;
     Ok(n)
 }
 
 /// Fetches the messages after the cursor, ingests each durably, then moves it out of INBOX and
 /// advances the cursor.
+/// Sends a read receipt from the polled mailbox (best effort: a lost MDN is not a lost document;
+/// the sender's side times out on its own).
+async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
+    let mut c = mail::SmtpClientConfig::new(
+        mb.mailbox.clone(),
+        op.smtp_host.clone(),
+        op.smtp_port,
+        op.smtp_tls,
+        mb.tls.clone(),
+    );
+    c.connect_addr = op.smtp_addr;
+    let env = mail::Envelope {
+        mail_from: mb.mailbox.clone(),
+        recipients: vec![mdn.to.clone()],
+        dsn: None,
+    };
+    let pool = mail::SmtpPool::new();
+    if let Err(e) = pool.send(&c, &env, &mdn.bytes).await {
+        tracing::warn!(class = ?e.retry_class(), "read receipt not sent");
+    }
+}
+
 async fn ingest_new(
     svc: &Service,
     s: &mut mail::ImapSession,
     mb: &PolledMailbox,
     folders: &[String],
+    operator: Option<&Operator>,
 ) -> anyhow::Result<usize> {
     let state = s.select_inbox().await?;
     let store = svc.store.clone();
@@ -612,10 +696,13 @@ async fn ingest_new(
         let mbc = mb.clone();
         let now = svc.clock.now();
         let uv = state.uid_validity;
-        let folder = tokio::task::spawn_blocking(move || {
+        let (folder, mdn) = tokio::task::spawn_blocking(move || {
             ingest(store.as_ref(), &mbc, uv, m.uid, &m.body, now)
         })
         .await??;
+        if let (Some(mdn), Some(op)) = (mdn, operator) {
+            send_mdn(op, mb, mdn).await;
+        }
         // Recorded durably first; only then moved out of INBOX (never expunged before).
         let leaf = folder.rsplit('/').next().unwrap_or(folder);
         let target = folders

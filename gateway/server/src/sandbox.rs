@@ -194,8 +194,8 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
 }
 
 /// Mailboxes of the embedded operator: the tenants' APP and ORG mailboxes and the professionals of
-/// docs/sandbox.md. Persons answer read receipts by hand ("displayed"); the CRIP mailboxes are
-/// integrators ("processed").
+/// docs/sandbox.md. Persons answer read receipts by hand ("displayed"); the CRIP mailboxes are read
+/// by Passerelle, which answers "processed".
 const PEOPLE: &[&str] = &[
     "claire.martin@cd93.mssante.test",
     "paul.bernard@cd93.mssante.test",
@@ -279,8 +279,10 @@ pub async fn start_sims(cfg: &mut Config) -> anyhow::Result<(Sims, crate::app::O
     for t in &cfg.tenants {
         add(&t.app_mailbox, MailboxKind::Plain, None);
         for m in t.inbox_mailboxes.iter().chain(t.org_mailbox.iter()) {
+            // The CRIP's mailbox is integrated by Passerelle itself (its poller answers the read
+            // receipts); the other ORG mailboxes are read by people.
             let kind = if m.starts_with("crip@") {
-                MailboxKind::Integrator { error: None }
+                MailboxKind::Plain
             } else {
                 MailboxKind::Human
             };

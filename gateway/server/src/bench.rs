@@ -43,11 +43,106 @@ pub struct RenderFigure {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct EndToEndFigure {
+    pub channel: String,
+    pub document_bytes: usize,
+    pub documents: usize,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub per_second_per_core: f64,
+    pub final_status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub cores: usize,
     pub submit: Vec<SubmitFigure>,
     pub policy: Option<PolicyFigure>,
     pub render: Vec<RenderFigure>,
+    pub end_to_end: Vec<EndToEndFigure>,
+}
+
+/// End to end through the embedded simulators: `n` submissions (16 at a time), each followed until
+/// its delivery is final (`delivered` by DSN for MSSanté, `stored` for the DMP).
+async fn end_to_end(
+    base: &pb::SubmitRequest,
+    size: usize,
+    n: usize,
+    want: pb::DeliveryStatus,
+    channel: &str,
+) -> anyhow::Result<EndToEndFigure> {
+    let dir = std::env::temp_dir().join(format!(
+        "passerelle-bench-e2e-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let mut cfg = crate::sandbox::config(&dir, "127.0.0.1:0".parse()?)?;
+    cfg.outbox.capacity = 1_000_000;
+    let (_sims, mut opts) = crate::sandbox::start_sims(&mut cfg).await?;
+    opts.poll_every = Duration::from_millis(200);
+    let running = crate::app::start(cfg, opts).await?;
+    let svc = running.service.clone();
+    let caller = crate::auth::Caller {
+        tenant: base.tenant.clone(),
+        authenticated_by: "bench".into(),
+    };
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let svc = svc.clone();
+        let caller = caller.clone();
+        let mut req = request_with_pdf(base, size, 1_000_000 + i as u64);
+        if let Some(d) = req.documents.first_mut() {
+            d.kind = base.documents.first().map(|d| d.kind).unwrap_or(d.kind);
+        }
+        set.spawn(async move {
+            let _p = permit;
+            let t = svc
+                .submit(&caller, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let id = t.transmission.map(|t| t.id).unwrap_or_default();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let t = svc
+                    .get(&caller, &id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if t.deliveries.iter().all(|d| d.status == want as i32) {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                if Instant::now() > deadline {
+                    anyhow::bail!(
+                        "delivery not final in 120 s: {:?}",
+                        t.deliveries.iter().map(|d| d.status).collect::<Vec<_>>()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Ok(EndToEndFigure {
+        channel: channel.into(),
+        document_bytes: size,
+        documents: n,
+        seconds: secs,
+        per_second: n as f64 / secs,
+        per_second_per_core: n as f64 / secs / cores as f64,
+        final_status: want
+            .as_str_name()
+            .trim_start_matches("DELIVERY_STATUS_")
+            .to_ascii_lowercase(),
+    })
 }
 
 /// Render-once costs for a supplied 1 MiB PDF: CDA + XDS metadata + XDM + MIME message (MSSanté),
@@ -333,6 +428,28 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
     }
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+    let mut e2e = Vec::new();
+    let mut dmp_base =
+        crate::client::read_request(&examples_request("22-autorisation-soins-dmp.json"))?;
+    crate::demo::refresh_information_dates(&mut dmp_base);
+    let mut mss_base = base.clone();
+    crate::demo::refresh_information_dates(&mut mss_base);
+    for (size, n) in [
+        (10 * 1024, if quick { 20 } else { 300 }),
+        (1024 * 1024, if quick { 10 } else { 100 }),
+    ] {
+        for (b, want, ch) in [
+            (&mss_base, pb::DeliveryStatus::Delivered, "mssante"),
+            (&dmp_base, pb::DeliveryStatus::Stored, "dmp"),
+        ] {
+            let f = end_to_end(b, size, n, want, ch).await?;
+            eprintln!(
+                "end to end {:>7} B to {ch}: {} documents in {:.1} s = {:.1}/s ({:.1}/s/core), all {}",
+                size, f.documents, f.seconds, f.per_second, f.per_second_per_core, f.final_status
+            );
+            e2e.push(f);
+        }
+    }
     let report = Report {
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
@@ -340,6 +457,7 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
         submit: figures,
         policy,
         render,
+        end_to_end: e2e,
     };
     std::fs::write(out, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
@@ -364,6 +482,21 @@ pub fn markdown(r: &Report) -> String {
             f.errors
         ));
     }
+    if !r.end_to_end.is_empty() {
+        s.push_str("\n| end to end | document | documents | seconds | /s | /s/core | final |\n|---|---|---|---|---|---|---|\n");
+        for f in &r.end_to_end {
+            s.push_str(&format!(
+                "| {} | {} KiB | {} | {:.1} | {:.1} | {:.1} | {} |\n",
+                f.channel,
+                f.document_bytes / 1024,
+                f.documents,
+                f.seconds,
+                f.per_second,
+                f.per_second_per_core,
+                f.final_status
+            ));
+        }
+    }
     for f in &r.render {
         s.push_str(&format!(
             "\n{}: p50 {:.2} ms, p99 {:.2} ms ({} iterations)\n",
@@ -377,6 +510,10 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     s
+}
+
+fn examples_request(name: &str) -> PathBuf {
+    crate::demo::examples_dir().join(name)
 }
 
 pub fn default_request() -> PathBuf {

@@ -210,6 +210,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::CheckConfig { config } => match config::load(&config) {
             Ok(cfg) => {
+                let (errors, warnings) =
+                    crate::setup::check_certificates(&cfg, time::OffsetDateTime::now_utc());
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                for e in &errors {
+                    eprintln!("error: {e}");
+                }
+                if !errors.is_empty() {
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!("{}", toml::to_string_pretty(&cfg)?);
                 Ok(ExitCode::SUCCESS)
             }

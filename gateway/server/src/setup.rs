@@ -104,3 +104,56 @@ pub fn certificates(cfg: &Config) -> std::collections::HashMap<String, Vec<pb::C
     }
     out
 }
+
+/// Loads every tenant's certificates and checks them (key match, chain to the configured CAs, key
+/// usage, validity; a warning under 30 days). Returns (errors, warnings), one line each.
+pub fn check_certificates(cfg: &Config, now: time::OffsetDateTime) -> (Vec<String>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let ca = cfg.mssante.trust_ca.as_ref().or(cfg.dmp.trust_ca.as_ref());
+    let trust = match ca.map(|p| TrustAnchors::load(std::slice::from_ref(p))) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            errors.push(format!("trust anchors: {e}"));
+            None
+        }
+        None => {
+            warnings.push("no mssante.trust_ca / dmp.trust_ca: chains not checked".into());
+            None
+        }
+    };
+    for t in &cfg.tenants {
+        for (name, id, usage) in [
+            (
+                "tls_client",
+                &t.tls_client,
+                passerelle_tls::Usage::TlsClient,
+            ),
+            ("signing", &t.signing, passerelle_tls::Usage::Signing),
+        ] {
+            let at = format!("tenant {} {name}", t.id);
+            let identity = match identity_source(id).and_then(|s| Ok(Identity::load(&s)?)) {
+                Ok(i) => i,
+                Err(e) => {
+                    errors.push(format!("{at}: {e:#}"));
+                    continue;
+                }
+            };
+            let Some(trust) = &trust else { continue };
+            match passerelle_tls::check_identity(&identity, trust, usage, now, &[]) {
+                Ok(r) => {
+                    for p in r.problems {
+                        let line = format!("{at}: {}", p.message);
+                        if p.severity == passerelle_tls::Severity::Error {
+                            errors.push(line);
+                        } else {
+                            warnings.push(line);
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("{at}: {e}")),
+            }
+        }
+    }
+    (errors, warnings)
+}

@@ -2,6 +2,7 @@
 //! configuration in a temporary directory. One test binary (autotests = false).
 
 mod api;
+mod checkconfig;
 mod clients;
 mod common;
 mod crash;

@@ -522,3 +522,88 @@ pub fn default_request() -> PathBuf {
         "/tests/fixtures/fiche-navette.json"
     ))
 }
+
+/// RSS of a separate `passerelle serve --sandbox` process after `n` 1 MiB submissions queued
+/// behind a paused destination (payloads on disk, never in memory).
+pub async fn rss(n: usize) -> anyhow::Result<ExitCode> {
+    use passerelle_api::v1::admin_service_client::AdminServiceClient;
+    let dir = std::env::temp_dir().join(format!(
+        "passerelle-bench-rss-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--sandbox", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("PASSERELLE_LOG", "warn")
+        .spawn()?;
+    let pid = child.id();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ch = loop {
+        if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())?
+            .connect()
+            .await
+        {
+            break c;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rss_kib = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut admin = AdminServiceClient::new(ch.clone());
+    admin
+        .pause(pb::DestinationRequest {
+            destination: "mssante:cd93.mssante.test".into(),
+        })
+        .await?;
+    let before = rss_kib();
+    let mut base = crate::client::read_request(&default_request())?;
+    crate::demo::refresh_information_dates(&mut base);
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let mut cl = TransmissionServiceClient::new(ch.clone())
+            .max_encoding_message_size(crate::listener::MAX_BODY)
+            .max_decoding_message_size(crate::listener::MAX_BODY);
+        let req = request_with_pdf(&base, 1024 * 1024, 5_000_000 + i as u64);
+        set.spawn(async move {
+            let _p = permit;
+            cl.submit(req)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = set.join_next().await {
+        if r?.is_ok() {
+            ok += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "RSS of the gateway (with its embedded simulators): {before} KiB idle, {after} KiB with {ok} queued 1 MiB deliveries ({:.1} s to submit)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

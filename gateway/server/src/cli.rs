@@ -118,6 +118,9 @@ enum Cmd {
         /// Base request (its first document is replaced by a supplied PDF of each size).
         #[arg(long)]
         request: Option<PathBuf>,
+        /// Instead: RSS of a separate server process after this many queued 1 MiB deliveries.
+        #[arg(long)]
+        rss: Option<usize>,
     },
     /// Audit chain tools.
     Audit {
@@ -231,10 +234,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Cmd::Bench { rss: Some(n), .. } => crate::bench::rss(n).await,
         Cmd::Bench {
             out,
             quick,
             request,
+            rss: None,
         } => {
             let request = request.unwrap_or_else(crate::bench::default_request);
             crate::bench::run(&out, quick, &request).await

@@ -87,20 +87,21 @@ fn channel_name(c: i32) -> String {
 
 pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let tmp;
-    let data_dir = match data_dir {
-        Some(d) => d,
-        None => {
-            tmp = tempdir()?;
-            tmp.clone()
-        }
+    // A data directory the demo made itself is removed afterwards; a given one is kept.
+    let (data_dir, made) = match data_dir {
+        Some(d) => (d, false),
+        None => (tempdir()?, true),
     };
     eprintln!(
         "demo: preparing the sandbox in {} (test PKI, SQLite)…",
         data_dir.display()
     );
     let cfg = crate::sandbox::config(&data_dir, "127.0.0.1:0".parse()?)?;
-    let p = play(cfg).await?;
+    let played = play(cfg).await;
+    if made {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    let p = played?;
     let (rows, inbox, ips_to_crip, files) = (p.rows, p.inbox, p.ips_to_crip, p.requests);
     print_table(&rows);
     println!();

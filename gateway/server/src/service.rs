@@ -34,6 +34,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// A decision older than this is evaluated again at dispatch (policy.md §7).
+pub const DECISION_MAX_AGE: time::Duration = time::Duration::minutes(15);
+
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Error>> + Send + 'static>>;
 
 pub struct Service {
@@ -680,6 +683,45 @@ impl Service {
         Ok(pb::RetryResponse {
             delivery: Some(convert::delivery(&d, Vec::new())),
         })
+    }
+
+    /// Re-evaluates the decision of a delivery about to be sent when it is older than
+    /// `DECISION_MAX_AGE`; returns the cancellation reason when the policy no longer allows every
+    /// document of it. Errors keep the send going (the decision it holds was valid).
+    pub async fn stale_reason(&self, d: &ob::DeliveryRecord) -> Option<String> {
+        let now = self.clock.now();
+        if now - d.created_at < DECISION_MAX_AGE {
+            return None;
+        }
+        let store = self.store.clone();
+        let tid = d.transmission_id.clone();
+        let t = blocking(move || {
+            let t = store.get_transmission(&tid)?;
+            let bytes = match t.blobs.iter().find(|b| b.name == "request.pb") {
+                Some(b) => Some(store.read_blob(&b.sha256)?),
+                None => None,
+            };
+            Ok(bytes)
+        })
+        .await
+        .ok()??;
+        let req: pb::SubmitRequest = prost::Message::decode(t.as_slice()).ok()?;
+        let decision = self
+            .policy
+            .evaluate(&req, now, true, "dispatch-check")
+            .ok()?;
+        let denied: Vec<String> = decision
+            .targets
+            .iter()
+            .filter(|x| x.target_id == d.target_id && d.document_ids.contains(&x.document_id))
+            .filter(|x| x.outcome != pb::Outcome::Allowed as i32)
+            .flat_map(|x| x.denials.iter().map(|den| den.code.clone()))
+            .collect();
+        if denied.is_empty() {
+            None
+        } else {
+            Some(format!("DECISION_STALE: {}", denied.join(", ")))
+        }
     }
 
     /// Destinations are shared by every tenant: only the operators' tenants may pause them.

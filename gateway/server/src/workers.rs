@@ -100,7 +100,12 @@ impl Workers {
                         let _permit = permit;
                         let span = tracing::info_span!("send", delivery_id = %c.delivery.id, destination = %c.delivery.destination, attempt = c.delivery.attempts);
                         let _g = span.enter();
-                        let result = sender.send(&c).await;
+                        // A decision older than 15 minutes is taken again before sending
+                        // (policy.md §7): a changed outcome cancels the send (DECISION_STALE).
+                        let result = match svc.stale_reason(&c.delivery).await {
+                            Some(reason) => ob::AttemptResult::Cancelled { reason },
+                            None => sender.send(&c).await,
+                        };
                         let store = svc.store.clone();
                         let now = svc.clock.now();
                         let id = c.delivery.id.clone();

@@ -534,3 +534,67 @@ async fn only_admin_tenants_pause_shared_destinations() {
     assert!(ok.paused);
     gw.running.stop().await;
 }
+
+struct TestClock(std::sync::Mutex<time::OffsetDateTime>);
+
+impl passerelle::service::Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.0.lock().expect("clock")
+    }
+}
+
+#[tokio::test]
+async fn a_decision_that_changed_before_dispatch_cancels_the_send() {
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(
+        time::OffsetDateTime::now_utc(),
+    )));
+    let sender = ScriptedSender::new("mssante:", Vec::new(), stored());
+    // A retry window longer than the jump in time, so that the delivery is still due.
+    let (cfg, dir) = sandbox_config(|c| c.outbox.retry_window_secs = 365 * 86_400);
+    let running = passerelle::app::start(
+        cfg,
+        passerelle::app::Options {
+            clock: clock.clone(),
+            senders: vec![sender.clone()],
+            ..passerelle::app::Options::default()
+        },
+    )
+    .await
+    .expect("start");
+    let gw = Gw { running, _dir: dir };
+    let svc = gw.running.service.clone();
+    let dest = "mssante:cd93.mssante.test";
+    svc.set_paused(&caller("mecs-tilleuls"), dest, true)
+        .await
+        .expect("pause");
+    let mut req = fixture("fiche-navette.json");
+    passerelle::demo::refresh_information_dates(&mut req);
+    let t = svc
+        .submit(&caller("mecs-tilleuls"), req)
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    // 200 days later the information of the parents is older than its validity (INF-2).
+    *clock.0.lock().expect("clock") += time::Duration::days(200);
+    svc.set_paused(&caller("mecs-tilleuls"), dest, false)
+        .await
+        .expect("resume");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller("mecs-tilleuls"), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.status == pb::DeliveryStatus::Cancelled as i32 {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "not cancelled: {d:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        d.events.iter().any(|e| e.detail.contains("DECISION_STALE")),
+        "{:?}",
+        d.events
+    );
+    assert_eq!(sender.calls(), 0, "nothing was sent");
+    gw.running.stop().await;
+}

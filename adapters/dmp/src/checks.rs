@@ -4,7 +4,7 @@
 
 use passerelle_api::v1::{DmpFlags, DocumentKind};
 use passerelle_documents::catalogue;
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use crate::ins::{INS_OIDS, ins_cx, ins_key_valid};
 
@@ -252,4 +252,54 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// The Europe/Paris calendar date of `t` (ages and minor status are computed on it).
+pub fn paris_date(t: OffsetDateTime) -> Date {
+    t.to_offset(paris_offset(t)).date()
+}
+
+/// Europe/Paris offset (CET/CEST by the EU rule: last Sunday of March / October, 01:00 UTC).
+fn paris_offset(t: OffsetDateTime) -> time::UtcOffset {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let last_sunday = |month: time::Month| {
+        let days = time::util::days_in_month(month, t.year());
+        let d = Date::from_calendar_date(t.year(), month, days).unwrap_or(t.date());
+        let back = d.weekday().number_days_from_sunday();
+        d.saturating_sub(time::Duration::days(i64::from(back)))
+    };
+    let start = last_sunday(time::Month::March)
+        .with_hms(1, 0, 0)
+        .map(|d| d.assume_utc());
+    let end = last_sunday(time::Month::October)
+        .with_hms(1, 0, 0)
+        .map(|d| d.assume_utc());
+    let summer = matches!((start, end), (Ok(s), Ok(e)) if t >= s && t < e);
+    time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(time::UtcOffset::UTC)
+}
+
+#[cfg(test)]
+mod paris_tests {
+    use super::paris_date;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn the_french_day_starts_before_utc_midnight() {
+        assert_eq!(
+            paris_date(datetime!(2026-11-25 22:59 UTC)),
+            date!(2026 - 11 - 25)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-11-25 23:30 UTC)),
+            date!(2026 - 11 - 26)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-07-01 21:30 UTC)),
+            date!(2026 - 07 - 01)
+        );
+        assert_eq!(
+            paris_date(datetime!(2026-07-01 22:30 UTC)),
+            date!(2026 - 07 - 02)
+        );
+    }
 }

@@ -19,7 +19,9 @@ pub mod response;
 pub mod td02;
 mod xml;
 
-pub use checks::{DmpParameters, DocumentFacts, SubmissionFacts, Violation, check_submission};
+pub use checks::{
+    DmpParameters, DocumentFacts, SubmissionFacts, Violation, check_submission, paris_date,
+};
 pub use envelope::{Addressing, Endpoint, HttpRequest, Transaction, write_envelope};
 pub use error::DmpProtocolError;
 pub use iti18::build_iti18_request;

@@ -680,7 +680,8 @@ fn iti41(
             "SIM-8 secret connection expected: VIHF confidentiality code missing",
         ));
     }
-    let minor = is_dmp_minor(fixture_birth, now.date(), &ctx.params);
+    // The French calendar day, as the feeders compute it.
+    let minor = is_dmp_minor(fixture_birth, passerelle_dmp::paris_date(now), &ctx.params);
     if vihf.confidentiality.is_some() && !minor {
         return Err(refuse(
             "DMP_CONFIDENTIALITY",

@@ -464,7 +464,7 @@ impl DmpClient {
             ins_oid: &input.ins_oid,
             ins_qualified: input.ins_qualified,
             birth_date: input.birth_date,
-            today: now.to_offset(paris_offset(now)).date(),
+            today: paris_date(now),
             local_opposition: input.local_opposition,
             secret_connection: input.secret_connection,
             vihf_confidentiality_code: input
@@ -683,21 +683,5 @@ fn cda_confidentiality(cda: &[u8]) -> &'static str {
         .unwrap_or("?")
 }
 
-/// Europe/Paris offset (CET/CEST by the EU rule: last Sunday of March / October, 01:00 UTC).
-fn paris_offset(t: OffsetDateTime) -> time::UtcOffset {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let last_sunday = |month: time::Month| {
-        let days = time::util::days_in_month(month, t.year());
-        let d = Date::from_calendar_date(t.year(), month, days).unwrap_or(t.date());
-        let back = d.weekday().number_days_from_sunday();
-        d.saturating_sub(time::Duration::days(i64::from(back)))
-    };
-    let start = last_sunday(time::Month::March)
-        .with_hms(1, 0, 0)
-        .map(|d| d.assume_utc());
-    let end = last_sunday(time::Month::October)
-        .with_hms(1, 0, 0)
-        .map(|d| d.assume_utc());
-    let summer = matches!((start, end), (Ok(s), Ok(e)) if t >= s && t < e);
-    time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(time::UtcOffset::UTC)
-}
+/// The Europe/Paris calendar date of `t` (ages and minor status are computed on it).
+pub use passerelle_dmp::paris_date;

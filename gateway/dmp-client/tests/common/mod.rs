@@ -13,8 +13,10 @@ use passerelle_sim_dmp::testkit::{self, TENANT_OID};
 use passerelle_sim_dmp::{Patient, SimHandle, fixtures};
 use time::{Date, OffsetDateTime};
 
+/// Today in Europe/Paris, as the client computes minor status (between 22:00/23:00 and midnight
+/// UTC the UTC date is a day behind).
 pub fn today() -> Date {
-    OffsetDateTime::now_utc().date()
+    passerelle_dmp_client::paris_date(OffsetDateTime::now_utc())
 }
 
 pub struct Env {

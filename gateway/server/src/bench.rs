@@ -386,7 +386,8 @@ fn policy_figure(
 }
 
 pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<ExitCode> {
-    let base = crate::client::read_request(request)?;
+    let mut base = crate::client::read_request(request)?;
+    crate::demo::refresh_information_dates(&mut base);
     let dir = std::env::temp_dir().join(format!(
         "passerelle-bench-{}",
         uuid::Uuid::now_v7().simple()

@@ -253,7 +253,7 @@ async fn play(mut cfg: crate::config::Config) -> anyhow::Result<Played> {
         tenant: "cd93".into(),
         authenticated_by: "demo".into(),
     };
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(45);
     let inbox = loop {
         let l = svc
             .inbox_list(&crip, pb::ListInboxRequest::default())
@@ -312,7 +312,9 @@ fn recipient(t: &pb::Target) -> String {
 /// Information records are dated in the examples; the demo plays them "a month ago" so that they
 /// stay prior and within their validity whatever the day it runs (INF-2).
 pub fn refresh_information_dates(req: &mut pb::SubmitRequest) {
-    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    // Midnight of the day, so that two copies of a request made the same day are identical.
+    let month_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(30))
+        .replace_time(time::Time::MIDNIGHT);
     if let Some(l) = req.legal.as_mut() {
         for r in &mut l.information {
             if let Some(pb::information_record::Status::Done(d)) = r.status.as_mut() {
@@ -329,7 +331,8 @@ async fn follow(
     id: &str,
     want: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<pb::Transmission> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Generous: it returns as soon as every delivery settled (a loaded CI machine is slow).
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let t = svc
             .get(caller, id)

@@ -71,14 +71,18 @@ pub async fn start() -> Gw {
     start_with(|_| {}, Vec::new()).await
 }
 
+/// A fixture request, its information records dated a month ago so that they stay prior and
+/// within their validity (INF-2) whatever the day the tests run.
 pub fn fixture(name: &str) -> pb::SubmitRequest {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    passerelle::client::read_request(std::path::Path::new(&path)).expect("fixture")
+    let mut req = passerelle::client::read_request(std::path::Path::new(&path)).expect("fixture");
+    passerelle::demo::refresh_information_dates(&mut req);
+    req
 }
 
+/// The same fixture as JSON (the HTTP body), re-dated like [`fixture`].
 pub fn fixture_json(name: &str) -> serde_json::Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+    serde_json::to_value(fixture(name)).expect("json")
 }
 
 pub async fn channel(gw: &Gw) -> Channel {

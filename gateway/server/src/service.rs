@@ -514,8 +514,10 @@ impl Service {
                 let st = store.clone();
                 let id2 = id.clone();
                 let r = tokio::task::spawn_blocking(move || {
-                    let evs = st.events_since(&id2, after, 1000)?;
+                    // State first, events second: an event committed between the two reads is
+                    // then sent now, and "all final" is never announced before its final event.
                     let t = st.get_transmission(&id2)?;
+                    let evs = st.events_since(&id2, after, 1000)?;
                     Ok::<_, ob::Error>((evs, t))
                 }).await;
                 let (evs, t) = match r {
@@ -524,8 +526,9 @@ impl Service {
                     Err(e) => { yield Err(Error::internal(e.to_string())); return; }
                 };
                 let now = clock.now();
-                let all_final = t.all_final(now);
                 let n = evs.len();
+                // A full page means more events wait: never end on it.
+                let all_final = t.all_final(now) && n < 1000;
                 for (i, e) in evs.iter().enumerate() {
                     after = after.max(e.seq);
                     let d = t.deliveries.iter().find(|d| d.id == e.delivery_id).map(|d| convert::delivery(d, Vec::new()));

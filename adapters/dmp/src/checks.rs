@@ -4,7 +4,7 @@
 
 use passerelle_api::v1::{DmpFlags, DocumentKind};
 use passerelle_documents::catalogue;
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use crate::ins::{INS_OIDS, ins_cx, ins_key_valid};
 
@@ -255,28 +255,7 @@ pub fn check_submission(f: &SubmissionFacts<'_>) -> Vec<Violation> {
 }
 
 /// The Europe/Paris calendar date of `t` (ages and minor status are computed on it).
-pub fn paris_date(t: OffsetDateTime) -> Date {
-    t.to_offset(paris_offset(t)).date()
-}
-
-/// Europe/Paris offset (CET/CEST by the EU rule: last Sunday of March / October, 01:00 UTC).
-fn paris_offset(t: OffsetDateTime) -> time::UtcOffset {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let last_sunday = |month: time::Month| {
-        let days = time::util::days_in_month(month, t.year());
-        let d = Date::from_calendar_date(t.year(), month, days).unwrap_or(t.date());
-        let back = d.weekday().number_days_from_sunday();
-        d.saturating_sub(time::Duration::days(i64::from(back)))
-    };
-    let start = last_sunday(time::Month::March)
-        .with_hms(1, 0, 0)
-        .map(|d| d.assume_utc());
-    let end = last_sunday(time::Month::October)
-        .with_hms(1, 0, 0)
-        .map(|d| d.assume_utc());
-    let summer = matches!((start, end), (Ok(s), Ok(e)) if t >= s && t < e);
-    time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(time::UtcOffset::UTC)
-}
+pub use passerelle_domain::paris::date as paris_date;
 
 #[cfg(test)]
 mod paris_tests {

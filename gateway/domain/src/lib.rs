@@ -6,4 +6,5 @@ pub mod delivery;
 pub mod error;
 pub mod ids;
 pub mod kinds;
+pub mod paris;
 pub mod validate;

@@ -1,7 +1,6 @@
-//! Calendar helpers: Europe/Paris civil date of `as_of` (no tz database: the EU summer-time rule
-//! is fixed by directive 2000/84/EC) and ages at a date (AGE-1).
+//! Calendar helpers: Europe/Paris civil date of `as_of` and ages at a date (AGE-1).
 use passerelle_api::pbjson_types::Timestamp;
-use time::{Date, Duration, Month, OffsetDateTime, UtcOffset, Weekday, macros::format_description};
+use time::{Date, Duration, OffsetDateTime, macros::format_description};
 
 /// Parses a "YYYY-MM-DD" date.
 pub(crate) fn parse_date(s: &str) -> Option<Date> {
@@ -13,42 +12,8 @@ pub(crate) fn ts(t: &Timestamp) -> Option<OffsetDateTime> {
     dt.checked_add(Duration::nanoseconds(i64::from(t.nanos)))
 }
 
-fn last_sunday(year: i32, month: Month) -> Option<Date> {
-    let next = if month == Month::December {
-        Date::from_calendar_date(year + 1, Month::January, 1).ok()?
-    } else {
-        Date::from_calendar_date(year, month.next(), 1).ok()?
-    };
-    let mut d = next.previous_day()?;
-    while d.weekday() != Weekday::Sunday {
-        d = d.previous_day()?;
-    }
-    Some(d)
-}
-
-/// Europe/Paris offset at an instant: CEST (+2) from the last Sunday of March 01:00 UTC to the
-/// last Sunday of October 01:00 UTC, CET (+1) otherwise.
-pub(crate) fn paris_offset(t: OffsetDateTime) -> UtcOffset {
-    let utc = t.to_offset(UtcOffset::UTC);
-    let y = utc.year();
-    let cet = UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC);
-    let cest = UtcOffset::from_hms(2, 0, 0).unwrap_or(UtcOffset::UTC);
-    let (Some(start), Some(end)) = (last_sunday(y, Month::March), last_sunday(y, Month::October))
-    else {
-        return cet;
-    };
-    let start = start.with_hms(1, 0, 0).map(|p| p.assume_utc());
-    let end = end.with_hms(1, 0, 0).map(|p| p.assume_utc());
-    match (start, end) {
-        (Ok(s), Ok(e)) if utc >= s && utc < e => cest,
-        _ => cet,
-    }
-}
-
-/// The civil date in Europe/Paris of an instant.
-pub(crate) fn paris_date(t: OffsetDateTime) -> Date {
-    t.to_offset(paris_offset(t)).date()
-}
+/// The civil date in Europe/Paris of an instant (one implementation, in the domain crate).
+pub(crate) use passerelle_domain::paris::date as paris_date;
 
 /// Age in whole years at `on`; a 29 February birthday counts from 1 March in common years.
 pub(crate) fn age_on(birth: Date, on: Date) -> i32 {

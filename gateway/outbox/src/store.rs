@@ -16,7 +16,8 @@ pub trait Store: Send + Sync {
     fn read_blob(&self, sha256: &Sha256) -> Result<Vec<u8>>;
 
     // ---- submission ----
-    /// Commits the transmission, its deliveries (state `queued`) and its audit entries in one
+    /// Commits the transmission, its deliveries (state `queued`; with no payloads when they are
+    /// rendered after the acknowledgement, see `attach_payloads`) and its audit entries in one
     /// transaction and returns once it is durable. `now` is `t.created_at`. Same tenant + key +
     /// `request_sha256` → `Replayed`; same key, other hash → `IdempotencyConflict`; full queue →
     /// `QueueFull` with nothing stored.
@@ -41,6 +42,15 @@ pub trait Store: Send + Sync {
         owner: &str,
         lease_for: Duration,
     ) -> Result<Vec<Claimed>>;
+    /// Attaches the payloads rendered after the acknowledgement to a delivery that has none yet,
+    /// under its live lease (`LeaseLost` otherwise). The first render wins: a delivery that
+    /// already has payloads returns them unchanged.
+    fn attach_payloads(
+        &self,
+        delivery_id: &str,
+        lease_token: u64,
+        payloads: Vec<PayloadRef>,
+    ) -> Result<DeliveryRecord>;
     /// Extends a live lease (long sends). `LeaseLost` if expired or taken again.
     fn renew_lease(
         &self,

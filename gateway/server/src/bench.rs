@@ -385,7 +385,19 @@ fn policy_figure(
     })
 }
 
-pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<ExitCode> {
+/// A part of the benchmark run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Submit,
+    E2e,
+}
+
+pub async fn run(
+    out: &Path,
+    quick: bool,
+    request: &Path,
+    only: Option<Part>,
+) -> anyhow::Result<ExitCode> {
     let mut base = crate::client::read_request(request)?;
     crate::demo::refresh_information_dates(&mut base);
     let dir = std::env::temp_dir().join(format!(
@@ -407,10 +419,14 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
     } else {
         Duration::from_secs(5)
     };
-    for (size, max) in [
-        (10 * 1024, if quick { 200 } else { 40_000 }),
-        (1024 * 1024, if quick { 20 } else { 3_000 }),
-    ] {
+    let sizes: &[(usize, usize)] = if only == Some(Part::E2e) {
+        &[]
+    } else if quick {
+        &[(10 * 1024, 200), (1024 * 1024, 20)]
+    } else {
+        &[(10 * 1024, 40_000), (1024 * 1024, 3_000)]
+    };
+    for &(size, max) in sizes {
         for concurrency in [1usize, 16, 200] {
             let f = run_level(running.addr, &base, size, concurrency, budget, max, &seq).await?;
             eprintln!(
@@ -435,10 +451,14 @@ pub async fn run(out: &Path, quick: bool, request: &Path) -> anyhow::Result<Exit
     crate::demo::refresh_information_dates(&mut dmp_base);
     let mut mss_base = base.clone();
     crate::demo::refresh_information_dates(&mut mss_base);
-    for (size, n) in [
-        (10 * 1024, if quick { 20 } else { 300 }),
-        (1024 * 1024, if quick { 10 } else { 100 }),
-    ] {
+    let sizes: &[(usize, usize)] = if only == Some(Part::Submit) {
+        &[]
+    } else if quick {
+        &[(10 * 1024, 20), (1024 * 1024, 10)]
+    } else {
+        &[(10 * 1024, 300), (1024 * 1024, 100)]
+    };
+    for &(size, n) in sizes {
         for (b, want, ch) in [
             (&mss_base, pb::DeliveryStatus::Delivered, "mssante"),
             (&dmp_base, pb::DeliveryStatus::Stored, "dmp"),

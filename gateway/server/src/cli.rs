@@ -121,6 +121,9 @@ enum Cmd {
         /// Instead: RSS of a separate server process after this many queued 1 MiB deliveries.
         #[arg(long)]
         rss: Option<usize>,
+        /// Run only the Submit → ack part (`submit`) or only the end-to-end part (`e2e`).
+        #[arg(long)]
+        only: Option<crate::bench::Part>,
     },
     /// Audit chain tools.
     Audit {
@@ -240,9 +243,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quick,
             request,
             rss: None,
+            only,
         } => {
             let request = request.unwrap_or_else(crate::bench::default_request);
-            crate::bench::run(&out, quick, &request).await
+            crate::bench::run(&out, quick, &request, only).await
         }
         Cmd::Audit {
             cmd: AuditCmd::Verify { data_dir },

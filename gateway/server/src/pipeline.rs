@@ -117,6 +117,30 @@ fn invalid(field: &str, reason: impl Into<String>) -> Error {
     Error::invalid(vec![FieldViolation::new(field, reason)])
 }
 
+fn inspect_supplied(
+    i: usize,
+    p: &pb::SuppliedPdf,
+    max_pdf: usize,
+) -> Result<passerelle_pdf::SuppliedPdfInfo, Error> {
+    passerelle_pdf::inspect_supplied_pdf(&p.data, max_pdf)
+        .map_err(|e| invalid(&format!("documents[{i}].pdf.data"), e.to_string()))
+}
+
+/// The checks of `pdfs` that need no rendering (supplied PDFs: size, header, structure), run
+/// before a submission is acknowledged.
+pub fn check_supplied(req: &pb::SubmitRequest, max_pdf: usize) -> Result<(), Error> {
+    for (i, d) in req.documents.iter().enumerate() {
+        match &d.content {
+            Some(pb::document::Content::Pdf(p)) => {
+                inspect_supplied(i, p, max_pdf)?;
+            }
+            Some(_) => {}
+            None => return Err(invalid(&format!("documents[{i}].content"), "required")),
+        }
+    }
+    Ok(())
+}
+
 /// The PDF of each document: supplied bytes kept as they are, or rendered from the structured
 /// content. Also returns warnings (a supplied PDF that is not PDF/A).
 pub fn pdfs(
@@ -132,9 +156,7 @@ pub fn pdfs(
     for (i, d) in req.documents.iter().enumerate() {
         match &d.content {
             Some(pb::document::Content::Pdf(p)) => {
-                let info = passerelle_pdf::inspect_supplied_pdf(&p.data, max_pdf)
-                    .map_err(|e| invalid(&format!("documents[{i}].pdf.data"), e.to_string()))?;
-                if !info.claims_pdfa() {
+                if !inspect_supplied(i, p, max_pdf)?.claims_pdfa() {
                     warnings.push(format!(
                         "SUPPLIED_PDF_NOT_PDFA:{}: kept byte for byte; ANS asks for PDF/A-1 copies",
                         d.id

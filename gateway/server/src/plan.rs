@@ -21,9 +21,17 @@ pub struct Planned {
 /// SHA-256 of the deterministic protobuf encoding of the request, idempotency key excluded, so
 /// that gRPC and JSON submissions of the same body agree.
 pub fn request_sha256(req: &SubmitRequest) -> [u8; 32] {
-    let mut r = req.clone();
-    r.idempotency_key.clear();
-    Sha256::digest(prost::Message::encode_to_vec(&r)).into()
+    Sha256::digest(canonical_request(&mut req.clone())).into()
+}
+
+/// The deterministic protobuf encoding of the request without its idempotency key: the bytes the
+/// gateway stores (`request.pb`) and hashes. The key is set aside and put back rather than the
+/// request cloned: a request may carry MiBs of PDF.
+pub fn canonical_request(req: &mut SubmitRequest) -> Vec<u8> {
+    let key = std::mem::take(&mut req.idempotency_key);
+    let bytes = prost::Message::encode_to_vec(&*req);
+    req.idempotency_key = key;
+    bytes
 }
 
 pub fn destination_of(channel: Channel, address: &str) -> String {

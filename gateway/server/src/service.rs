@@ -264,7 +264,10 @@ impl Service {
         }
         self.metrics
             .observe_stage("validating", t0.elapsed().as_secs_f64());
-        let sha = ob::Sha256(plan::request_sha256(&req));
+        // Encoded and hashed once: these bytes are the stored request and their hash the one
+        // idempotent replays compare.
+        let canonical = plan::canonical_request(&mut req);
+        let sha = ob::Sha256::digest(&canonical);
 
         // Idempotent replay answers from the store, whatever the policy would say today.
         if !req.idempotency_key.is_empty() {
@@ -318,8 +321,8 @@ impl Service {
             .with_detail(detail));
         }
 
-        // Render once (PDF, CDA, XDM, message) and write every payload, content-addressed and
-        // fsync'd, before the row that references it.
+        // The request is written once (content-addressed, fsync'd) before the row that references
+        // it; rendering happens after the acknowledgement, once per delivery (`render_delivery`).
         let t1 = Instant::now();
         let tid = new_id("tx");
         let planned = plan::plan(&req, &decision);
@@ -327,23 +330,12 @@ impl Service {
             let cfg = self.cfg.clone();
             let store = self.store.clone();
             let req = req.clone();
-            let decision = decision.clone();
             tokio::task::spawn_blocking(move || {
-                prepare(
-                    &cfg,
-                    &req.tenant,
-                    store.as_ref(),
-                    &req,
-                    &decision,
-                    &planned,
-                    now,
-                )
+                admit(&cfg, store.as_ref(), &req, &planned, &canonical)
             })
             .await
-            .map_err(|e| Error::internal(format!("render task: {e}")))??
+            .map_err(|e| Error::internal(format!("admission task: {e}")))??
         };
-        self.metrics
-            .observe_stage("rendering", t1.elapsed().as_secs_f64());
         let draft = Self::audit_draft(
             "transmission.accepted",
             caller,
@@ -691,6 +683,30 @@ impl Service {
     /// Re-evaluates the decision of a delivery about to be sent when it is older than
     /// `DECISION_MAX_AGE`; returns the cancellation reason when the policy no longer allows every
     /// document of it. Errors keep the send going (the decision it holds was valid).
+    /// Renders a claimed delivery that was acknowledged without payloads and attaches them under
+    /// its lease; the first render is kept (render once: retries resend the stored bytes).
+    pub async fn render_claimed(&self, c: &ob::Claimed) -> Result<ob::DeliveryRecord, Error> {
+        let t0 = Instant::now();
+        let cfg = self.cfg.clone();
+        let store = self.store.clone();
+        let d = c.delivery.clone();
+        let token = c.lease_token;
+        let r = tokio::task::spawn_blocking(move || {
+            let t = store
+                .get_transmission(&d.transmission_id)
+                .map_err(store_err)?;
+            let payloads = render_delivery(&cfg, store.as_ref(), &t, &d)?;
+            store
+                .attach_payloads(&d.id, token, payloads)
+                .map_err(store_err)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("render task: {e}")))?;
+        self.metrics
+            .observe_stage("rendering", t0.elapsed().as_secs_f64());
+        r
+    }
+
     pub async fn stale_reason(&self, d: &ob::DeliveryRecord) -> Option<String> {
         let now = self.clock.now();
         if now - d.created_at < DECISION_MAX_AGE {
@@ -886,82 +902,38 @@ fn page(size: u32, token: &str) -> ob::PageRequest {
     }
 }
 
-/// Renders every allowed delivery's payload and writes the blobs (blocking: run off the runtime).
-fn prepare(
+/// Admission (blocking: run off the runtime): the checks that need the request's bytes or the
+/// store (supplied PDFs, the replaced DMP document), then the request written once, content-
+/// addressed and fsync'd. Deliveries are acknowledged without payloads: each is rendered by the
+/// worker that first claims it (`render_delivery`), before its first send.
+fn admit(
     cfg: &Config,
-    tenant_id: &str,
     store: &dyn ob::Store,
     req: &pb::SubmitRequest,
-    decision: &pb::Decision,
     planned: &[plan::Planned],
-    now: OffsetDateTime,
+    canonical: &[u8],
 ) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>), Error> {
-    let tenant = cfg
-        .tenants
-        .iter()
-        .find(|t| t.id == tenant_id)
-        .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
-    let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, req, now, cfg.limits.max_pdf_bytes)?;
-    let put = |bytes: &[u8], name: &str| -> Result<ob::PayloadRef, Error> {
-        store
-            .put_blob(bytes)
-            .map(|b| b.named(name))
-            .map_err(store_err)
-    };
-    // The decoded request is kept with the transmission (re-evaluation at dispatch, reprocessing).
-    let request_payload = put(&prost::Message::encode_to_vec(req), "request.pb")?;
-    let mut blobs = vec![request_payload.clone()];
-    // Rendered PDFs are kept; a supplied PDF is already inside request.pb, byte for byte.
-    for d in &req.documents {
-        if matches!(d.content, Some(pb::document::Content::Pdf(_))) {
-            continue;
-        }
-        if let Some(pdf) = pdfs.get(&d.id) {
-            blobs.push(put(
-                pdf,
-                &format!("{}.pdf", crate::pipeline::safe_name(&d.id)),
-            )?);
-        }
+    crate::pipeline::check_supplied(req, cfg.limits.max_pdf_bytes)?;
+    if planned.iter().any(|p| p.channel == pb::Channel::Dmp) {
+        crate::dmp::resolve_replaced(store, req)?;
     }
-    let renderer = crate::pipeline::Renderer { cfg, tenant, now };
-    let mut ids = crate::pipeline::Ids::random();
+    let request = store
+        .put_blob(canonical)
+        .map(|b| b.named(REQUEST_PAYLOAD))
+        .map_err(store_err)?;
     let mut deliveries = Vec::with_capacity(planned.len());
     for p in planned {
         let Some(channel) = convert::channel_in(p.channel) else {
             continue;
         };
-        let (payloads, read_receipt_expected) = match p.channel {
-            pb::Channel::Mssante | pb::Channel::Mes => {
-                let m = renderer.mssante(req, p, &pdfs, &mut ids)?;
-                let kinds: Vec<pb::DocumentKind> = req
-                    .documents
+        let read_receipt_expected = matches!(p.channel, pb::Channel::Mssante | pb::Channel::Mes)
+            && crate::pipeline::wants_read_receipt(
+                &req.documents
                     .iter()
                     .filter(|d| p.document_ids.contains(&d.id))
                     .map(|d| passerelle_domain::kinds::from_i32(d.kind))
-                    .collect();
-                (
-                    vec![put(&m.message.bytes, "message.eml")?],
-                    crate::pipeline::wants_read_receipt(&kinds),
-                )
-            }
-            pb::Channel::Dmp => {
-                let replaced = crate::dmp::resolve_replaced(store, req)?;
-                let delete = req
-                    .replaces
-                    .as_ref()
-                    .is_some_and(|r| r.operation == pb::ReplaceOperation::Delete as i32);
-                let (plan, cdas) = crate::dmp::prepare(
-                    cfg, tenant, req, decision, p, &pdfs, replaced, delete, &mut ids, now,
-                )?;
-                let mut v = vec![request_payload.clone(), put(&plan, "dmp.json")?];
-                for (name, cda) in cdas {
-                    v.push(put(&cda, &name)?);
-                }
-                // The PDFs are re-read to re-derive the metadata at send time.
-                (v, false)
-            }
-            _ => (vec![request_payload.clone()], false),
-        };
+                    .collect::<Vec<_>>(),
+            );
         deliveries.push(ob::NewDelivery {
             id: new_id("dl"),
             target_id: p.target_id.clone(),
@@ -969,12 +941,102 @@ fn prepare(
             recipient: p.recipient.clone(),
             destination: p.destination.clone(),
             document_ids: p.document_ids.clone(),
-            payloads,
+            payloads: Vec::new(),
             expires_at: None,
             read_receipt_expected,
         });
     }
-    Ok((deliveries, blobs))
+    Ok((deliveries, vec![request]))
+}
+
+/// Name of the stored request among a transmission's payloads.
+pub const REQUEST_PAYLOAD: &str = "request.pb";
+
+/// Renders one delivery's payloads from the stored request and decision (blocking: run off the
+/// runtime) and writes them, content-addressed and fsync'd. The clock is the transmission's
+/// acceptance instant, so documents rendered from structured content come out byte-identical for
+/// every delivery of a transmission (stored once) and the message dates the acceptance.
+pub fn render_delivery(
+    cfg: &Config,
+    store: &dyn ob::Store,
+    t: &ob::TransmissionRecord,
+    d: &ob::DeliveryRecord,
+) -> Result<Vec<ob::PayloadRef>, Error> {
+    let request_ref = t
+        .blobs
+        .iter()
+        .find(|b| b.name == REQUEST_PAYLOAD)
+        .cloned()
+        .ok_or_else(|| Error::internal("the transmission has no stored request"))?;
+    let req: pb::SubmitRequest = prost::Message::decode(
+        store
+            .read_blob(&request_ref.sha256)
+            .map_err(store_err)?
+            .as_slice(),
+    )
+    .map_err(|e| Error::internal(format!("stored request unreadable: {e}")))?;
+    let decision: pb::Decision = serde_json::from_slice(&t.decision_json)
+        .map_err(|e| Error::internal(format!("stored decision unreadable: {e}")))?;
+    let p = plan::plan(&req, &decision)
+        .into_iter()
+        .find(|p| p.target_id == d.target_id && p.document_ids == d.document_ids)
+        .ok_or_else(|| Error::internal("the delivery is not in the transmission's plan"))?;
+    let tenant = cfg
+        .tenants
+        .iter()
+        .find(|x| x.id == t.tenant)
+        .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
+    let now = t.created_at;
+    let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes)?;
+    let put = |bytes: &[u8], name: &str| -> Result<ob::PayloadRef, Error> {
+        store
+            .put_blob(bytes)
+            .map(|b| b.named(name))
+            .map_err(store_err)
+    };
+    let renderer = crate::pipeline::Renderer { cfg, tenant, now };
+    let mut ids = crate::pipeline::Ids::random();
+    let mut payloads = match p.channel {
+        pb::Channel::Mssante | pb::Channel::Mes => {
+            let m = renderer.mssante(&req, &p, &pdfs, &mut ids)?;
+            vec![put(&m.message.bytes, "message.eml")?]
+        }
+        pb::Channel::Dmp => {
+            let replaced = crate::dmp::resolve_replaced(store, &req)?;
+            let delete = req
+                .replaces
+                .as_ref()
+                .is_some_and(|r| r.operation == pb::ReplaceOperation::Delete as i32);
+            let (plan, cdas) = crate::dmp::prepare(
+                cfg, tenant, &req, &decision, &p, &pdfs, replaced, delete, &mut ids, now,
+            )?;
+            let mut v = vec![request_ref.clone(), put(&plan, "dmp.json")?];
+            for (name, cda) in cdas {
+                v.push(put(&cda, &name)?);
+            }
+            // The PDFs are re-derived from the request at send time.
+            v
+        }
+        _ => vec![request_ref.clone()],
+    };
+    // PDFs rendered from structured content are kept with the delivery (a supplied PDF is
+    // already inside the request, byte for byte).
+    for doc in req
+        .documents
+        .iter()
+        .filter(|x| p.document_ids.contains(&x.id))
+    {
+        if matches!(doc.content, Some(pb::document::Content::Pdf(_))) {
+            continue;
+        }
+        if let Some(pdf) = pdfs.get(&doc.id) {
+            payloads.push(put(
+                pdf,
+                &format!("{}.pdf", crate::pipeline::safe_name(&doc.id)),
+            )?);
+        }
+    }
+    Ok(payloads)
 }
 
 /// One line for the caller: how many targets were denied and the first reasons.

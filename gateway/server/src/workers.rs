@@ -10,6 +10,8 @@ use std::time::Duration;
 use passerelle_outbox as ob;
 use tokio::sync::{Semaphore, watch};
 
+use passerelle_domain::error::Origin;
+
 use crate::service::Service;
 
 /// Sends one claimed delivery and says what happened. Implemented by the MSSanté and DMP channels.
@@ -102,9 +104,13 @@ impl Workers {
                         let _g = span.enter();
                         // A decision older than 15 minutes is taken again before sending
                         // (policy.md §7): a changed outcome cancels the send (DECISION_STALE).
+                        let mut c = c;
                         let result = match svc.stale_reason(&c.delivery).await {
                             Some(reason) => ob::AttemptResult::Cancelled { reason },
-                            None => sender.send(&c).await,
+                            None => match render_if_needed(&svc, &mut c).await {
+                                Ok(()) => sender.send(&c).await,
+                                Err(failed) => failed,
+                            },
                         };
                         let store = svc.store.clone();
                         let now = svc.clock.now();
@@ -192,6 +198,41 @@ impl Workers {
         let store = svc.store.clone();
         let now = svc.clock.now();
         let _ = tokio::task::spawn_blocking(move || store.checkpoint(now)).await;
+    }
+}
+
+/// Deliveries are acknowledged before they are rendered: the first claim renders and stores the
+/// payloads (render once), later attempts find them. A render that fails for a reason the input
+/// carries (an invalid document) fails the delivery; anything else is retried with the backoff.
+async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<(), ob::AttemptResult> {
+    if !c.delivery.payloads.is_empty() {
+        return Ok(());
+    }
+    match svc.render_claimed(c).await {
+        Ok(d) => {
+            c.delivery = d;
+            Ok(())
+        }
+        Err(e) => {
+            svc.metrics.error(
+                "rendering",
+                crate::grpc::origin_str(e.origin),
+                "render_failed",
+            );
+            tracing::warn!(error = %crate::pipeline::describe(&e), "render failed");
+            let permanent = matches!(e.origin, Origin::Client | Origin::Policy);
+            let mut error =
+                ob::DeliveryError::new(e.origin, "render_failed", crate::pipeline::describe(&e));
+            error.retryable = !permanent;
+            Err(if permanent {
+                ob::AttemptResult::PermanentFailure { error }
+            } else {
+                ob::AttemptResult::TemporaryFailure {
+                    error,
+                    retry_after: None,
+                }
+            })
+        }
     }
 }
 

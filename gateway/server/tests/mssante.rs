@@ -169,9 +169,25 @@ async fn temporary_failure_is_retried_then_delivered() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(d.last_error.as_ref().expect("e").reason, "temporary");
+    // Rendered by the first attempt (Submit acknowledged the request only), and kept.
+    let rendered = svc.store.get_delivery(&d.id).expect("delivery").payloads;
+    assert_eq!(
+        rendered.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["message.eml", "FN-2026-0219.pdf"],
+        "the message and the PDF rendered from the structured fiche navette"
+    );
     // After the (short, in this test) backoff it is sent again and delivered.
     let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
     assert!(t.deliveries[0].attempts >= 2);
+    // The retry resent the bytes rendered for the first attempt (render once).
+    let stored = svc.store.get_delivery(&d.id).expect("delivery");
+    assert_eq!(stored.payloads, rendered);
+    let bytes = svc.store.read_blob(&rendered[0].sha256).expect("message");
+    let mid = stored.message_id.expect("message id");
+    assert!(
+        String::from_utf8_lossy(&bytes).contains(mid.trim_matches(['<', '>'])),
+        "the delivered Message-ID {mid} is the stored message's"
+    );
     m.gw.running.stop().await;
 }
 

@@ -448,6 +448,19 @@ impl Store for SqliteStore {
         self.call(move |ctx| ctx.claim(&scope, now, limit, &owner, lease_for))
     }
 
+    fn attach_payloads(
+        &self,
+        delivery_id: &str,
+        lease_token: u64,
+        payloads: Vec<PayloadRef>,
+    ) -> Result<DeliveryRecord> {
+        let id = delivery_id.to_owned();
+        let blobs = self.blobs.clone();
+        self.call(move |ctx| {
+            ctx.attach_payloads(&id, lease_token, &payloads, &|sha| blobs.contains(sha))
+        })
+    }
+
     fn renew_lease(
         &self,
         delivery_id: &str,

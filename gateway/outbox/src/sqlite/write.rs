@@ -667,6 +667,42 @@ impl<'c> Ctx<'c> {
         }
     }
 
+    /// Attaches the payloads rendered for a delivery after the acknowledgement, under its live
+    /// lease. The first render wins: a delivery that already has payloads keeps them (and they are
+    /// returned), so retries always resend the same bytes.
+    pub fn attach_payloads(
+        &mut self,
+        delivery_id: &str,
+        token: u64,
+        payloads: &[PayloadRef],
+        blobs_present: &dyn Fn(&Sha256) -> bool,
+    ) -> Result<DeliveryRecord> {
+        let d = self.leased(delivery_id, token)?;
+        if !d.payloads.is_empty() {
+            return Ok(d);
+        }
+        if payloads.is_empty() {
+            return Err(Error::Invalid {
+                field: "payloads",
+                reason: "a rendered delivery has at least one payload".into(),
+            });
+        }
+        for p in payloads {
+            if !blobs_present(&p.sha256) {
+                return Err(Error::BlobMissing {
+                    sha256: p.sha256.to_hex(),
+                });
+            }
+        }
+        for (i, p) in payloads.iter().enumerate() {
+            self.add_ref("d", delivery_id, i, p)?;
+        }
+        Ok(DeliveryRecord {
+            payloads: payloads.to_vec(),
+            ..d
+        })
+    }
+
     pub fn renew_lease(
         &mut self,
         delivery_id: &str,

@@ -1067,3 +1067,67 @@ fn integration_refusal_is_final_and_keeps_the_ans_code() {
         .expect("late");
     assert!(matches!(r, NoticeOutcome::Late(ref d) if d.state == DeliveryState::Rejected));
 }
+
+#[test]
+fn payloads_rendered_after_the_ack_are_attached_once_under_the_lease() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path());
+    let mut t = transmission(&s, "tx", "cd93", "k", "a", &["mssante:a.test"], at(0));
+    t.deliveries[0].payloads.clear();
+    s.submit(t).expect("submit without payloads");
+    assert!(s.get_delivery("tx-d0").expect("get").payloads.is_empty());
+
+    let c = claim_one(&s, "mssante:a.test", at(1));
+    let first = s
+        .put_blob(b"first render")
+        .expect("put")
+        .named("message.eml");
+    let second = s
+        .put_blob(b"second render")
+        .expect("put")
+        .named("message.eml");
+    // Only the lease holder may attach.
+    assert!(matches!(
+        s.attach_payloads("tx-d0", c.lease_token + 1, vec![first.clone()]),
+        Err(Error::LeaseLost { .. })
+    ));
+    // Nothing to attach, or a payload that was never written, is refused.
+    assert!(s.attach_payloads("tx-d0", c.lease_token, vec![]).is_err());
+    let ghost = PayloadRef {
+        name: "message.eml".into(),
+        sha256: Sha256::digest(b"never written"),
+        size: 13,
+    };
+    assert!(matches!(
+        s.attach_payloads("tx-d0", c.lease_token, vec![ghost]),
+        Err(Error::BlobMissing { .. })
+    ));
+    let d = s
+        .attach_payloads("tx-d0", c.lease_token, vec![first.clone()])
+        .expect("attach");
+    assert_eq!(d.payloads, vec![first.clone()]);
+    // A second render (a racing or retried worker) does not replace the first one.
+    let d = s
+        .attach_payloads("tx-d0", c.lease_token, vec![second])
+        .expect("attach again");
+    assert_eq!(d.payloads, vec![first.clone()]);
+    s.complete_attempt(
+        "tx-d0",
+        c.lease_token,
+        AttemptResult::TemporaryFailure {
+            error: temp_error(),
+            retry_after: Some(Duration::from_secs(1)),
+        },
+        at(2),
+    )
+    .expect("temporary failure");
+    // The retry finds the stored bytes, and they survive a restart.
+    drop(s);
+    let s = open(dir.path());
+    let c = claim_one(&s, "mssante:a.test", at(60));
+    assert_eq!(c.delivery.payloads, vec![first.clone()]);
+    assert_eq!(
+        s.read_blob(&first.sha256).expect("read"),
+        b"first render".to_vec()
+    );
+}

@@ -80,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             ..Default::default()
                         }],
                         blobs: vec![],
+                        inline: vec![],
                     })?;
                     lat.push(t0.elapsed());
                 }

@@ -110,6 +110,9 @@ pub struct StoreConfig {
     /// Write a signed audit checkpoint after this many new audit entries (also on `checkpoint`
     /// and on close).
     pub checkpoint_every: u64,
+    /// Payloads up to this size may be committed inside the transaction that references them
+    /// (no file to create and fsync: the commit makes them durable with the row).
+    pub inline_payload_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -125,6 +128,7 @@ impl Default for StoreConfig {
             group_commit_max: 256,
             read_connections: 4,
             checkpoint_every: 10_000,
+            inline_payload_max: 64 * 1024,
         }
     }
 }
@@ -157,6 +161,10 @@ impl StoreConfig {
         }
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be at least 1");
+        }
+        // Larger payloads belong in files: a WAL commit of MiBs costs more than the file's fsync.
+        if self.inline_payload_max > 1024 * 1024 {
+            return bad("inline_payload_max", "must be at most 1 MiB");
         }
         Ok(())
     }

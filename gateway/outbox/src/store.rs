@@ -14,6 +14,8 @@ pub trait Store: Send + Sync {
     /// Writes a payload durably (fsync of the file and its directory); call before `submit`.
     fn put_blob(&self, bytes: &[u8]) -> Result<BlobRef>;
     fn read_blob(&self, sha256: &Sha256) -> Result<Vec<u8>>;
+    /// Largest payload that may be carried inline (committed with its rows instead of a file).
+    fn inline_payload_max(&self) -> usize;
 
     // ---- submission ----
     /// Commits the transmission, its deliveries (state `queued`; with no payloads when they are
@@ -45,11 +47,13 @@ pub trait Store: Send + Sync {
     /// Attaches the payloads rendered after the acknowledgement to a delivery that has none yet,
     /// under its live lease (`LeaseLost` otherwise). The first render wins: a delivery that
     /// already has payloads returns them unchanged.
+    /// `inline`: small payloads committed with the references, as in `NewTransmission::inline`.
     fn attach_payloads(
         &self,
         delivery_id: &str,
         lease_token: u64,
         payloads: Vec<PayloadRef>,
+        inline: Vec<Vec<u8>>,
     ) -> Result<DeliveryRecord>;
     /// Extends a live lease (long sends). `LeaseLost` if expired or taken again.
     fn renew_lease(
@@ -127,6 +131,9 @@ pub trait Store: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<DeliveryEvent>>;
+    /// Destinations that have pending (queued or in-flight) deliveries and are not paused: where
+    /// workers should try to claim. Cheap (no scan of the queue once the writer has counted).
+    fn pending_destinations(&self) -> Result<Vec<String>>;
     /// Queue gauges per destination (metrics).
     fn destination_stats(&self, now: OffsetDateTime) -> Result<Vec<DestinationStats>>;
 

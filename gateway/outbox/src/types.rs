@@ -154,6 +154,10 @@ pub struct NewTransmission {
     /// Extra payloads kept with the transmission (e.g. the rendered PDFs), reference-counted like
     /// the deliveries' payloads.
     pub blobs: Vec<PayloadRef>,
+    /// Small payloads committed inside the transaction instead of as files (at most
+    /// `StoreConfig::inline_payload_max` bytes each); their references, by hash, are among
+    /// `blobs` or the deliveries' payloads.
+    pub inline: Vec<Vec<u8>>,
 }
 
 /// Result of `submit`.

@@ -24,6 +24,9 @@ pub struct SubmitFigure {
     pub per_second_per_core: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU time of the whole process (gateway and bench client) per acknowledged submission:
+    /// steadier than the rate on a shared VM.
+    pub cpu_ms_per_submission: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -291,6 +294,7 @@ async fn run_level(
     }
     // Requests are prepared before the clock starts: we measure the gateway, not the generator.
     let per_worker = max.div_ceil(concurrency);
+    let cpu0 = process_cpu_seconds();
     let started = Instant::now();
     let deadline = started + budget;
     let mut set = tokio::task::JoinSet::new();
@@ -332,6 +336,7 @@ async fn run_level(
         errors += e;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu0;
     lat.sort();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -346,7 +351,23 @@ async fn run_level(
         per_second_per_core: lat.len() as f64 / secs / cores as f64,
         p50_ms: percentile(&lat, 0.50) * 1000.0,
         p99_ms: percentile(&lat, 0.99) * 1000.0,
+        cpu_ms_per_submission: cpu * 1000.0 / lat.len().max(1) as f64,
     })
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`; 0 elsewhere).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // USER_HZ is 100 on Linux whatever the kernel's tick rate.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn policy_figure(
@@ -430,13 +451,14 @@ pub async fn run(
         for concurrency in [1usize, 16, 200] {
             let f = run_level(running.addr, &base, size, concurrency, budget, max, &seq).await?;
             eprintln!(
-                "submit {:>7} B × {:>3} clients: {:>8.1}/s ({:>7.1}/s/core) p50 {:>6.2} ms p99 {:>7.2} ms ({} ok, {} errors)",
+                "submit {:>7} B × {:>3} clients: {:>8.1}/s ({:>7.1}/s/core) p50 {:>6.2} ms p99 {:>7.2} ms, {:.2} CPU ms each ({} ok, {} errors)",
                 f.document_bytes,
                 f.concurrency,
                 f.per_second,
                 f.per_second_per_core,
                 f.p50_ms,
                 f.p99_ms,
+                f.cpu_ms_per_submission,
                 f.submissions,
                 f.errors
             );
@@ -488,11 +510,11 @@ pub async fn run(
 
 pub fn markdown(r: &Report) -> String {
     let mut s = String::from(
-        "| document | clients | submissions | /s | /s/core | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n",
+        "| document | clients | submissions | /s | /s/core | p50 ms | p99 ms | CPU ms / submission | errors |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for f in &r.submit {
         s.push_str(&format!(
-            "| {} KiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+            "| {} KiB | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} |\n",
             f.document_bytes / 1024,
             f.concurrency,
             f.submissions,
@@ -500,6 +522,7 @@ pub fn markdown(r: &Report) -> String {
             f.per_second_per_core,
             f.p50_ms,
             f.p99_ms,
+            f.cpu_ms_per_submission,
             f.errors
         ));
     }

@@ -326,7 +326,7 @@ impl Service {
         let t1 = Instant::now();
         let tid = new_id("tx");
         let planned = plan::plan(&req, &decision);
-        let (deliveries, blobs) = {
+        let (deliveries, blobs, inline) = {
             let cfg = self.cfg.clone();
             let store = self.store.clone();
             let req = req.clone();
@@ -372,6 +372,7 @@ impl Service {
             deliveries,
             audit: vec![draft],
             blobs,
+            inline,
         };
         let store = self.store.clone();
         let outcome = blocking(move || store.submit(new)).await?;
@@ -695,9 +696,9 @@ impl Service {
             let t = store
                 .get_transmission(&d.transmission_id)
                 .map_err(store_err)?;
-            let payloads = render_delivery(&cfg, store.as_ref(), &t, &d)?;
+            let (payloads, inline) = render_delivery(&cfg, store.as_ref(), &t, &d)?;
             store
-                .attach_payloads(&d.id, token, payloads)
+                .attach_payloads(&d.id, token, payloads, inline)
                 .map_err(store_err)
         })
         .await
@@ -912,15 +913,13 @@ fn admit(
     req: &pb::SubmitRequest,
     planned: &[plan::Planned],
     canonical: &[u8],
-) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>), Error> {
+) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>, Vec<Vec<u8>>), Error> {
     crate::pipeline::check_supplied(req, cfg.limits.max_pdf_bytes)?;
     if planned.iter().any(|p| p.channel == pb::Channel::Dmp) {
         crate::dmp::resolve_replaced(store, req)?;
     }
-    let request = store
-        .put_blob(canonical)
-        .map(|b| b.named(REQUEST_PAYLOAD))
-        .map_err(store_err)?;
+    let mut staged = Staged::new(store);
+    let request = staged.put(canonical, REQUEST_PAYLOAD)?;
     let mut deliveries = Vec::with_capacity(planned.len());
     for p in planned {
         let Some(channel) = convert::channel_in(p.channel) else {
@@ -946,7 +945,38 @@ fn admit(
             read_receipt_expected,
         });
     }
-    Ok((deliveries, vec![request]))
+    Ok((deliveries, vec![request], staged.inline))
+}
+
+/// Payloads being prepared for one commit: small ones travel inline with the rows (no file to
+/// create and fsync), larger ones are written to the blob store first.
+struct Staged<'a> {
+    store: &'a dyn ob::Store,
+    inline: Vec<Vec<u8>>,
+}
+
+impl<'a> Staged<'a> {
+    fn new(store: &'a dyn ob::Store) -> Self {
+        Self {
+            store,
+            inline: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8], name: &str) -> Result<ob::PayloadRef, Error> {
+        if bytes.len() <= self.store.inline_payload_max() {
+            self.inline.push(bytes.to_vec());
+            return Ok(ob::BlobRef {
+                sha256: ob::Sha256::digest(bytes),
+                size: bytes.len() as u64,
+            }
+            .named(name));
+        }
+        self.store
+            .put_blob(bytes)
+            .map(|b| b.named(name))
+            .map_err(store_err)
+    }
 }
 
 /// Name of the stored request among a transmission's payloads.
@@ -961,7 +991,7 @@ pub fn render_delivery(
     store: &dyn ob::Store,
     t: &ob::TransmissionRecord,
     d: &ob::DeliveryRecord,
-) -> Result<Vec<ob::PayloadRef>, Error> {
+) -> Result<(Vec<ob::PayloadRef>, Vec<Vec<u8>>), Error> {
     let request_ref = t
         .blobs
         .iter()
@@ -988,12 +1018,8 @@ pub fn render_delivery(
         .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
     let now = t.created_at;
     let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes)?;
-    let put = |bytes: &[u8], name: &str| -> Result<ob::PayloadRef, Error> {
-        store
-            .put_blob(bytes)
-            .map(|b| b.named(name))
-            .map_err(store_err)
-    };
+    let mut staged = Staged::new(store);
+    let mut put = |bytes: &[u8], name: &str| staged.put(bytes, name);
     let renderer = crate::pipeline::Renderer { cfg, tenant, now };
     let mut ids = crate::pipeline::Ids::random();
     let mut payloads = match p.channel {
@@ -1036,7 +1062,7 @@ pub fn render_delivery(
             )?);
         }
     }
-    Ok(payloads)
+    Ok((payloads, staged.inline))
 }
 
 /// One line for the caller: how many targets were denied and the first reasons.

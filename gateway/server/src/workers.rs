@@ -55,15 +55,13 @@ impl Workers {
             }
             let store = svc.store.clone();
             let now = svc.clock.now();
-            let Ok(Ok(stats)) =
-                tokio::task::spawn_blocking(move || store.destination_stats(now)).await
+            let Ok(Ok(destinations)) =
+                tokio::task::spawn_blocking(move || store.pending_destinations()).await
             else {
                 continue;
             };
-            for st in stats
-                .into_iter()
-                .filter(|s| !s.paused && s.queued + s.in_flight > 0)
-            {
+            for destination in destinations {
+                let st = Pending { destination };
                 let Some(sender) = self.sender_for(&st.destination) else {
                     continue;
                 };
@@ -234,6 +232,10 @@ async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<(), ob::
             })
         }
     }
+}
+
+struct Pending {
+    destination: String,
 }
 
 fn attempt_label(r: &ob::AttemptResult) -> &'static str {

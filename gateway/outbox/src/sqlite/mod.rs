@@ -6,6 +6,7 @@ mod read;
 mod schema;
 mod write;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -42,6 +43,9 @@ struct Shared {
     dir: PathBuf,
     key: AuditKey,
     store_id: String,
+    /// Pending deliveries per destination as of the last committed batch (the workers' hint of
+    /// where to claim); None until the writer has counted.
+    pending: std::sync::Mutex<Option<HashMap<String, u64>>>,
 }
 
 pub struct SqliteStore {
@@ -51,6 +55,7 @@ pub struct SqliteStore {
     writer: Option<JoinHandle<()>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    inline_payload_max: usize,
 }
 
 fn open_conn(path: &Path, read_only: bool) -> Result<Connection> {
@@ -146,6 +151,7 @@ impl SqliteStore {
             dir: dir.clone(),
             key,
             store_id,
+            pending: Mutex::new(None),
         });
         // A new store anchors its empty chains at once, so a missing checkpoint file is
         // always a fault.
@@ -168,6 +174,7 @@ impl SqliteStore {
             let r = open_conn(&db, true)?;
             readers.push(Mutex::new(r));
         }
+        let inline_payload_max = config.inline_payload_max;
         let (tx, rx) = mpsc::channel();
         let w_shared = shared.clone();
         let w_blobs = blobs.clone();
@@ -182,6 +189,7 @@ impl SqliteStore {
             writer: Some(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            inline_payload_max,
         })
     }
 
@@ -282,6 +290,7 @@ fn writer_loop(
     blobs: Arc<BlobStore>,
 ) {
     let mut since_checkpoint: u64 = 0;
+    let mut pending: Option<write::Pending> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = Vec::new();
         let mut checkpoints = Vec::new();
@@ -302,16 +311,25 @@ fn writer_loop(
             match conn.execute_batch("BEGIN IMMEDIATE") {
                 Err(e) => commit_error = Some(Error::db("begin")(e)),
                 Ok(()) => {
-                    let mut ctx = write::Ctx::new(&conn, &cfg);
+                    let mut ctx = write::Ctx::new(&conn, &cfg, pending.take());
                     for j in jobs {
                         replies.push(j(&mut ctx));
                     }
                     since_checkpoint += ctx.audit_appended;
                     deletes = std::mem::take(&mut ctx.deletes);
+                    let counted = ctx.take_pending();
                     if let Err(e) = conn.execute_batch("COMMIT") {
                         let _ = conn.execute_batch("ROLLBACK");
                         commit_error = Some(Error::db("commit")(e));
                         deletes.clear();
+                    } else {
+                        // Kept only when the batch committed: a rolled-back batch recounts.
+                        if let Some(p) = &counted
+                            && let Ok(mut snap) = shared.pending.lock()
+                        {
+                            *snap = Some(p.per_destination.clone());
+                        }
+                        pending = counted;
                     }
                 }
             }
@@ -405,7 +423,31 @@ impl Store for SqliteStore {
     }
 
     fn read_blob(&self, sha256: &Sha256) -> Result<Vec<u8>> {
-        self.blobs.get(sha256)
+        match self.blobs.get(sha256) {
+            Err(Error::BlobMissing { .. }) => {
+                let bytes: Option<Vec<u8>> = self.read(|c| {
+                    c.prepare_cached("SELECT bytes FROM blob_data WHERE sha256 = ?1")
+                        .map_err(Error::db("prepare inline read"))?
+                        .query_row(params![sha256.to_hex()], |r| r.get(0))
+                        .optional()
+                        .map_err(Error::db("inline read"))
+                })?;
+                let bytes = bytes.ok_or_else(|| Error::BlobMissing {
+                    sha256: sha256.to_hex(),
+                })?;
+                if Sha256::digest(&bytes) != *sha256 {
+                    return Err(Error::Corrupt {
+                        field: "blob_data",
+                        reason: format!(
+                            "content of {} does not match its address",
+                            sha256.to_hex()
+                        ),
+                    });
+                }
+                Ok(bytes)
+            }
+            other => other,
+        }
     }
 
     fn submit(&self, t: NewTransmission) -> Result<SubmitOutcome> {
@@ -453,12 +495,19 @@ impl Store for SqliteStore {
         delivery_id: &str,
         lease_token: u64,
         payloads: Vec<PayloadRef>,
+        inline: Vec<Vec<u8>>,
     ) -> Result<DeliveryRecord> {
         let id = delivery_id.to_owned();
         let blobs = self.blobs.clone();
         self.call(move |ctx| {
-            ctx.attach_payloads(&id, lease_token, &payloads, &|sha| blobs.contains(sha))
+            ctx.attach_payloads(&id, lease_token, &payloads, &inline, &|sha| {
+                blobs.contains(sha)
+            })
         })
+    }
+
+    fn inline_payload_max(&self) -> usize {
+        self.inline_payload_max
     }
 
     fn renew_lease(
@@ -586,6 +635,38 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<DeliveryEvent>> {
         self.read(|c| read::events_since(c, transmission_id, after_seq, limit))
+    }
+
+    fn pending_destinations(&self) -> Result<Vec<String>> {
+        let snapshot = self
+            .shared
+            .pending
+            .lock()
+            .map_err(|_| Error::Unavailable("pending counts poisoned".into()))?
+            .clone();
+        let paused = self.paused_destinations()?;
+        let mut out: Vec<String> = match snapshot {
+            Some(m) => m
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(d, _)| d)
+                .collect(),
+            // Nothing written since the store opened: one scan.
+            None => self.read(|c| {
+                c.prepare_cached(
+                    "SELECT DISTINCT destination FROM deliveries \
+                     WHERE state IN ('queued', 'in_flight')",
+                )
+                .map_err(Error::db("prepare pending destinations"))?
+                .query_map([], |r| r.get(0))
+                .map_err(Error::db("pending destinations"))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(Error::db("pending destinations"))
+            })?,
+        };
+        out.retain(|d| !paused.contains(d));
+        out.sort();
+        Ok(out)
     }
 
     fn destination_stats(&self, now: OffsetDateTime) -> Result<Vec<DestinationStats>> {

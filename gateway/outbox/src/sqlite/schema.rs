@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS blobs (
     refcount INTEGER NOT NULL
 );
 
+-- Small payloads committed with the rows that reference them (no file); same refcount as files.
+CREATE TABLE IF NOT EXISTS blob_data (
+    sha256 TEXT PRIMARY KEY,
+    bytes  BLOB NOT NULL
+);
+
 -- owner = a delivery id (its payloads) or a transmission id (kind 't').
 CREATE TABLE IF NOT EXISTS payload_refs (
     owner_kind TEXT NOT NULL,

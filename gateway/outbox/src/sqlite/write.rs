@@ -19,9 +19,12 @@ use crate::types::*;
 /// Chain of operator actions that belong to no tenant (pause, resume).
 pub const SYSTEM_TENANT: &str = "_system";
 
-struct Pending {
-    total: u64,
-    per_destination: HashMap<String, u64>,
+/// Pending (queued + in flight) deliveries per destination, counted once and then kept by the
+/// writer across batches: the one writer sees every change, so the counts need no scan per batch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pending {
+    pub total: u64,
+    pub per_destination: HashMap<String, u64>,
 }
 
 pub(crate) struct Ctx<'c> {
@@ -34,11 +37,12 @@ pub(crate) struct Ctx<'c> {
 }
 
 impl<'c> Ctx<'c> {
-    pub fn new(conn: &'c Connection, cfg: &'c StoreConfig) -> Ctx<'c> {
+    /// `pending`: the counts kept from the previous batch (None: count on first use).
+    pub fn new(conn: &'c Connection, cfg: &'c StoreConfig, pending: Option<Pending>) -> Ctx<'c> {
         Ctx {
             conn,
             cfg,
-            pending: None,
+            pending,
             deletes: Vec::new(),
             audit_appended: 0,
         }
@@ -67,6 +71,11 @@ impl<'c> Ctx<'c> {
                 Err(e)
             }
         }
+    }
+
+    /// The counts to keep for the next batch once this one has committed.
+    pub fn take_pending(&mut self) -> Option<Pending> {
+        self.pending.take()
     }
 
     fn pending(&mut self) -> Result<&mut Pending> {
@@ -335,6 +344,41 @@ impl<'c> Ctx<'c> {
     }
 
     // ---- operations ----
+    /// Stores small payloads in the transaction (content-addressed: a repeat is a no-op). Each
+    /// must end up referenced in the same command, or prune would never see it.
+    fn insert_inline(&mut self, inline: &[Vec<u8>]) -> Result<()> {
+        for bytes in inline {
+            if bytes.len() > self.cfg.inline_payload_max {
+                return Err(Error::Invalid {
+                    field: "inline",
+                    reason: format!(
+                        "{} bytes is over the inline limit of {}",
+                        bytes.len(),
+                        self.cfg.inline_payload_max
+                    ),
+                });
+            }
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO blob_data (sha256, bytes) VALUES (?1, ?2) \
+                     ON CONFLICT (sha256) DO NOTHING",
+                )
+                .map_err(Error::db("prepare inline payload"))?
+                .execute(params![Sha256::digest(bytes).to_hex(), bytes])
+                .map_err(Error::db("inline payload"))?;
+        }
+        Ok(())
+    }
+
+    fn has_inline(&self, sha: &Sha256) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM blob_data WHERE sha256 = ?1")
+            .map_err(Error::db("prepare inline lookup"))?
+            .query_row(params![sha.to_hex()], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(Error::db("inline lookup"))
+    }
 
     pub fn submit(
         &mut self,
@@ -361,13 +405,14 @@ impl<'c> Ctx<'c> {
             *adding.entry(d.destination.clone()).or_default() += 1;
         }
         self.check_capacity(&adding)?;
+        self.insert_inline(&t.inline)?;
         // A prune committed earlier may have unlinked content this submission re-uses.
         for p in t
             .blobs
             .iter()
             .chain(t.deliveries.iter().flat_map(|d| d.payloads.iter()))
         {
-            if !blobs_present(&p.sha256) {
+            if !blobs_present(&p.sha256) && !self.has_inline(&p.sha256)? {
                 return Err(Error::BlobMissing {
                     sha256: p.sha256.to_hex(),
                 });
@@ -675,6 +720,7 @@ impl<'c> Ctx<'c> {
         delivery_id: &str,
         token: u64,
         payloads: &[PayloadRef],
+        inline: &[Vec<u8>],
         blobs_present: &dyn Fn(&Sha256) -> bool,
     ) -> Result<DeliveryRecord> {
         let d = self.leased(delivery_id, token)?;
@@ -687,8 +733,9 @@ impl<'c> Ctx<'c> {
                 reason: "a rendered delivery has at least one payload".into(),
             });
         }
+        self.insert_inline(inline)?;
         for p in payloads {
-            if !blobs_present(&p.sha256) {
+            if !blobs_present(&p.sha256) && !self.has_inline(&p.sha256)? {
                 return Err(Error::BlobMissing {
                     sha256: p.sha256.to_hex(),
                 });
@@ -1314,6 +1361,11 @@ impl<'c> Ctx<'c> {
                         .map_err(Error::db("prepare blob delete"))?
                         .execute(params![sha])
                         .map_err(Error::db("blob delete"))?;
+                    self.conn
+                        .prepare_cached("DELETE FROM blob_data WHERE sha256 = ?1")
+                        .map_err(Error::db("prepare inline delete"))?
+                        .execute(params![sha])
+                        .map_err(Error::db("inline delete"))?;
                     self.deletes.push(Sha256::from_hex(sha)?);
                     report.blobs_deleted += 1;
                     report.bytes_freed += size as u64;

@@ -80,6 +80,7 @@ pub fn transmission(
             data_sha256: Some(Sha256::digest(body.as_bytes())),
         }],
         blobs: vec![pdf.named("doc-1.pdf")],
+        inline: vec![],
     }
 }
 

@@ -1088,27 +1088,30 @@ fn payloads_rendered_after_the_ack_are_attached_once_under_the_lease() {
         .named("message.eml");
     // Only the lease holder may attach.
     assert!(matches!(
-        s.attach_payloads("tx-d0", c.lease_token + 1, vec![first.clone()]),
+        s.attach_payloads("tx-d0", c.lease_token + 1, vec![first.clone()], vec![]),
         Err(Error::LeaseLost { .. })
     ));
     // Nothing to attach, or a payload that was never written, is refused.
-    assert!(s.attach_payloads("tx-d0", c.lease_token, vec![]).is_err());
+    assert!(
+        s.attach_payloads("tx-d0", c.lease_token, vec![], vec![])
+            .is_err()
+    );
     let ghost = PayloadRef {
         name: "message.eml".into(),
         sha256: Sha256::digest(b"never written"),
         size: 13,
     };
     assert!(matches!(
-        s.attach_payloads("tx-d0", c.lease_token, vec![ghost]),
+        s.attach_payloads("tx-d0", c.lease_token, vec![ghost], vec![]),
         Err(Error::BlobMissing { .. })
     ));
     let d = s
-        .attach_payloads("tx-d0", c.lease_token, vec![first.clone()])
+        .attach_payloads("tx-d0", c.lease_token, vec![first.clone()], vec![])
         .expect("attach");
     assert_eq!(d.payloads, vec![first.clone()]);
     // A second render (a racing or retried worker) does not replace the first one.
     let d = s
-        .attach_payloads("tx-d0", c.lease_token, vec![second])
+        .attach_payloads("tx-d0", c.lease_token, vec![second], vec![])
         .expect("attach again");
     assert_eq!(d.payloads, vec![first.clone()]);
     s.complete_attempt(
@@ -1130,4 +1133,59 @@ fn payloads_rendered_after_the_ack_are_attached_once_under_the_lease() {
         s.read_blob(&first.sha256).expect("read"),
         b"first render".to_vec()
     );
+}
+
+#[test]
+fn inline_payloads_commit_with_the_rows_and_are_pruned_like_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path());
+    let small = b"request of 10 KB, committed with its rows".to_vec();
+    let r = PayloadRef {
+        name: "request.pb".into(),
+        sha256: Sha256::digest(&small),
+        size: small.len() as u64,
+    };
+    // Referenced but carried by nobody: refused, nothing stored.
+    let mut t = transmission(&s, "tx0", "cd93", "k0", "z", &["dmp"], at(0));
+    t.blobs.push(r.clone());
+    assert!(matches!(s.submit(t), Err(Error::BlobMissing { .. })));
+    // Over the limit: refused.
+    let mut t = transmission(&s, "tx0", "cd93", "k0", "z", &["dmp"], at(0));
+    t.inline.push(vec![0u8; s.inline_payload_max() + 1]);
+    assert_eq!(s.submit(t).expect_err("too big").kind(), ErrorKind::Invalid);
+
+    let mut t = transmission(&s, "tx1", "cd93", "k1", "a", &["dmp"], at(0));
+    t.blobs.push(r.clone());
+    t.inline.push(small.clone());
+    s.submit(t).expect("submit");
+    assert!(
+        !dir.path()
+            .join("blobs")
+            .join(&r.sha256.to_hex()[..2])
+            .join(&r.sha256.to_hex()[2..])
+            .exists(),
+        "no file for an inline payload"
+    );
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(s.read_blob(&r.sha256).expect("read after restart"), small);
+    let c = claim_one(&s, "dmp", at(1));
+    s.complete_attempt(
+        &c.delivery.id,
+        c.lease_token,
+        AttemptResult::Stored {
+            message_id: "1.2".into(),
+        },
+        at(2),
+    )
+    .expect("stored");
+    let p = s
+        .prune(at(3602), Duration::from_secs(3600), 100)
+        .expect("prune");
+    assert_eq!(p.transmissions, 1);
+    assert!(matches!(
+        s.read_blob(&r.sha256),
+        Err(Error::BlobMissing { .. })
+    ));
+    assert!(s.audit_verify().expect("verify").ok());
 }

@@ -554,8 +554,11 @@ pub fn ingest(
 }
 
 /// Follows every configured mailbox until shutdown, one task and one long-lived IMAP session per
-/// mailbox: new messages are fetched, ingested, moved, then a poll every `every`. A failed session is reopened after a pause; nothing is lost (the
-/// cursor and the store make ingestion idempotent).
+/// mailbox: new messages are fetched, ingested, moved; then IDLE (RFC 2177) where the server
+/// offers it, else a pause. Either way the mailbox is read again at least every `every`: the IDLE
+/// is ended and re-issued then (also well under RFC 2177's 29 minutes), a safety poll so that a
+/// change the server failed to announce waits at most `every`. A failed session is reopened after
+/// a pause; nothing is lost (the cursor and the store make ingestion idempotent).
 pub async fn poll_loop(
     svc: Arc<Service>,
     operator: Operator,
@@ -600,11 +603,19 @@ async fn follow_mailbox(
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
     loop {
         ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
-        // IDLE (RFC 2177) is not used yet: with it, notifications were sometimes delayed by about
-        // a minute on a loaded machine (not diagnosed; the IDLE command timeout is a minute). A
-        // poll of the open session every `every` is predictable.
-        tokio::time::sleep(every).await;
+        if s.has_capability("IDLE") {
+            // Returns at once when new mail was announced during the pass (see `ImapSession::idle`).
+            let (back, _outcome) = s.idle(idle_wait(every)).await?;
+            s = back;
+        } else {
+            tokio::time::sleep(every).await;
+        }
     }
+}
+
+/// How long one IDLE lasts: the poll period (the safety poll), never RFC 2177's 29 minutes.
+fn idle_wait(every: Duration) -> Duration {
+    every.min(Duration::from_secs(28 * 60))
 }
 
 async fn open_session(

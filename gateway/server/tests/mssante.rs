@@ -250,3 +250,58 @@ fn the_operator_refuses_messages_that_break_the_rules() {
             .is_err_and(|e| e.1.contains("MSS-DATE"))
     );
 }
+
+/// With IDLE, mail is ingested as it arrives, not at the next poll: here the poll period is a
+/// minute and a burst of messages (some landing while a pass is running, announced in the
+/// response to its MOVE) must all be in the inbox within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_ingests_new_mail_well_before_the_poll_period() {
+    let m = start_sim_env_with(|_| {}, |o| o.poll_every = Duration::from_secs(60)).await;
+    let svc = m.gw.running.service.clone();
+    let crip = "crip@cd93.mssante.test";
+    let count = || {
+        let svc = svc.clone();
+        async move {
+            svc.inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+                .await
+                .expect("inbox")
+                .items
+                .len()
+        }
+    };
+    let plain = |i: usize| {
+        format!(
+            "From: <claire.martin@cd93.mssante.test>\r\nTo: <{crip}>\r\nSubject: m{i}\r\n\
+             Message-ID: <idle-{i}@cd93.mssante.test>\r\nDate: Thu, 26 Nov 2026 00:00:00 +0000\r\n\
+             \r\nbody {i}\r\n"
+        )
+        .into_bytes()
+    };
+    let wait_count = |want: usize, within: Duration| async move {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = count().await;
+            if n >= want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} of {want} messages ingested after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // The first pass is immediate; after it the poller is in IDLE.
+    m.sims.operator.handle().deliver(crip, "INBOX", plain(0));
+    wait_count(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    for i in 1..=20 {
+        m.sims.operator.handle().deliver(crip, "INBOX", plain(i));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    wait_count(21, Duration::from_secs(15)).await;
+    eprintln!("burst ingested in {:?}", start.elapsed());
+    assert!(m.sims.operator.handle().messages(crip, "INBOX").is_empty());
+    m.gw.running.stop().await;
+}

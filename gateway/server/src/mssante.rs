@@ -57,7 +57,8 @@ impl Operator {
     }
 }
 
-/// One rustls client config per tenant mailbox: its ORG_AUTH_CLI, trusting only the configured CAs.
+/// One rustls client config per tenant mailbox: its ORG_AUTH_CLI, trusting only the configured CAs
+/// (and checking the operator's chain against `mssante.crl` when given).
 pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls::ClientConfig>>> {
     let ca = cfg
         .mssante
@@ -65,15 +66,12 @@ pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls
         .as_ref()
         .context("mssante.trust_ca is required to reach the operator")?;
     let trust = passerelle_tls::TrustAnchors::load(std::slice::from_ref(ca))?;
+    let revocation = crate::setup::revocation(&cfg.mssante.crl).context("mssante.crl")?;
     let mut out = HashMap::new();
     for t in &cfg.tenants {
         let id = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.tls_client)?)
             .with_context(|| format!("tenant {}: tls_client identity", t.id))?;
-        let c = passerelle_tls::client_config(
-            Some(&id),
-            &trust,
-            &passerelle_tls::Revocation::disabled(),
-        )?;
+        let c = passerelle_tls::client_config(Some(&id), &trust, &revocation)?;
         out.insert(t.id.clone(), Arc::new(c));
     }
     Ok(out)

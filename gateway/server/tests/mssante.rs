@@ -305,3 +305,70 @@ async fn idle_ingests_new_mail_well_before_the_poll_period() {
     assert!(m.sims.operator.handle().messages(crip, "INBOX").is_empty());
     m.gw.running.stop().await;
 }
+
+/// Writes `mssante.crl` files for the sandbox PKI of `cfg`: the root's CRL and a servers CA CRL
+/// listing `revoked` (server certificate names).
+fn operator_crls(cfg: &mut passerelle::config::Config, revoked: &[&str]) {
+    let dir = cfg.server.data_dir.join("pki");
+    let pki = passerelle::sandbox::pki(&dir).expect("pki");
+    let listed: Vec<&passerelle_certs::CertKey> = revoked
+        .iter()
+        .map(|n| pki.server(n).expect("server certificate"))
+        .collect();
+    let servers = passerelle_certs::crl_revoking(
+        "servers",
+        &pki.server_ca,
+        &listed,
+        time::OffsetDateTime::now_utc(),
+        30,
+    )
+    .expect("crl");
+    let servers_path = dir.join("operator-servers.crl");
+    std::fs::write(&servers_path, &servers.der).expect("write crl");
+    let root = pki.crl("root").expect("root crl");
+    let root_path = dir.join("operator-root.crl.pem");
+    std::fs::write(&root_path, &root.pem).expect("write crl");
+    cfg.mssante.crl = vec![servers_path, root_path];
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_operator_certificate_refuses_the_connection() {
+    // Current CRLs that list nothing: strict checking lets the operator through.
+    let m = start_sim_env(|c| operator_crls(c, &[])).await;
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    m.gw.running.stop().await;
+
+    // The operator's server certificate revoked: no session, the delivery stays queued with a
+    // reason naming the revocation.
+    let m = start_sim_env(|c| operator_crls(c, &["smtp.mssante.test"])).await;
+    let svc = m.gw.running.service.clone();
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.last_error.is_some() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let e = d.last_error.expect("error");
+    assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{e:?}");
+    assert_eq!(e.reason, "configuration", "{e:?}");
+    assert!(e.message.to_ascii_lowercase().contains("revoked"), "{e:?}");
+    m.gw.running.stop().await;
+}

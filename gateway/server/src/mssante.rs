@@ -86,6 +86,7 @@ pub struct MssanteSender {
     pub pool: mail::SmtpPool,
     /// Set when the operator refused DSN parameters (555): later sends go without them.
     pub dsn_off: AtomicBool,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn temporary(reason: &str, message: String, retry_after: Option<Duration>) -> ob::AttemptResult {
@@ -146,10 +147,14 @@ impl MssanteSender {
                 }
                 r
             }
-            // A refused certificate or AUTH is ours to fix: keep retrying (the window then
-            // expires it) and let the metrics alert.
+            // A refused certificate or AUTH is ours to fix: the caller holds the operator's
+            // queue (`hold_operator`); the delivery waits there, its window still running.
             mail::RetryClass::Configuration => {
-                temporary("configuration", text, Some(Duration::from_secs(300)))
+                let mut r = temporary("configuration", text, None);
+                if let ob::AttemptResult::TemporaryFailure { error, .. } = &mut r {
+                    error.remote_code = remote;
+                }
+                r
             }
             mail::RetryClass::DsnUnsupported => {
                 self.dsn_off.store(true, Ordering::Relaxed);
@@ -230,10 +235,11 @@ impl Sender for MssanteSender {
         match self.pool.send(&c, &env, &bytes).await {
             Ok(report) => {
                 if let Some(r) = report.recipients.iter().find(|r| !r.reply.is_positive()) {
-                    return self.classify(&mail::MailError::Rejected {
+                    let e = mail::MailError::Rejected {
                         step: mail::Step::Rcpt,
                         reply: r.reply.clone(),
-                    });
+                    };
+                    return self.failed(&d.destination, &e).await;
                 }
                 let now = self.clock.now();
                 let timeout = Duration::from_secs(self.cfg.outbox.notification_timeout_secs);
@@ -243,7 +249,82 @@ impl Sender for MssanteSender {
                     notify_by: report.dsn_requested.then(|| now + timeout),
                 }
             }
-            Err(e) => self.classify(&e),
+            Err(e) => self.failed(&d.destination, &e).await,
+        }
+    }
+}
+
+impl MssanteSender {
+    async fn failed(&self, destination: &str, e: &mail::MailError) -> ob::AttemptResult {
+        if e.retry_class() == mail::RetryClass::Configuration {
+            self.hold_operator(destination, e).await;
+        }
+        self.classify(e)
+    }
+
+    /// A configuration fault towards the operator (530/535, 5.7.0/5.7.8, a refused certificate)
+    /// fails every message the same way until someone fixes it (mssante.md §1.5): rather than
+    /// spending each delivery's attempts until its window ends, pause every MSSanté destination
+    /// with work (they all go through this operator), this one included. The deliveries stay
+    /// queued; an administrator resumes the destinations (Admin `Resume`) once it is fixed.
+    async fn hold_operator(&self, destination: &str, e: &mail::MailError) {
+        let why = match e.reply() {
+            Some(r) => format!(
+                "smtp {}{}",
+                r.code,
+                r.enhanced
+                    .map(|x| format!(" {}.{}.{}", x[0], x[1], x[2]))
+                    .unwrap_or_default()
+            ),
+            None => "tls certificate".to_string(),
+        };
+        let store = self.store.clone();
+        let now = self.clock.now();
+        let dest = destination.to_string();
+        let actor = format!("system: operator configuration fault ({why})");
+        let held = tokio::task::spawn_blocking(move || -> ob::Result<Vec<String>> {
+            let mut targets: Vec<String> = store
+                .destination_stats(now)?
+                .into_iter()
+                .filter(|s| {
+                    s.destination.starts_with("mssante:") && !s.paused && s.queued + s.in_flight > 0
+                })
+                .map(|s| s.destination)
+                .collect();
+            if !targets.contains(&dest) {
+                targets.push(dest);
+            }
+            let mut held = Vec::new();
+            for t in targets {
+                // Concurrent failures would otherwise pause (and audit) it twice.
+                if !store.is_paused(&t)? {
+                    store.pause(&t, &actor, now)?;
+                    held.push(t);
+                }
+            }
+            Ok(held)
+        })
+        .await;
+        match held {
+            Ok(Ok(held)) => {
+                for d in &held {
+                    self.metrics
+                        .operator_holds
+                        .get_or_create(&crate::metrics::DestinationLabels {
+                            destination: d.clone(),
+                        })
+                        .inc();
+                }
+                if !held.is_empty() {
+                    tracing::error!(
+                        reason = %why,
+                        destinations = ?held,
+                        "MSSanté operator refused our configuration: destinations paused, resume them once fixed"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not pause the operator's destinations"),
+            Err(e) => tracing::warn!(error = %e, "could not pause the operator's destinations"),
         }
     }
 }

@@ -370,5 +370,70 @@ async fn a_revoked_operator_certificate_refuses_the_connection() {
     assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{e:?}");
     assert_eq!(e.reason, "configuration", "{e:?}");
     assert!(e.message.to_ascii_lowercase().contains("revoked"), "{e:?}");
+    // A configuration fault: the operator's queue is held.
+    assert!(svc.store.is_paused(&d.destination).expect("paused?"));
+    m.gw.running.stop().await;
+}
+
+/// An SMTP 535 (our credentials refused) holds the operator's queue instead of spending each
+/// delivery's attempts: the destination is paused, the delivery waits queued, and goes once an
+/// administrator resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authentication_refusal_holds_the_operator_queue_until_resumed() {
+    let m = start_sim_env(|c| {
+        c.outbox.backoff_secs = vec![1];
+        c.server.admin_tenants = vec!["cd93".into()];
+    })
+    .await;
+    m.sims.operator.handle().fail_next(
+        FaultStage::Mail,
+        535,
+        "5.7.8 Authentication credentials invalid",
+    );
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.last_error.is_some() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let e = d.last_error.clone().expect("error");
+    assert_eq!(e.reason, "configuration", "{e:?}");
+    assert!(e.remote_code.starts_with("535 5.7.8"), "{e:?}");
+    let dest = d.destination.clone();
+    assert!(
+        svc.store.is_paused(&dest).expect("paused?"),
+        "{dest} not held"
+    );
+    let holds = svc
+        .metrics
+        .operator_holds
+        .get_or_create(&passerelle::metrics::DestinationLabels {
+            destination: dest.clone(),
+        })
+        .get();
+    assert_eq!(holds, 1);
+    // Held: with a 1 s backoff it would have been retried (and delivered: the fault was one-shot).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+    assert_eq!(t2.deliveries[0].status, pb::DeliveryStatus::Queued as i32);
+    assert_eq!(t2.deliveries[0].attempts, 1);
+    // Fixed: an administrator resumes the destination and the delivery goes.
+    svc.set_paused(&caller("cd93"), &dest, false)
+        .await
+        .expect("resume");
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    assert_eq!(t.deliveries[0].attempts, 2);
     m.gw.running.stop().await;
 }

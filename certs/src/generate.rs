@@ -633,3 +633,55 @@ pub(crate) fn pkcs12(ck: &CertKey, password: &str) -> Result<Vec<u8>, CertsError
         .and_then(|p| p.to_der())
         .map_err(CertsError::ssl("building a PKCS#12"))
 }
+
+/// A CRL signed by the CA `ca` (a certificate of the PKI with its key) listing `revoked`, valid
+/// from an hour before `now` for `validity_days`: e.g. a server certificate revoked after the fact,
+/// which the generated CRLs do not list.
+pub fn crl_revoking(
+    name: &str,
+    ca: &CertKey,
+    revoked: &[&CertKey],
+    now: OffsetDateTime,
+    validity_days: u32,
+) -> Result<Crl, CertsError> {
+    let pair = KeyPair::try_from(ca.key_der.as_slice()).map_err(CertsError::rcgen(name))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, &pair).map_err(CertsError::rcgen(name))?;
+    // The CRL's authority key identifier must be the CA's subject key identifier, whatever
+    // method computed it.
+    let ski = x509_parser::parse_x509_certificate(&ca.cert_der)
+        .ok()
+        .and_then(|(_, c)| {
+            c.extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                        Some(k.0.to_vec())
+                    }
+                    _ => None,
+                })
+        });
+    let params = CertificateRevocationListParams {
+        this_update: now - Duration::hours(1),
+        next_update: now + Duration::days(i64::from(validity_days)),
+        // Above the generated CRLs' number 1: a replacement, not a duplicate.
+        crl_number: SerialNumber::from_slice(&[2]),
+        issuing_distribution_point: None,
+        revoked_certs: revoked
+            .iter()
+            .map(|c| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&c.serial),
+                revocation_time: now - Duration::hours(1),
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: ski
+            .map_or(rcgen::KeyIdMethod::Sha256, rcgen::KeyIdMethod::PreSpecified),
+    };
+    let crl = params.signed_by(&issuer).map_err(CertsError::rcgen(name))?;
+    Ok(Crl {
+        name: name.to_owned(),
+        der: crl.der().to_vec(),
+        pem: crl.pem().map_err(CertsError::rcgen(name))?,
+    })
+}

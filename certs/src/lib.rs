@@ -14,7 +14,7 @@ mod generate;
 mod store;
 
 pub use error::CertsError;
-pub use generate::{CRL_BASE_URL, generate};
+pub use generate::{CRL_BASE_URL, crl_revoking, generate};
 pub use store::{MANIFEST_FILE, load, load_or_generate, write};
 
 use time::OffsetDateTime;

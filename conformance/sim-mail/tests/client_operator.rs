@@ -948,3 +948,40 @@ async fn greeting_421_and_dsn_variants() {
     assert!(texts[1].contains("Action: relayed"));
     assert_eq!(texts[1], texts[2], "duplicate DSN");
 }
+
+/// A message that arrives after the FETCH of a pass but before IDLE is announced by the server in
+/// the response to the next command (here the MOVE of the pass), once per session (RFC 3501
+/// §7.3.1): IDLE must not then wait for a further change that may never come.
+#[tokio::test]
+async fn a_message_announced_before_idle_is_not_lost() {
+    let w = world().await;
+    w.h.deliver(CRIP, "INBOX", b"Subject: a\r\n\r\na\r\n".to_vec());
+    let mut s = ImapSession::connect(&imap(&w, CRIP, TlsMode::Implicit))
+        .await
+        .expect("imap");
+    s.ensure_folders(&[FOLDER_PROCESSED])
+        .await
+        .expect("folders");
+    s.select_inbox().await.expect("select");
+    let first = s.fetch_from(1).await.expect("fetch");
+    assert_eq!(first.len(), 1);
+    // Delivered between the FETCH and the IDLE: the server reports `* 2 EXISTS` with the MOVE.
+    w.h.deliver(CRIP, "INBOX", b"Subject: b\r\n\r\nb\r\n".to_vec());
+    s.move_message(first[0].uid, FOLDER_PROCESSED)
+        .await
+        .expect("move");
+    let started = std::time::Instant::now();
+    let (mut s, outcome) = s.idle(Duration::from_secs(10)).await.expect("idle");
+    assert_eq!(outcome, IdleOutcome::Changed);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "woken after {:?}",
+        started.elapsed()
+    );
+    let next = s.fetch_from(1).await.expect("fetch");
+    assert_eq!(next.len(), 1);
+    // Once fetched, nothing is pending: IDLE waits again.
+    let (s, outcome) = s.idle(Duration::from_millis(300)).await.expect("idle");
+    assert_eq!(outcome, IdleOutcome::TimedOut);
+    s.logout().await.expect("logout");
+}

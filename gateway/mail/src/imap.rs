@@ -125,6 +125,13 @@ pub struct ImapSession {
     caps: Vec<String>,
     delimiter: Option<String>,
     timeout: Duration,
+    /// Message count of the selected folder as the server last reported it.
+    exists: Option<u32>,
+    /// The server announced more messages (untagged EXISTS in the response to another command)
+    /// since the last FETCH was issued. A server announces a new message once per session
+    /// (RFC 3501 §7.3.1), so an IDLE issued after dropping that announcement would wait for a
+    /// further change: [`Self::idle`] returns at once instead.
+    grown: bool,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -197,6 +204,29 @@ async fn capability_before_auth(client: &mut Client<Stream>) -> Result<Vec<Strin
             }
             _ => {}
         }
+    }
+}
+
+/// Keeps the message count of the selected folder; a count above the known one means new mail.
+fn note_unsolicited(
+    exists: &mut Option<u32>,
+    grown: &mut bool,
+    u: &async_imap::types::UnsolicitedResponse,
+) {
+    use async_imap::types::UnsolicitedResponse as U;
+    match u {
+        U::Exists(n) => {
+            if exists.is_none_or(|e| *n > e) {
+                *grown = true;
+            }
+            *exists = Some(*n);
+        }
+        U::Expunge(_) => {
+            if let Some(e) = exists.as_mut() {
+                *e = e.saturating_sub(1);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -301,6 +331,8 @@ impl ImapSession {
             caps: Vec::new(),
             delimiter: None,
             timeout: t,
+            exists: None,
+            grown: false,
         };
         let caps = timed(Step::ImapCapability, t, async {
             me.session
@@ -403,6 +435,9 @@ impl ImapSession {
         let uid_validity = mb
             .uid_validity
             .ok_or_else(|| imap_err(Step::ImapSelect, "no UIDVALIDITY in SELECT response"))?;
+        // A fresh SELECT reports everything: earlier announcements are covered by it.
+        self.exists = Some(mb.exists);
+        self.grown = false;
         Ok(InboxState {
             uid_validity,
             uid_next: mb.uid_next,
@@ -415,6 +450,10 @@ impl ImapSession {
     /// dropped.
     pub async fn fetch_from(&mut self, first: u32) -> Result<Vec<FetchedMessage>, MailError> {
         let first = first.max(1);
+        // `first:*` covers whatever was announced before it; an EXISTS in its own response may
+        // not be (it sets `grown` again when drained).
+        self.drain_unsolicited();
+        self.grown = false;
         let fetched = timed(Step::ImapFetch, self.timeout, async {
             let stream = self
                 .session
@@ -451,6 +490,8 @@ impl ImapSession {
     /// bodies (mssante.md §6.2 re-listing; messages too large to fetch are seen by their size).
     pub async fn list_from(&mut self, first: u32) -> Result<Vec<MessageSummary>, MailError> {
         let first = first.max(1);
+        self.drain_unsolicited();
+        self.grown = false;
         let fetched = timed(Step::ImapFetch, self.timeout, async {
             let stream = self
                 .session
@@ -575,26 +616,45 @@ impl ImapSession {
     }
 
     /// Waits in IDLE up to `wait` (the server must offer IDLE; otherwise poll with
-    /// [`Self::noop`] / [`Self::fetch_from`]).
-    pub async fn idle(self, wait: Duration) -> Result<(Self, IdleOutcome), MailError> {
+    /// [`Self::noop`] / [`Self::fetch_from`]). Returns `Changed` at once, without waiting, when the
+    /// server already announced new messages since the last FETCH (in the response to another
+    /// command, or just before accepting IDLE).
+    pub async fn idle(mut self, wait: Duration) -> Result<(Self, IdleOutcome), MailError> {
         if !self.has_capability("IDLE") {
             return Err(MailError::Config {
                 field: "idle",
                 reason: "server does not offer IDLE: poll instead".into(),
             });
         }
+        self.drain_unsolicited();
+        if self.grown {
+            return Ok((self, IdleOutcome::Changed));
+        }
         let Self {
             session,
             caps,
             delimiter,
             timeout,
+            exists,
+            grown,
         } = self;
+        // The handle hides the session: keep a receiver of its unsolicited responses.
+        let unsolicited = session.unsolicited_responses.clone();
         let mut handle = session.idle();
         timed(Step::ImapIdle, timeout, async {
             handle.init().await.map_err(|e| imap_err(Step::ImapIdle, e))
         })
         .await?;
-        let outcome = {
+        // Untagged responses read before the continuation went to the unsolicited channel, not
+        // to the wait below: look at them first.
+        let mut me_exists = exists;
+        let mut me_grown = grown;
+        while let Ok(u) = unsolicited.try_recv() {
+            note_unsolicited(&mut me_exists, &mut me_grown, &u);
+        }
+        let outcome = if me_grown {
+            IdleOutcome::Changed
+        } else {
             let (fut, _stop) = handle.wait_with_timeout(wait);
             match fut.await.map_err(|e| imap_err(Step::ImapIdle, e))? {
                 async_imap::extensions::idle::IdleResponse::NewData(_) => IdleOutcome::Changed,
@@ -610,6 +670,8 @@ impl ImapSession {
             caps,
             delimiter,
             timeout,
+            exists: me_exists,
+            grown: me_grown,
         };
         me.drain_unsolicited();
         Ok((me, outcome))
@@ -638,9 +700,17 @@ impl ImapSession {
         .await
     }
 
-    /// Unsolicited responses are not used (the caller re-fetches by UID); drop them so the
-    /// bounded channel never fills.
+    /// Whether the server announced new messages since the last FETCH was issued (the next
+    /// [`Self::idle`] would return at once).
+    pub fn has_announced_new(&self) -> bool {
+        self.grown
+    }
+
+    /// Unsolicited responses only count messages (the caller re-fetches by UID); the channel is
+    /// emptied after every command so that it never fills (async-imap drops what does not fit).
     fn drain_unsolicited(&mut self) {
-        while self.session.unsolicited_responses.try_recv().is_ok() {}
+        while let Ok(u) = self.session.unsolicited_responses.try_recv() {
+            note_unsolicited(&mut self.exists, &mut self.grown, &u);
+        }
     }
 }

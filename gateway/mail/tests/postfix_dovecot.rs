@@ -620,6 +620,26 @@ async fn postfix_dovecot_round_trip() {
     s.move_message(uid, FOLDER_PROCESSED).await.expect("move");
     let after = s.fetch_from(1).await.expect("fetch");
     assert_eq!(after.len(), 3);
+    // IDLE against Dovecot: quiet while nothing arrives, woken by a new delivery (as the
+    // gateway's poller uses it).
+    let (back, outcome) = s.idle(Duration::from_millis(300)).await.expect("idle");
+    assert_eq!(outcome, passerelle_mail::IdleOutcome::TimedOut);
+    let mut fifth = message.clone();
+    fifth.splice(
+        at..at + needle.len(),
+        b"Subject: Essai Postfix idle".iter().copied(),
+    );
+    pool.send(&smtp, &env2, &fifth).await.expect("fifth");
+    let started = Instant::now();
+    let (mut s, outcome) = back.idle(Duration::from_secs(30)).await.expect("idle");
+    assert_eq!(outcome, passerelle_mail::IdleOutcome::Changed);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let after = s.fetch_from(1).await.expect("fetch");
+    assert_eq!(after.len(), 4);
     let traites = s
         .select(&s.server_folder_name(FOLDER_PROCESSED))
         .await

@@ -119,6 +119,7 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
             tls: crate::mssante::client_configs(&cfg)?,
             pool: passerelle_mail::SmtpPool::new(),
             dsn_off: std::sync::atomic::AtomicBool::new(false),
+            metrics: metrics.clone(),
         }));
     }
     if cfg.dmp.base_url.is_some() {

@@ -120,6 +120,9 @@ pub struct MssanteConfig {
     pub nil: String,
     /// Trust anchors of the operator's servers (PEM).
     pub trust_ca: Option<PathBuf>,
+    /// CRLs (PEM or DER files) of the operator's server chain; when set, its SMTP and IMAP
+    /// certificates are checked against them (strict: every CA of the chain needs its CRL).
+    pub crl: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -137,6 +140,7 @@ impl Default for DmpConfig {
         Self {
             base_url: None,
             trust_ca: None,
+            crl: Vec::new(),
             lps_homologation: Secret::default(),
             processing_code: "P".into(),
         }
@@ -153,6 +157,8 @@ pub struct DmpConfig {
     /// Base URL of the DMP services, e.g. https://lps2.dmp.gouv.fr/si-dmp-server/v2/services.
     pub base_url: Option<String>,
     pub trust_ca: Option<PathBuf>,
+    /// CRLs (PEM or DER files) of the DMP server's chain, as `mssante.crl`.
+    pub crl: Vec<PathBuf>,
     pub lps_homologation: Secret,
     /// TD0.2 processingCode: "P" in production, "D" on test platforms and the sandbox.
     pub processing_code: String,

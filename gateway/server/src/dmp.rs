@@ -354,6 +354,7 @@ pub fn clients(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<client::DmpCl
         .trust_ca
         .as_ref()
         .context("dmp.trust_ca is required")?;
+    let revocation = crate::setup::revocation(&cfg.dmp.crl).context("dmp.crl")?;
     let mut out = HashMap::new();
     for t in &cfg.tenants {
         let identity =
@@ -364,7 +365,7 @@ pub fn clients(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<client::DmpCl
             base_url: base.clone(),
             trust: passerelle_tls::TrustAnchors::load(std::slice::from_ref(ca))?,
             identity,
-            revocation: passerelle_tls::Revocation::disabled(),
+            revocation: revocation.clone(),
             signer: Arc::new(signer),
             tenant: facts(cfg, t),
             timeouts: client::Timeouts::default(),

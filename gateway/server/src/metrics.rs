@@ -60,6 +60,7 @@ pub struct Metrics {
     pub outbox_oldest_pending_age: Family<DestinationLabels, Gauge<f64, AtomicU64>>,
     pub notification_timeouts: Counter,
     pub pruned_payloads: Counter,
+    pub operator_holds: Family<DestinationLabels, Counter>,
 }
 
 impl Metrics {
@@ -142,6 +143,12 @@ impl Metrics {
             "Payload blobs removed by the retention job",
             pruned_payloads.clone(),
         );
+        let operator_holds = Family::<DestinationLabels, Counter>::default();
+        registry.register(
+            "operator_holds",
+            "Destinations paused automatically after an operator configuration fault (SMTP 530/535, refused certificate): resume them once fixed",
+            operator_holds.clone(),
+        );
         Self {
             registry,
             received,
@@ -157,6 +164,7 @@ impl Metrics {
             outbox_oldest_pending_age,
             notification_timeouts,
             pruned_payloads,
+            operator_holds,
         }
     }
 

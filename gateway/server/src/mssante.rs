@@ -57,7 +57,8 @@ impl Operator {
     }
 }
 
-/// One rustls client config per tenant mailbox: its ORG_AUTH_CLI, trusting only the configured CAs.
+/// One rustls client config per tenant mailbox: its ORG_AUTH_CLI, trusting only the configured CAs
+/// (and checking the operator's chain against `mssante.crl` when given).
 pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls::ClientConfig>>> {
     let ca = cfg
         .mssante
@@ -65,15 +66,12 @@ pub fn client_configs(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<rustls
         .as_ref()
         .context("mssante.trust_ca is required to reach the operator")?;
     let trust = passerelle_tls::TrustAnchors::load(std::slice::from_ref(ca))?;
+    let revocation = crate::setup::revocation(&cfg.mssante.crl).context("mssante.crl")?;
     let mut out = HashMap::new();
     for t in &cfg.tenants {
         let id = passerelle_tls::Identity::load(&crate::setup::identity_source(&t.tls_client)?)
             .with_context(|| format!("tenant {}: tls_client identity", t.id))?;
-        let c = passerelle_tls::client_config(
-            Some(&id),
-            &trust,
-            &passerelle_tls::Revocation::disabled(),
-        )?;
+        let c = passerelle_tls::client_config(Some(&id), &trust, &revocation)?;
         out.insert(t.id.clone(), Arc::new(c));
     }
     Ok(out)
@@ -88,6 +86,7 @@ pub struct MssanteSender {
     pub pool: mail::SmtpPool,
     /// Set when the operator refused DSN parameters (555): later sends go without them.
     pub dsn_off: AtomicBool,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn temporary(reason: &str, message: String, retry_after: Option<Duration>) -> ob::AttemptResult {
@@ -148,10 +147,14 @@ impl MssanteSender {
                 }
                 r
             }
-            // A refused certificate or AUTH is ours to fix: keep retrying (the window then
-            // expires it) and let the metrics alert.
+            // A refused certificate or AUTH is ours to fix: the caller holds the operator's
+            // queue (`hold_operator`); the delivery waits there, its window still running.
             mail::RetryClass::Configuration => {
-                temporary("configuration", text, Some(Duration::from_secs(300)))
+                let mut r = temporary("configuration", text, None);
+                if let ob::AttemptResult::TemporaryFailure { error, .. } = &mut r {
+                    error.remote_code = remote;
+                }
+                r
             }
             mail::RetryClass::DsnUnsupported => {
                 self.dsn_off.store(true, Ordering::Relaxed);
@@ -232,10 +235,11 @@ impl Sender for MssanteSender {
         match self.pool.send(&c, &env, &bytes).await {
             Ok(report) => {
                 if let Some(r) = report.recipients.iter().find(|r| !r.reply.is_positive()) {
-                    return self.classify(&mail::MailError::Rejected {
+                    let e = mail::MailError::Rejected {
                         step: mail::Step::Rcpt,
                         reply: r.reply.clone(),
-                    });
+                    };
+                    return self.failed(&d.destination, &e).await;
                 }
                 let now = self.clock.now();
                 let timeout = Duration::from_secs(self.cfg.outbox.notification_timeout_secs);
@@ -245,7 +249,82 @@ impl Sender for MssanteSender {
                     notify_by: report.dsn_requested.then(|| now + timeout),
                 }
             }
-            Err(e) => self.classify(&e),
+            Err(e) => self.failed(&d.destination, &e).await,
+        }
+    }
+}
+
+impl MssanteSender {
+    async fn failed(&self, destination: &str, e: &mail::MailError) -> ob::AttemptResult {
+        if e.retry_class() == mail::RetryClass::Configuration {
+            self.hold_operator(destination, e).await;
+        }
+        self.classify(e)
+    }
+
+    /// A configuration fault towards the operator (530/535, 5.7.0/5.7.8, a refused certificate)
+    /// fails every message the same way until someone fixes it (mssante.md §1.5): rather than
+    /// spending each delivery's attempts until its window ends, pause every MSSanté destination
+    /// with work (they all go through this operator), this one included. The deliveries stay
+    /// queued; an administrator resumes the destinations (Admin `Resume`) once it is fixed.
+    async fn hold_operator(&self, destination: &str, e: &mail::MailError) {
+        let why = match e.reply() {
+            Some(r) => format!(
+                "smtp {}{}",
+                r.code,
+                r.enhanced
+                    .map(|x| format!(" {}.{}.{}", x[0], x[1], x[2]))
+                    .unwrap_or_default()
+            ),
+            None => "tls certificate".to_string(),
+        };
+        let store = self.store.clone();
+        let now = self.clock.now();
+        let dest = destination.to_string();
+        let actor = format!("system: operator configuration fault ({why})");
+        let held = tokio::task::spawn_blocking(move || -> ob::Result<Vec<String>> {
+            let mut targets: Vec<String> = store
+                .destination_stats(now)?
+                .into_iter()
+                .filter(|s| {
+                    s.destination.starts_with("mssante:") && !s.paused && s.queued + s.in_flight > 0
+                })
+                .map(|s| s.destination)
+                .collect();
+            if !targets.contains(&dest) {
+                targets.push(dest);
+            }
+            let mut held = Vec::new();
+            for t in targets {
+                // Concurrent failures would otherwise pause (and audit) it twice.
+                if !store.is_paused(&t)? {
+                    store.pause(&t, &actor, now)?;
+                    held.push(t);
+                }
+            }
+            Ok(held)
+        })
+        .await;
+        match held {
+            Ok(Ok(held)) => {
+                for d in &held {
+                    self.metrics
+                        .operator_holds
+                        .get_or_create(&crate::metrics::DestinationLabels {
+                            destination: d.clone(),
+                        })
+                        .inc();
+                }
+                if !held.is_empty() {
+                    tracing::error!(
+                        reason = %why,
+                        destinations = ?held,
+                        "MSSanté operator refused our configuration: destinations paused, resume them once fixed"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not pause the operator's destinations"),
+            Err(e) => tracing::warn!(error = %e, "could not pause the operator's destinations"),
         }
     }
 }
@@ -554,8 +633,11 @@ pub fn ingest(
 }
 
 /// Follows every configured mailbox until shutdown, one task and one long-lived IMAP session per
-/// mailbox: new messages are fetched, ingested, moved, then a poll every `every`. A failed session is reopened after a pause; nothing is lost (the
-/// cursor and the store make ingestion idempotent).
+/// mailbox: new messages are fetched, ingested, moved; then IDLE (RFC 2177) where the server
+/// offers it, else a pause. Either way the mailbox is read again at least every `every`: the IDLE
+/// is ended and re-issued then (also well under RFC 2177's 29 minutes), a safety poll so that a
+/// change the server failed to announce waits at most `every`. A failed session is reopened after
+/// a pause; nothing is lost (the cursor and the store make ingestion idempotent).
 pub async fn poll_loop(
     svc: Arc<Service>,
     operator: Operator,
@@ -600,11 +682,19 @@ async fn follow_mailbox(
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
     loop {
         ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
-        // IDLE (RFC 2177) is not used yet: with it, notifications were sometimes delayed by about
-        // a minute on a loaded machine (not diagnosed; the IDLE command timeout is a minute). A
-        // poll of the open session every `every` is predictable.
-        tokio::time::sleep(every).await;
+        if s.has_capability("IDLE") {
+            // Returns at once when new mail was announced during the pass (see `ImapSession::idle`).
+            let (back, _outcome) = s.idle(idle_wait(every)).await?;
+            s = back;
+        } else {
+            tokio::time::sleep(every).await;
+        }
     }
+}
+
+/// How long one IDLE lasts: the poll period (the safety poll), never RFC 2177's 29 minutes.
+fn idle_wait(every: Duration) -> Duration {
+    every.min(Duration::from_secs(28 * 60))
 }
 
 async fn open_session(

@@ -181,10 +181,12 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             imap: None,
             nil: "DEV-PASSERELLE-SANDBOX".into(),
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
+            crl: Vec::new(),
         },
         dmp: DmpConfig {
             base_url: None,
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
+            crl: Vec::new(),
             lps_homologation: crate::config::Secret("SANDBOX".into()),
             processing_code: "D".into(),
         },

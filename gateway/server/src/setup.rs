@@ -1,6 +1,7 @@
 //! Loading what the config points at: the policy engine with its overlays, the server's TLS
 //! identity and API client CAs, the tenants' certificates (WhoAmI, check-config).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -105,6 +106,62 @@ pub fn certificates(cfg: &Config) -> std::collections::HashMap<String, Vec<pb::C
     out
 }
 
+/// CRL checking of a remote server's chain: none without CRL files, else strict (a certificate
+/// of the chain without a current CRL is refused, like a listed one).
+pub fn revocation(crls: &[PathBuf]) -> anyhow::Result<Revocation> {
+    if crls.is_empty() {
+        return Ok(Revocation::disabled());
+    }
+    Ok(Revocation::strict(passerelle_tls::load_crls(crls)?))
+}
+
+/// Checks the configured CRL files: readable, issued by a configured CA, current (an expired CRL
+/// refuses every connection under strict checking; a warning under 7 days).
+fn check_crls(
+    key: &str,
+    paths: &[PathBuf],
+    trust: Option<&TrustAnchors>,
+    now: time::OffsetDateTime,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    for p in paths {
+        let at = format!("{key} {}", p.display());
+        let crls = match passerelle_tls::load_crls(std::slice::from_ref(p)) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
+        for c in &crls {
+            let Ok((_, crl)) = x509_parser::parse_x509_crl(c.as_ref()) else {
+                errors.push(format!("{at}: unreadable CRL"));
+                continue;
+            };
+            let issuer = crl.issuer().to_string();
+            if let Some(t) = trust {
+                let known = t.certs().iter().any(|ca| {
+                    x509_parser::parse_x509_certificate(ca.as_ref())
+                        .is_ok_and(|(_, ca)| ca.subject() == crl.issuer())
+                });
+                if !known {
+                    errors.push(format!("{at}: issued by {issuer}, not a configured CA"));
+                }
+            }
+            match crl.next_update().map(|t| t.to_datetime()) {
+                Some(next) if next <= now => {
+                    errors.push(format!("{at}: CRL of {issuer} expired on {next}"))
+                }
+                Some(next) if next - now < time::Duration::days(7) => {
+                    warnings.push(format!("{at}: CRL of {issuer} expires on {next}"))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Loads every tenant's certificates and checks them (key match, chain to the configured CAs, key
 /// usage, validity; a warning under 30 days). Returns (errors, warnings), one line each.
 pub fn check_certificates(cfg: &Config, now: time::OffsetDateTime) -> (Vec<String>, Vec<String>) {
@@ -122,6 +179,22 @@ pub fn check_certificates(cfg: &Config, now: time::OffsetDateTime) -> (Vec<Strin
             None
         }
     };
+    for (key, paths, anchors) in [
+        ("mssante.crl", &cfg.mssante.crl, &cfg.mssante.trust_ca),
+        ("dmp.crl", &cfg.dmp.crl, &cfg.dmp.trust_ca),
+    ] {
+        let anchors = anchors
+            .as_ref()
+            .and_then(|p| TrustAnchors::load(std::slice::from_ref(p)).ok());
+        check_crls(
+            key,
+            paths,
+            anchors.as_ref(),
+            now,
+            &mut errors,
+            &mut warnings,
+        );
+    }
     for t in &cfg.tenants {
         for (name, id, usage) in [
             (

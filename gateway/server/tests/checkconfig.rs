@@ -71,3 +71,73 @@ fn valid_certificates_pass_and_broken_ones_are_named() {
         "a signing certificate is no TLS client certificate: {stderr}"
     );
 }
+
+/// The good configuration with `mssante.crl` set to `files`.
+fn with_crls(dir: &std::path::Path, files: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let p = write_config(dir, "tenants/mecs-tilleuls/tls-client");
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| format!("\"{}\"", f.display()))
+        .collect();
+    let text = std::fs::read_to_string(&p).expect("read").replacen(
+        "[mssante]\n",
+        &format!("[mssante]\ncrl = [{}]\n", list.join(", ")),
+        1,
+    );
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn operator_crls_are_checked() {
+    let (_cfg, dir) = sandbox_config(|_| {});
+    let pki_dir = dir.path().join("pki");
+    // The generated CRLs (PEM and DER) of the servers CA and the root: fine.
+    let good = with_crls(
+        dir.path(),
+        &[
+            pki_dir.join("crl/servers.der"),
+            pki_dir.join("crl/root.pem"),
+        ],
+    );
+    let (ok, _, stderr) = check(&good);
+    assert!(ok, "{stderr}");
+    // Not a CRL.
+    let garbage = pki_dir.join("not-a-crl.der");
+    std::fs::write(&garbage, b"\x30\x03\x02\x01\x01").expect("write");
+    let (ok, _, stderr) = check(&with_crls(dir.path(), &[garbage]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("mssante.crl") && stderr.contains("not-a-crl.der"),
+        "{stderr}"
+    );
+    // Expired: its next update is in the past.
+    let pki = passerelle::sandbox::pki(&pki_dir).expect("pki");
+    let old = passerelle_certs::crl_revoking(
+        "servers",
+        &pki.server_ca,
+        &[],
+        time::OffsetDateTime::now_utc() - time::Duration::days(40),
+        30,
+    )
+    .expect("crl");
+    let old_path = pki_dir.join("old-servers.crl");
+    std::fs::write(&old_path, &old.der).expect("write");
+    let (ok, _, stderr) = check(&with_crls(dir.path(), &[old_path]));
+    assert!(!ok);
+    assert!(stderr.contains("expired"), "{stderr}");
+    // Issued by a CA the configuration does not trust.
+    let foreign = passerelle_certs::crl_revoking(
+        "unknown",
+        &pki.unknown_root,
+        &[],
+        time::OffsetDateTime::now_utc(),
+        30,
+    )
+    .expect("crl");
+    let foreign_path = pki_dir.join("foreign.crl");
+    std::fs::write(&foreign_path, &foreign.pem).expect("write");
+    let (ok, _, stderr) = check(&with_crls(dir.path(), &[foreign_path]));
+    assert!(!ok);
+    assert!(stderr.contains("not a configured CA"), "{stderr}");
+}

@@ -229,11 +229,20 @@ pub struct SimEnv {
 }
 
 pub async fn start_sim_env(tweak: impl FnOnce(&mut Config)) -> SimEnv {
+    start_sim_env_with(tweak, |_| {}).await
+}
+
+/// As [`start_sim_env`], with the application options adjusted too (e.g. the IMAP poll period).
+pub async fn start_sim_env_with(
+    tweak: impl FnOnce(&mut Config),
+    tweak_opts: impl FnOnce(&mut passerelle::app::Options),
+) -> SimEnv {
     let (mut cfg, dir) = sandbox_config(|_| {});
     tweak(&mut cfg);
-    let (sims, opts) = passerelle::sandbox::start_sims(&mut cfg)
+    let (sims, mut opts) = passerelle::sandbox::start_sims(&mut cfg)
         .await
         .expect("sims");
+    tweak_opts(&mut opts);
     let running = passerelle::app::start(cfg, opts).await.expect("start");
     SimEnv {
         gw: Gw { running, _dir: dir },

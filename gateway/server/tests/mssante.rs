@@ -266,3 +266,190 @@ fn the_operator_refuses_messages_that_break_the_rules() {
             .is_err_and(|e| e.1.contains("MSS-DATE"))
     );
 }
+
+/// With IDLE, mail is ingested as it arrives, not at the next poll: here the poll period is a
+/// minute and a burst of messages (some landing while a pass is running, announced in the
+/// response to its MOVE) must all be in the inbox within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_ingests_new_mail_well_before_the_poll_period() {
+    let m = start_sim_env_with(|_| {}, |o| o.poll_every = Duration::from_secs(60)).await;
+    let svc = m.gw.running.service.clone();
+    let crip = "crip@cd93.mssante.test";
+    let count = || {
+        let svc = svc.clone();
+        async move {
+            svc.inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+                .await
+                .expect("inbox")
+                .items
+                .len()
+        }
+    };
+    let plain = |i: usize| {
+        format!(
+            "From: <claire.martin@cd93.mssante.test>\r\nTo: <{crip}>\r\nSubject: m{i}\r\n\
+             Message-ID: <idle-{i}@cd93.mssante.test>\r\nDate: Thu, 26 Nov 2026 00:00:00 +0000\r\n\
+             \r\nbody {i}\r\n"
+        )
+        .into_bytes()
+    };
+    let wait_count = |want: usize, within: Duration| async move {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = count().await;
+            if n >= want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} of {want} messages ingested after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // The first pass is immediate; after it the poller is in IDLE.
+    m.sims.operator.handle().deliver(crip, "INBOX", plain(0));
+    wait_count(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    for i in 1..=20 {
+        m.sims.operator.handle().deliver(crip, "INBOX", plain(i));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    wait_count(21, Duration::from_secs(15)).await;
+    eprintln!("burst ingested in {:?}", start.elapsed());
+    assert!(m.sims.operator.handle().messages(crip, "INBOX").is_empty());
+    m.gw.running.stop().await;
+}
+
+/// Writes `mssante.crl` files for the sandbox PKI of `cfg`: the root's CRL and a servers CA CRL
+/// listing `revoked` (server certificate names).
+fn operator_crls(cfg: &mut passerelle::config::Config, revoked: &[&str]) {
+    let dir = cfg.server.data_dir.join("pki");
+    let pki = passerelle::sandbox::pki(&dir).expect("pki");
+    let listed: Vec<&passerelle_certs::CertKey> = revoked
+        .iter()
+        .map(|n| pki.server(n).expect("server certificate"))
+        .collect();
+    let servers = passerelle_certs::crl_revoking(
+        "servers",
+        &pki.server_ca,
+        &listed,
+        time::OffsetDateTime::now_utc(),
+        30,
+    )
+    .expect("crl");
+    let servers_path = dir.join("operator-servers.crl");
+    std::fs::write(&servers_path, &servers.der).expect("write crl");
+    let root = pki.crl("root").expect("root crl");
+    let root_path = dir.join("operator-root.crl.pem");
+    std::fs::write(&root_path, &root.pem).expect("write crl");
+    cfg.mssante.crl = vec![servers_path, root_path];
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_operator_certificate_refuses_the_connection() {
+    // Current CRLs that list nothing: strict checking lets the operator through.
+    let m = start_sim_env(|c| operator_crls(c, &[])).await;
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    m.gw.running.stop().await;
+
+    // The operator's server certificate revoked: no session, the delivery stays queued with a
+    // reason naming the revocation.
+    let m = start_sim_env(|c| operator_crls(c, &["smtp.mssante.test"])).await;
+    let svc = m.gw.running.service.clone();
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.last_error.is_some() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let e = d.last_error.expect("error");
+    assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{e:?}");
+    assert_eq!(e.reason, "configuration", "{e:?}");
+    assert!(e.message.to_ascii_lowercase().contains("revoked"), "{e:?}");
+    // A configuration fault: the operator's queue is held.
+    assert!(svc.store.is_paused(&d.destination).expect("paused?"));
+    m.gw.running.stop().await;
+}
+
+/// An SMTP 535 (our credentials refused) holds the operator's queue instead of spending each
+/// delivery's attempts: the destination is paused, the delivery waits queued, and goes once an
+/// administrator resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authentication_refusal_holds_the_operator_queue_until_resumed() {
+    let m = start_sim_env(|c| {
+        c.outbox.backoff_secs = vec![1];
+        c.server.admin_tenants = vec!["cd93".into()];
+    })
+    .await;
+    m.sims.operator.handle().fail_next(
+        FaultStage::Mail,
+        535,
+        "5.7.8 Authentication credentials invalid",
+    );
+    let svc = m.gw.running.service.clone();
+    let req = example("08-fiche-navette-educateur-ase.json");
+    let t = svc
+        .submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        let d = t2.deliveries[0].clone();
+        if d.last_error.is_some() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let e = d.last_error.clone().expect("error");
+    assert_eq!(e.reason, "configuration", "{e:?}");
+    assert!(e.remote_code.starts_with("535 5.7.8"), "{e:?}");
+    let dest = d.destination.clone();
+    assert!(
+        svc.store.is_paused(&dest).expect("paused?"),
+        "{dest} not held"
+    );
+    let holds = svc
+        .metrics
+        .operator_holds
+        .get_or_create(&passerelle::metrics::DestinationLabels {
+            destination: dest.clone(),
+        })
+        .get();
+    assert_eq!(holds, 1);
+    // Held: with a 1 s backoff it would have been retried (and delivered: the fault was one-shot).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+    assert_eq!(t2.deliveries[0].status, pb::DeliveryStatus::Queued as i32);
+    assert_eq!(t2.deliveries[0].attempts, 1);
+    // Fixed: an administrator resumes the destination and the delivery goes.
+    svc.set_paused(&caller("cd93"), &dest, false)
+        .await
+        .expect("resume");
+    let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    assert_eq!(t.deliveries[0].attempts, 2);
+    m.gw.running.stop().await;
+}

@@ -82,10 +82,8 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from >= hay.len() || needle.is_empty() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    // SIMD substring search: a supplied PDF may be MiBs and is searched several times.
+    memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
 /// Lexical scan of the file outside comments, strings and stream data: an `/Encrypt` key can

@@ -47,6 +47,20 @@ pub trait PolicyEngine: Send + Sync {
         dry_run: bool,
         decision_id: &str,
     ) -> Result<Decision, PolicyError>;
+
+    /// As `evaluate`, when the caller has already computed `input_sha256(req)` (the gateway hashes
+    /// the encoded request anyway, and a request may carry MiBs of PDF).
+    fn evaluate_hashed(
+        &self,
+        req: &SubmitRequest,
+        as_of: OffsetDateTime,
+        dry_run: bool,
+        decision_id: &str,
+        input_sha256: &str,
+    ) -> Result<Decision, PolicyError> {
+        let _ = input_sha256;
+        self.evaluate(req, as_of, dry_run, decision_id)
+    }
 }
 
 /// Everything the decision depends on besides the request: the matrix file, restriction overlays
@@ -289,6 +303,30 @@ impl PolicyEngine for Engine {
         dry_run: bool,
         decision_id: &str,
     ) -> Result<Decision, PolicyError> {
+        self.decide(req, as_of, dry_run, decision_id, None)
+    }
+
+    fn evaluate_hashed(
+        &self,
+        req: &SubmitRequest,
+        as_of: OffsetDateTime,
+        dry_run: bool,
+        decision_id: &str,
+        input_sha256: &str,
+    ) -> Result<Decision, PolicyError> {
+        self.decide(req, as_of, dry_run, decision_id, Some(input_sha256))
+    }
+}
+
+impl Engine {
+    fn decide(
+        &self,
+        req: &SubmitRequest,
+        as_of: OffsetDateTime,
+        dry_run: bool,
+        decision_id: &str,
+        input_sha: Option<&str>,
+    ) -> Result<Decision, PolicyError> {
         let today = dates::paris_date(as_of);
         let violations = validate::validate(req, today);
         if !violations.is_empty() {
@@ -336,7 +374,7 @@ impl PolicyEngine for Engine {
         let allow_partial = req.legal.as_ref().is_some_and(|l| l.allow_partial);
         let accepted =
             outcome == Outcome::Allowed || (outcome == Outcome::PartiallyAllowed && allow_partial);
-        let input_sha = input_sha256(req);
+        let input_sha = input_sha.map_or_else(|| input_sha256(req), str::to_owned);
         let mut warnings = Vec::new();
         if !req.expected_input_sha256.is_empty()
             && !req.expected_input_sha256.eq_ignore_ascii_case(&input_sha)

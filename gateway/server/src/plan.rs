@@ -185,4 +185,26 @@ mod tests {
         b.tenant = "u".into();
         assert_ne!(request_sha256(&a), request_sha256(&b));
     }
+
+    #[test]
+    fn the_policy_input_hash_is_the_canonical_hash_without_correlation_fields() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/requests/02-ppe-lieu-accueil-et-referente.json");
+        let mut req = crate::client::read_request(&path).expect("example");
+        req.idempotency_key = "k-1".into();
+        req.request_id.clear();
+        req.expected_input_sha256.clear();
+        let canonical = canonical_request(&mut req);
+        assert_eq!(req.idempotency_key, "k-1", "the key is put back");
+        assert_eq!(
+            passerelle_outbox::Sha256::digest(&canonical).to_hex(),
+            passerelle_policy::input_sha256(&req)
+        );
+        // With a correlation id the two differ, and Submit lets the policy hash it itself.
+        req.request_id = "corr-1".into();
+        assert_ne!(
+            passerelle_outbox::Sha256::digest(&canonical_request(&mut req)).to_hex(),
+            passerelle_policy::input_sha256(&req)
+        );
+    }
 }

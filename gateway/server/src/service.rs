@@ -173,20 +173,22 @@ impl Service {
         req: &pb::SubmitRequest,
         now: OffsetDateTime,
         dry_run: bool,
+        input_sha256: Option<&str>,
     ) -> Result<pb::Decision, Error> {
         let t0 = Instant::now();
         let id = new_id("dec");
-        let d = self
-            .policy
-            .evaluate(req, now, dry_run, &id)
-            .map_err(|e| match e {
-                passerelle_policy::PolicyError::InvalidInput(v) => Error::invalid(
-                    v.into_iter()
-                        .map(|f| FieldViolation::new(f.field, f.reason))
-                        .collect(),
-                ),
-                other => Error::internal(format!("policy: {other}")),
-            })?;
+        let d = match input_sha256 {
+            Some(h) => self.policy.evaluate_hashed(req, now, dry_run, &id, h),
+            None => self.policy.evaluate(req, now, dry_run, &id),
+        }
+        .map_err(|e| match e {
+            passerelle_policy::PolicyError::InvalidInput(v) => Error::invalid(
+                v.into_iter()
+                    .map(|f| FieldViolation::new(f.field, f.reason))
+                    .collect(),
+            ),
+            other => Error::internal(format!("policy: {other}")),
+        })?;
         self.metrics
             .observe_stage("policy", t0.elapsed().as_secs_f64());
         let outcome = pb::Outcome::try_from(d.outcome)
@@ -292,7 +294,11 @@ impl Service {
             }
         }
 
-        let decision = self.evaluate(&req, now, false)?;
+        // The policy's input hash leaves out the correlation fields too; without them it is the
+        // hash of the canonical bytes (plan::tests checks the equality).
+        let input_sha = (req.request_id.is_empty() && req.expected_input_sha256.is_empty())
+            .then(|| sha.to_hex());
+        let decision = self.evaluate(&req, now, false, input_sha.as_deref())?;
         if !decision.accepted {
             let draft = Self::audit_draft("transmission.refused", caller, &decision, None);
             let store = self.store.clone();
@@ -408,7 +414,7 @@ impl Service {
         self.bind_tenant(caller, &mut req.tenant)?;
         let now = self.clock.now();
         self.validate(&req, now)?;
-        let decision = self.evaluate(&req, now, true)?;
+        let decision = self.evaluate(&req, now, true, None)?;
         let draft = Self::audit_draft("explain", caller, &decision, None);
         let store = self.store.clone();
         let tenant = req.tenant.clone();

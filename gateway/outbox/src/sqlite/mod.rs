@@ -78,6 +78,16 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection> {
         .map_err(Error::db("synchronous=FULL"))?;
     c.pragma_update(None, "foreign_keys", "ON")
         .map_err(Error::db("foreign_keys"))?;
+    // Each group-committed command runs under a savepoint; its statement journal only serves a
+    // rollback inside the open transaction, so it needs no file (a temp file cost a write per
+    // page). Durability is the WAL's business.
+    c.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(Error::db("temp_store=MEMORY"))?;
+    if !read_only {
+        // The writer walks the queue's indexes on every insert: keep them cached (16 MiB).
+        c.pragma_update(None, "cache_size", -16384)
+            .map_err(Error::db("cache_size"))?;
+    }
     c.set_prepared_statement_cache_capacity(64);
     Ok(c)
 }

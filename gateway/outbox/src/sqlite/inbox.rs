@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS inbox_cursors (
     uidvalidity INTEGER NOT NULL,
     last_uid    INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries (message_id);
+DROP INDEX IF EXISTS deliveries_message_id;
+-- Only sent deliveries have a Message-ID: the others stay out of the index.
+CREATE INDEX IF NOT EXISTS deliveries_mid ON deliveries (message_id) WHERE message_id IS NOT NULL;
 ";
 
 const COLS: &str = "id, tenant, mailbox, uidvalidity, uid, message_id, raw_sha256, raw_size, received_at, \
@@ -269,7 +271,9 @@ pub(crate) fn delivery_id_by_message_id(
     message_id: &str,
 ) -> Result<Option<String>> {
     conn.prepare_cached(
-        "SELECT id FROM deliveries WHERE message_id = ?1 ORDER BY created_at DESC LIMIT 1",
+        // The IS NOT NULL term lets the planner use the partial index.
+        "SELECT id FROM deliveries WHERE message_id = ?1 AND message_id IS NOT NULL \
+         ORDER BY created_at DESC LIMIT 1",
     )
     .map_err(Error::db("prepare message id"))?
     .query_row(params![message_id], |r| r.get(0))

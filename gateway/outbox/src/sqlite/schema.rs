@@ -61,14 +61,24 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at            INTEGER NOT NULL,
     final_at              INTEGER
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries (destination, state, lease_until);
+-- Partial indexes: a row is indexed only in the states its queries look for, so each insert or
+-- state change maintains few of them (the writer's cost per submission). Stores created before
+-- lose the full-width indexes these replace.
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_lease;
+DROP INDEX IF EXISTS deliveries_next;
+DROP INDEX IF EXISTS deliveries_until;
+DROP INDEX IF EXISTS deliveries_notify;
+-- Claims, per destination.
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries (destination, next_attempt_at, id)
+    WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (destination, lease_until)
+    WHERE state = 'in_flight';
+-- Gauges, expiry sweep, DSN timeout sweep, transmission reads.
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, destination, created_at);
--- Claims over every destination and the sweep look at due rows only.
-CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_until ON deliveries (state, lease_until);
 CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (state, expires_at);
-CREATE INDEX IF NOT EXISTS deliveries_notify ON deliveries (state, notify_by);
+CREATE INDEX IF NOT EXISTS deliveries_awaiting_dsn ON deliveries (notify_by)
+    WHERE state = 'sent';
 CREATE INDEX IF NOT EXISTS deliveries_tx ON deliveries (transmission_id, ord);
 
 CREATE TABLE IF NOT EXISTS blobs (

@@ -1073,8 +1073,8 @@ impl<'c> Ctx<'c> {
             let mut st = self
                 .conn
                 .prepare_cached(
-                    "SELECT id FROM deliveries WHERE state = 'sent' AND notify_by <= ?1 \
-                     ORDER BY notify_by LIMIT ?2",
+                    "SELECT id FROM deliveries INDEXED BY deliveries_awaiting_dsn \
+                     WHERE state = 'sent' AND notify_by <= ?1 ORDER BY notify_by LIMIT ?2",
                 )
                 .map_err(Error::db("prepare sweep"))?;
             st.query_map(params![n, i64::from(limit)], |r| r.get(0))

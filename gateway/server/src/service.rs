@@ -271,35 +271,16 @@ impl Service {
         let canonical = plan::canonical_request(&mut req);
         let sha = ob::Sha256::digest(&canonical);
 
-        // Idempotent replay answers from the store, whatever the policy would say today.
-        if !req.idempotency_key.is_empty() {
-            let store = self.store.clone();
-            let (tenant, key) = (req.tenant.clone(), req.idempotency_key.clone());
-            if let Some(existing) = blocking(move || store.find_transmission(&tenant, &key)).await?
-            {
-                if existing.request_sha256 != sha {
-                    return Err(Error::new(
-                        Origin::Client,
-                        Reason::IdempotencyConflict,
-                        format!(
-                            "idempotency key already used with a different request body (transmission {})",
-                            existing.id
-                        ),
-                    ));
-                }
-                return Ok(pb::SubmitResponse {
-                    transmission: Some(self.view(existing).await?),
-                    replayed: true,
-                });
-            }
-        }
-
         // The policy's input hash leaves out the correlation fields too; without them it is the
         // hash of the canonical bytes (plan::tests checks the equality).
         let input_sha = (req.request_id.is_empty() && req.expected_input_sha256.is_empty())
             .then(|| sha.to_hex());
         let decision = self.evaluate(&req, now, false, input_sha.as_deref())?;
         if !decision.accepted {
+            // An idempotent replay answers from the store, whatever the policy says today.
+            if let Some(r) = self.replay(&req, sha).await? {
+                return Ok(r);
+            }
             let draft = Self::audit_draft("transmission.refused", caller, &decision, None);
             let store = self.store.clone();
             let tenant = req.tenant.clone();
@@ -327,65 +308,53 @@ impl Service {
             .with_detail(detail));
         }
 
-        // The request is written once (content-addressed, fsync'd) before the row that references
-        // it; rendering happens after the acknowledgement, once per delivery (`render_delivery`).
+        // One trip off the runtime: the request written once (content-addressed) before the rows
+        // that reference it, the transaction (where an idempotent replay is recognised by its
+        // key), and the events for the answer. Rendering happens after the acknowledgement, once
+        // per delivery (`render_delivery`).
         let t1 = Instant::now();
         let tid = new_id("tx");
         let planned = plan::plan(&req, &decision);
-        let (deliveries, blobs, inline) = {
-            let cfg = self.cfg.clone();
-            let store = self.store.clone();
-            let req = req.clone();
-            tokio::task::spawn_blocking(move || {
-                admit(&cfg, store.as_ref(), &req, &planned, &canonical)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("admission task: {e}")))??
-        };
         let draft = Self::audit_draft(
             "transmission.accepted",
             caller,
             &decision,
             Some(tid.clone()),
         );
-        let kinds = req
-            .documents
-            .iter()
-            .map(|d| {
-                passerelle_domain::kinds::code(passerelle_domain::kinds::from_i32(d.kind))
-                    .to_string()
+        let decision_json = serde_json::to_vec(&decision).unwrap_or_default();
+        let (record, events, replayed) = {
+            let cfg = self.cfg.clone();
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || -> Result<_, Error> {
+                // A replay skips the admission checks (the store would also recognise it).
+                if let Some(t) =
+                    find_replay(store.as_ref(), &req.tenant, &req.idempotency_key, sha)?
+                {
+                    let events = store.events_since(&t.id, 0, 10_000).map_err(store_err)?;
+                    return Ok((t, events, true));
+                }
+                let (deliveries, blobs, inline) =
+                    admit(&cfg, store.as_ref(), &req, &planned, &canonical)?;
+                let new = new_transmission(tid, &req, sha, now, decision_json, deliveries, draft);
+                let outcome = store
+                    .submit(ob::NewTransmission {
+                        blobs,
+                        inline,
+                        ..new
+                    })
+                    .map_err(store_err)?;
+                let replayed = outcome.replayed();
+                let record = outcome.into_record();
+                let events = store
+                    .events_since(&record.id, 0, 10_000)
+                    .map_err(store_err)?;
+                Ok((record, events, replayed))
             })
-            .collect();
-        let new = ob::NewTransmission {
-            id: tid,
-            tenant: req.tenant.clone(),
-            idempotency_key: req.idempotency_key.clone(),
-            request_sha256: sha,
-            created_at: now,
-            child_ref: req
-                .child
-                .as_ref()
-                .map(|c| c.local_id.clone())
-                .unwrap_or_default(),
-            document_ids: req.documents.iter().map(|d| d.id.clone()).collect(),
-            kinds,
-            replaces_transmission_id: req
-                .replaces
-                .as_ref()
-                .map(|r| r.transmission_id.clone())
-                .filter(|s| !s.is_empty()),
-            decision_json: serde_json::to_vec(&decision).unwrap_or_default(),
-            deliveries,
-            audit: vec![draft],
-            blobs,
-            inline,
+            .await
+            .map_err(|e| Error::internal(format!("admission task: {e}")))??
         };
-        let store = self.store.clone();
-        let outcome = blocking(move || store.submit(new)).await?;
         self.metrics
             .observe_stage("queuing", t1.elapsed().as_secs_f64());
-        let replayed = outcome.replayed();
-        let record = outcome.into_record();
         if !replayed {
             for d in &record.deliveries {
                 self.metrics
@@ -401,9 +370,39 @@ impl Service {
         self.metrics
             .observe_stage("receiving", t0.elapsed().as_secs_f64());
         Ok(pb::SubmitResponse {
-            transmission: Some(self.view(record).await?),
+            transmission: Some(convert::transmission(&record, &events)),
             replayed,
         })
+    }
+
+    /// The stored transmission of an idempotent replay (same key, same body), a conflict (same
+    /// key, other body), or None.
+    async fn replay(
+        &self,
+        req: &pb::SubmitRequest,
+        sha: ob::Sha256,
+    ) -> Result<Option<pb::SubmitResponse>, Error> {
+        if req.idempotency_key.is_empty() {
+            return Ok(None);
+        }
+        let store = self.store.clone();
+        let (tenant, key) = (req.tenant.clone(), req.idempotency_key.clone());
+        let found = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let Some(t) = find_replay(store.as_ref(), &tenant, &key, sha)? else {
+                return Ok(None);
+            };
+            let events = store.events_since(&t.id, 0, 10_000).map_err(store_err)?;
+            Ok(Some((t, events)))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("store task: {e}")))??;
+        let Some((existing, events)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(pb::SubmitResponse {
+            transmission: Some(convert::transmission(&existing, &events)),
+            replayed: true,
+        }))
     }
 
     pub async fn explain(
@@ -982,6 +981,76 @@ impl<'a> Staged<'a> {
             .put_blob(bytes)
             .map(|b| b.named(name))
             .map_err(store_err)
+    }
+}
+
+/// The transmission stored under the request's idempotency key with the same body, or
+/// `IdempotencyConflict` if the body differs, or None (blocking).
+fn find_replay(
+    store: &dyn ob::Store,
+    tenant: &str,
+    key: &str,
+    sha: ob::Sha256,
+) -> Result<Option<ob::TransmissionRecord>, Error> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let Some(t) = store.find_transmission(tenant, key).map_err(store_err)? else {
+        return Ok(None);
+    };
+    if t.request_sha256 != sha {
+        return Err(Error::new(
+            Origin::Client,
+            Reason::IdempotencyConflict,
+            format!(
+                "idempotency key already used with a different request body (transmission {})",
+                t.id
+            ),
+        ));
+    }
+    Ok(Some(t))
+}
+
+/// The rows of an accepted submission (payloads are added by the caller).
+fn new_transmission(
+    id: String,
+    req: &pb::SubmitRequest,
+    sha: ob::Sha256,
+    now: OffsetDateTime,
+    decision_json: Vec<u8>,
+    deliveries: Vec<ob::NewDelivery>,
+    draft: ob::AuditDraft,
+) -> ob::NewTransmission {
+    ob::NewTransmission {
+        id,
+        tenant: req.tenant.clone(),
+        idempotency_key: req.idempotency_key.clone(),
+        request_sha256: sha,
+        created_at: now,
+        child_ref: req
+            .child
+            .as_ref()
+            .map(|c| c.local_id.clone())
+            .unwrap_or_default(),
+        document_ids: req.documents.iter().map(|d| d.id.clone()).collect(),
+        kinds: req
+            .documents
+            .iter()
+            .map(|d| {
+                passerelle_domain::kinds::code(passerelle_domain::kinds::from_i32(d.kind))
+                    .to_string()
+            })
+            .collect(),
+        replaces_transmission_id: req
+            .replaces
+            .as_ref()
+            .map(|r| r.transmission_id.clone())
+            .filter(|s| !s.is_empty()),
+        decision_json,
+        deliveries,
+        audit: vec![draft],
+        blobs: Vec::new(),
+        inline: Vec::new(),
     }
 }
 

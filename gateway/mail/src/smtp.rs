@@ -470,18 +470,25 @@ pub fn xtext(s: &str) -> String {
 /// Dot-stuffs `message` (RFC 5321 §4.5.2), normalises bare LF to CRLF and appends the final dot.
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 50 + 5);
-    let mut at_line_start = true;
-    let mut prev = 0u8;
-    for &b in message {
-        if at_line_start && b == b'.' {
+    // Line by line with a SIMD search for the line ends: messages are MiBs of base64.
+    let mut start = 0;
+    while start < message.len() {
+        let end = memchr::memchr(b'\n', &message[start..]).map(|p| start + p);
+        let line = &message[start..end.unwrap_or(message.len())];
+        if line.first() == Some(&b'.') {
             out.push(b'.');
         }
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+        match end {
+            Some(e) => {
+                out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+                out.extend_from_slice(b"\r\n");
+                start = e + 1;
+            }
+            None => {
+                out.extend_from_slice(line);
+                start = message.len();
+            }
         }
-        out.push(b);
-        at_line_start = b == b'\n';
-        prev = b;
     }
     if !message.is_empty() && !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
@@ -1025,6 +1032,47 @@ mod tests {
         assert_eq!(dot_stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n".to_vec());
         assert_eq!(dot_stuff(b".x\nyz"), b"..x\r\nyz\r\n.\r\n".to_vec());
         assert_eq!(dot_stuff(b"a\r\n.\r\n"), b"a\r\n..\r\n.\r\n".to_vec());
+        assert_eq!(dot_stuff(b""), b".\r\n".to_vec());
+        assert_eq!(dot_stuff(b"\n\n.\r"), b"\r\n\r\n..\r\r\n.\r\n".to_vec());
+    }
+
+    /// The line-wise version equals the byte-wise definition on arbitrary input.
+    #[test]
+    fn dot_stuffing_matches_the_bytewise_definition() {
+        fn reference(message: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut at_line_start = true;
+            let mut prev = 0u8;
+            for &b in message {
+                if at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                if b == b'\n' && prev != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                at_line_start = b == b'\n';
+                prev = b;
+            }
+            if !message.is_empty() && !out.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b".\r\n");
+            out
+        }
+        let alphabet = b".\r\na";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..400usize {
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % 4) as usize]
+                })
+                .collect();
+            assert_eq!(dot_stuff(&input), reference(&input), "{input:?}");
+        }
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct EndToEndFigure {
     pub per_second: f64,
     pub per_second_per_core: f64,
     pub final_status: String,
+    /// CPU of the whole process (gateway, simulators, pollers) per document.
+    pub cpu_ms_per_document: f64,
+    /// Documents in flight at once.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,7 +69,11 @@ pub struct Report {
     pub end_to_end: Vec<EndToEndFigure>,
 }
 
-/// End to end through the embedded simulators: `n` submissions (16 at a time), each followed until
+/// Documents in flight at once end to end: enough to keep both cores busy while each waits for
+/// its DSN (read back over IMAP).
+const E2E_CONCURRENCY: usize = 64;
+
+/// End to end through the embedded simulators: `n` submissions (`E2E_CONCURRENCY` at a time), each followed until
 /// its delivery is final (`delivered` by DSN for MSSanté, `stored` for the DMP).
 async fn end_to_end(
     base: &pb::SubmitRequest,
@@ -88,8 +96,9 @@ async fn end_to_end(
         tenant: base.tenant.clone(),
         authenticated_by: "bench".into(),
     };
+    let cpu0 = process_cpu_seconds();
     let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let sem = Arc::new(tokio::sync::Semaphore::new(E2E_CONCURRENCY));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await?;
@@ -121,7 +130,7 @@ async fn end_to_end(
                         t.deliveries.iter().map(|d| d.status).collect::<Vec<_>>()
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         });
     }
@@ -129,6 +138,7 @@ async fn end_to_end(
         r??;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu0;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     let cores = std::thread::available_parallelism()
@@ -145,6 +155,8 @@ async fn end_to_end(
             .as_str_name()
             .trim_start_matches("DELIVERY_STATUS_")
             .to_ascii_lowercase(),
+        cpu_ms_per_document: cpu * 1000.0 / n.max(1) as f64,
+        concurrency: E2E_CONCURRENCY,
     })
 }
 
@@ -478,7 +490,7 @@ pub async fn run(
     } else if quick {
         &[(10 * 1024, 20), (1024 * 1024, 10)]
     } else {
-        &[(10 * 1024, 300), (1024 * 1024, 100)]
+        &[(10 * 1024, 1000), (1024 * 1024, 300)]
     };
     for &(size, n) in sizes {
         for (b, want, ch) in [
@@ -487,8 +499,14 @@ pub async fn run(
         ] {
             let f = end_to_end(b, size, n, want, ch).await?;
             eprintln!(
-                "end to end {:>7} B to {ch}: {} documents in {:.1} s = {:.1}/s ({:.1}/s/core), all {}",
-                size, f.documents, f.seconds, f.per_second, f.per_second_per_core, f.final_status
+                "end to end {:>7} B to {ch}: {} documents in {:.1} s = {:.1}/s ({:.1}/s/core), {:.1} CPU ms each, all {}",
+                size,
+                f.documents,
+                f.seconds,
+                f.per_second,
+                f.per_second_per_core,
+                f.cpu_ms_per_document,
+                f.final_status
             );
             e2e.push(f);
         }
@@ -527,16 +545,18 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     if !r.end_to_end.is_empty() {
-        s.push_str("\n| end to end | document | documents | seconds | /s | /s/core | final |\n|---|---|---|---|---|---|---|\n");
+        s.push_str("\n| end to end | document | documents | in flight | seconds | /s | /s/core | CPU ms / document | final |\n|---|---|---|---|---|---|---|---|---|\n");
         for f in &r.end_to_end {
             s.push_str(&format!(
-                "| {} | {} KiB | {} | {:.1} | {:.1} | {:.1} | {} |\n",
+                "| {} | {} KiB | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
                 f.channel,
                 f.document_bytes / 1024,
                 f.documents,
+                f.concurrency,
                 f.seconds,
                 f.per_second,
                 f.per_second_per_core,
+                f.cpu_ms_per_document,
                 f.final_status
             ));
         }

@@ -21,6 +21,7 @@ use crate::config::{Config, TenantConfig};
 use crate::pipeline::{Ids, Pdfs, docs_tenant};
 use crate::plan::Planned;
 use crate::service::Clock;
+use crate::service::Fresh;
 use crate::workers::Sender;
 
 /// Ids and instant a DMP delivery was rendered with (stored as `dmp.json`).
@@ -406,6 +407,7 @@ impl DmpSender {
     fn rebuild(
         &self,
         d: &ob::DeliveryRecord,
+        fresh: &Fresh,
     ) -> Result<(client::SubmissionInput, DmpPlan, TenantConfig), ob::AttemptResult> {
         let read = |name: &str| -> Result<Vec<u8>, ob::AttemptResult> {
             let p = d
@@ -413,6 +415,9 @@ impl DmpSender {
                 .iter()
                 .find(|p| p.name == name)
                 .ok_or_else(|| fail(false, "payload_missing", format!("no {name} stored")))?;
+            if let Some(b) = fresh.get(&p.sha256) {
+                return Ok(b.clone());
+            }
             self.store
                 .read_blob(&p.sha256)
                 .map_err(|e| fail(true, "store", e.to_string()))
@@ -535,7 +540,17 @@ impl Sender for DmpSender {
     }
 
     async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
+        self.send_fresh(claimed, &Fresh::new()).await
+    }
+
+    async fn send_fresh(&self, claimed: &ob::Claimed, fresh: &Fresh) -> ob::AttemptResult {
         let d = claimed.delivery.clone();
+        // Only what the rebuild reads (the request, the plan, the CDAs).
+        let fresh: Fresh = d
+            .payloads
+            .iter()
+            .filter_map(|p| fresh.get(&p.sha256).map(|b| (p.sha256, b.clone())))
+            .collect();
         let Some(client) = self.clients.get(&d.tenant).cloned() else {
             return fail(
                 true,
@@ -553,7 +568,7 @@ impl Sender for DmpSender {
             clients: HashMap::new(),
         };
         let (mut input, plan, tenant) =
-            match tokio::task::spawn_blocking(move || me.rebuild(&d)).await {
+            match tokio::task::spawn_blocking(move || me.rebuild(&d, &fresh)).await {
                 Ok(Ok(i)) => i,
                 Ok(Err(r)) => return r,
                 Err(e) => return fail(true, "internal", e.to_string()),

@@ -179,6 +179,15 @@ impl Sender for MssanteSender {
     }
 
     async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
+        self.send_fresh(claimed, &crate::service::Fresh::new())
+            .await
+    }
+
+    async fn send_fresh(
+        &self,
+        claimed: &ob::Claimed,
+        fresh: &crate::service::Fresh,
+    ) -> ob::AttemptResult {
         let d = &claimed.delivery;
         let Some(tenant) = self.tenant(&d.tenant) else {
             return self.permanent(
@@ -203,10 +212,17 @@ impl Sender for MssanteSender {
         };
         let store = self.store.clone();
         let sha = payload.sha256;
-        let bytes = match tokio::task::spawn_blocking(move || store.read_blob(&sha)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return temporary("store", e.to_string(), None),
-            Err(e) => return temporary("store", e.to_string(), None),
+        let read;
+        let bytes: &[u8] = match fresh.get(&sha) {
+            Some(b) => b,
+            None => {
+                read = match tokio::task::spawn_blocking(move || store.read_blob(&sha)).await {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => return temporary("store", e.to_string(), None),
+                    Err(e) => return temporary("store", e.to_string(), None),
+                };
+                &read
+            }
         };
         let Some(mid) = message_id(&bytes) else {
             return self.permanent(

@@ -359,11 +359,7 @@ pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
             return refuse(rule, format!("header {} missing", h.trim_end_matches(':')));
         }
     }
-    if raw
-        .windows(2)
-        .enumerate()
-        .any(|(i, w)| w[1] == b'\n' && (i == 0 || w[0] != b'\r'))
-    {
+    if memchr::memchr_iter(b'\n', raw).any(|i| i == 0 || raw[i - 1] != b'\r') {
         return refuse("MSS-CRLF", "bare LF in the message".into());
     }
     let parsed = match passerelle_mssante::inbound::parse(

@@ -691,7 +691,10 @@ impl Service {
     /// document of it. Errors keep the send going (the decision it holds was valid).
     /// Renders a claimed delivery that was acknowledged without payloads and attaches them under
     /// its lease; the first render is kept (render once: retries resend the stored bytes).
-    pub async fn render_claimed(&self, c: &ob::Claimed) -> Result<ob::DeliveryRecord, Error> {
+    pub async fn render_claimed(
+        &self,
+        c: &ob::Claimed,
+    ) -> Result<(ob::DeliveryRecord, Fresh), Error> {
         let t0 = Instant::now();
         let cfg = self.cfg.clone();
         let store = self.store.clone();
@@ -701,10 +704,16 @@ impl Service {
             let t = store
                 .get_transmission(&d.transmission_id)
                 .map_err(store_err)?;
-            let (payloads, inline) = render_delivery(&cfg, store.as_ref(), &t, &d)?;
-            store
+            let (payloads, inline, fresh) = render_delivery(&cfg, store.as_ref(), &t, &d)?;
+            let d = store
                 .attach_payloads(&d.id, token, payloads, inline)
-                .map_err(store_err)
+                .map_err(store_err)?;
+            // A concurrent first render may have won: only what is attached is fresh.
+            let fresh = fresh
+                .into_iter()
+                .filter(|(sha, _)| d.payloads.iter().any(|p| p.sha256 == *sha))
+                .collect();
+            Ok((d, fresh))
         })
         .await
         .map_err(|e| Error::internal(format!("render task: {e}")))?;
@@ -958,13 +967,20 @@ fn admit(
 struct Staged<'a> {
     store: &'a dyn ob::Store,
     inline: Vec<Vec<u8>>,
+    /// What `put_owned` wrote, kept in memory for the attempt that rendered it.
+    fresh: Fresh,
 }
+
+/// Payloads an attempt has just rendered and written, by address: its send need not read back
+/// (and re-hash) MiBs it still holds. Later attempts read the store.
+pub type Fresh = HashMap<ob::Sha256, Vec<u8>>;
 
 impl<'a> Staged<'a> {
     fn new(store: &'a dyn ob::Store) -> Self {
         Self {
             store,
             inline: Vec::new(),
+            fresh: Fresh::new(),
         }
     }
 
@@ -981,6 +997,13 @@ impl<'a> Staged<'a> {
             .put_blob(bytes)
             .map(|b| b.named(name))
             .map_err(store_err)
+    }
+
+    /// As `put`, keeping the bytes in `fresh`.
+    fn put_owned(&mut self, bytes: Vec<u8>, name: &str) -> Result<ob::PayloadRef, Error> {
+        let r = self.put(&bytes, name)?;
+        self.fresh.insert(r.sha256, bytes);
+        Ok(r)
     }
 }
 
@@ -1066,20 +1089,16 @@ pub fn render_delivery(
     store: &dyn ob::Store,
     t: &ob::TransmissionRecord,
     d: &ob::DeliveryRecord,
-) -> Result<(Vec<ob::PayloadRef>, Vec<Vec<u8>>), Error> {
+) -> Result<(Vec<ob::PayloadRef>, Vec<Vec<u8>>, Fresh), Error> {
     let request_ref = t
         .blobs
         .iter()
         .find(|b| b.name == REQUEST_PAYLOAD)
         .cloned()
         .ok_or_else(|| Error::internal("the transmission has no stored request"))?;
-    let req: pb::SubmitRequest = prost::Message::decode(
-        store
-            .read_blob(&request_ref.sha256)
-            .map_err(store_err)?
-            .as_slice(),
-    )
-    .map_err(|e| Error::internal(format!("stored request unreadable: {e}")))?;
+    let request_bytes = store.read_blob(&request_ref.sha256).map_err(store_err)?;
+    let req: pb::SubmitRequest = prost::Message::decode(request_bytes.as_slice())
+        .map_err(|e| Error::internal(format!("stored request unreadable: {e}")))?;
     let decision: pb::Decision = serde_json::from_slice(&t.decision_json)
         .map_err(|e| Error::internal(format!("stored decision unreadable: {e}")))?;
     let p = plan::plan(&req, &decision)
@@ -1094,13 +1113,14 @@ pub fn render_delivery(
     let now = t.created_at;
     let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes)?;
     let mut staged = Staged::new(store);
-    let mut put = |bytes: &[u8], name: &str| staged.put(bytes, name);
+    staged.fresh.insert(request_ref.sha256, request_bytes);
+    let mut put = |bytes: Vec<u8>, name: &str| staged.put_owned(bytes, name);
     let renderer = crate::pipeline::Renderer { cfg, tenant, now };
     let mut ids = crate::pipeline::Ids::random();
     let mut payloads = match p.channel {
         pb::Channel::Mssante | pb::Channel::Mes => {
             let m = renderer.mssante(&req, &p, &pdfs, &mut ids)?;
-            vec![put(&m.message.bytes, "message.eml")?]
+            vec![put(m.message.bytes, "message.eml")?]
         }
         pb::Channel::Dmp => {
             let replaced = crate::dmp::resolve_replaced(store, &req)?;
@@ -1111,9 +1131,9 @@ pub fn render_delivery(
             let (plan, cdas) = crate::dmp::prepare(
                 cfg, tenant, &req, &decision, &p, &pdfs, replaced, delete, &mut ids, now,
             )?;
-            let mut v = vec![request_ref.clone(), put(&plan, "dmp.json")?];
+            let mut v = vec![request_ref.clone(), put(plan, "dmp.json")?];
             for (name, cda) in cdas {
-                v.push(put(&cda, &name)?);
+                v.push(put(cda, &name)?);
             }
             // The PDFs are re-derived from the request at send time.
             v
@@ -1132,12 +1152,12 @@ pub fn render_delivery(
         }
         if let Some(pdf) = pdfs.get(&doc.id) {
             payloads.push(put(
-                pdf,
+                pdf.clone(),
                 &format!("{}.pdf", crate::pipeline::safe_name(&doc.id)),
             )?);
         }
     }
-    Ok((payloads, staged.inline))
+    Ok((payloads, staged.inline, staged.fresh))
 }
 
 /// One line for the caller: how many targets were denied and the first reasons.

@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 
 use passerelle_domain::error::Origin;
 
-use crate::service::Service;
+use crate::service::{Fresh, Service};
 
 /// Sends one claimed delivery and says what happened. Implemented by the MSSanté and DMP channels.
 #[tonic::async_trait]
@@ -20,6 +20,11 @@ pub trait Sender: Send + Sync {
     /// Destination prefix handled, e.g. "mssante:" or "dmp".
     fn handles(&self, destination: &str) -> bool;
     async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult;
+    /// As `send`, with the payloads this attempt has just rendered still in memory.
+    async fn send_fresh(&self, claimed: &ob::Claimed, fresh: &Fresh) -> ob::AttemptResult {
+        let _ = fresh;
+        self.send(claimed).await
+    }
 }
 
 pub struct Workers {
@@ -106,7 +111,7 @@ impl Workers {
                         let result = match svc.stale_reason(&c.delivery).await {
                             Some(reason) => ob::AttemptResult::Cancelled { reason },
                             None => match render_if_needed(&svc, &mut c).await {
-                                Ok(()) => sender.send(&c).await,
+                                Ok(fresh) => sender.send_fresh(&c, &fresh).await,
                                 Err(failed) => failed,
                             },
                         };
@@ -202,14 +207,14 @@ impl Workers {
 /// Deliveries are acknowledged before they are rendered: the first claim renders and stores the
 /// payloads (render once), later attempts find them. A render that fails for a reason the input
 /// carries (an invalid document) fails the delivery; anything else is retried with the backoff.
-async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<(), ob::AttemptResult> {
+async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<Fresh, ob::AttemptResult> {
     if !c.delivery.payloads.is_empty() {
-        return Ok(());
+        return Ok(Fresh::new());
     }
     match svc.render_claimed(c).await {
-        Ok(d) => {
+        Ok((d, fresh)) => {
             c.delivery = d;
-            Ok(())
+            Ok(fresh)
         }
         Err(e) => {
             svc.metrics.error(

@@ -259,14 +259,26 @@ pub struct Renderer<'a> {
     pub now: OffsetDateTime,
 }
 
+/// What `Renderer::mssante_documents` produces.
+pub struct MssanteDocuments<'r> {
+    tenant: docs::Tenant,
+    child: pb::ChildContext,
+    rendered: Vec<(&'r pb::Document, docs::RenderedDocument)>,
+    kinds: Vec<pb::DocumentKind>,
+    set: docs::SubmissionSet,
+}
+
 impl Renderer<'_> {
-    pub fn mssante(
+    /// The CDA and XDS entries of an MSSanté delivery and its submission set: every check the
+    /// document layers make on the input, without the zip and the message (Submit runs it with
+    /// placeholder PDFs before acknowledging).
+    pub fn mssante_documents<'r>(
         &self,
-        req: &pb::SubmitRequest,
+        req: &'r pb::SubmitRequest,
         p: &Planned,
         pdfs: &HashMap<String, Vec<u8>>,
         ids: &mut Ids,
-    ) -> Result<MssanteRendered, Error> {
+    ) -> Result<MssanteDocuments<'r>, Error> {
         let tenant = docs_tenant(self.tenant);
         let child = req.child.clone().unwrap_or_default();
         let mut rendered = Vec::new();
@@ -305,7 +317,7 @@ impl Renderer<'_> {
             }
             rendered.push((d, r));
         }
-        let (Some(author), Some((first_doc, first))) = (first_author, rendered.first()) else {
+        let (Some(author), Some((_, first))) = (first_author, rendered.first()) else {
             return Err(Error::internal("an MSSanté delivery without documents"));
         };
         let set = docs::SubmissionSet::new(
@@ -318,6 +330,32 @@ impl Renderer<'_> {
             &[p.recipient.as_str()],
         )
         .map_err(|e| invalid("targets", e.to_string()))?;
+        Ok(MssanteDocuments {
+            tenant,
+            child,
+            rendered,
+            kinds,
+            set,
+        })
+    }
+
+    pub fn mssante(
+        &self,
+        req: &pb::SubmitRequest,
+        p: &Planned,
+        pdfs: &HashMap<String, Vec<u8>>,
+        ids: &mut Ids,
+    ) -> Result<MssanteRendered, Error> {
+        let MssanteDocuments {
+            tenant,
+            child,
+            rendered,
+            kinds,
+            set,
+        } = self.mssante_documents(req, p, pdfs, ids)?;
+        let Some((first_doc, _)) = rendered.first() else {
+            return Err(Error::internal("an MSSanté delivery without documents"));
+        };
         let docs_only: Vec<docs::RenderedDocument> =
             rendered.iter().map(|(_, r)| r.clone()).collect();
         let zip = docs::build_xdm(

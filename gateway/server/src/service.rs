@@ -333,8 +333,15 @@ impl Service {
                     let events = store.events_since(&t.id, 0, 10_000).map_err(store_err)?;
                     return Ok((t, events, true));
                 }
-                let (deliveries, blobs, inline) =
-                    admit(&cfg, store.as_ref(), &req, &planned, &canonical)?;
+                let (deliveries, blobs, inline) = admit(
+                    &cfg,
+                    store.as_ref(),
+                    &req,
+                    &planned,
+                    &decision,
+                    now,
+                    &canonical,
+                )?;
                 let new = new_transmission(tid, &req, sha, now, decision_json, deliveries, draft);
                 let outcome = store
                     .submit(ob::NewTransmission {
@@ -926,12 +933,17 @@ fn admit(
     store: &dyn ob::Store,
     req: &pb::SubmitRequest,
     planned: &[plan::Planned],
+    decision: &pb::Decision,
+    now: OffsetDateTime,
     canonical: &[u8],
 ) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>, Vec<Vec<u8>>), Error> {
     crate::pipeline::check_supplied(req, cfg.limits.max_pdf_bytes)?;
-    if planned.iter().any(|p| p.channel == pb::Channel::Dmp) {
-        crate::dmp::resolve_replaced(store, req)?;
-    }
+    let replaced = if planned.iter().any(|p| p.channel == pb::Channel::Dmp) {
+        crate::dmp::resolve_replaced(store, req)?
+    } else {
+        None
+    };
+    precheck(cfg, req, planned, decision, replaced, now)?;
     let mut staged = Staged::new(store);
     let request = staged.put(canonical, REQUEST_PAYLOAD)?;
     let mut deliveries = Vec::with_capacity(planned.len());
@@ -960,6 +972,60 @@ fn admit(
         });
     }
     Ok((deliveries, vec![request], staged.inline))
+}
+
+/// Renders every planned delivery with a placeholder in place of each PDF, so that what the
+/// document layers refuse in the input (CDA header, author, INS, DMP flags) is refused at Submit,
+/// synchronously and naming the field, rather than failing the delivery after the
+/// acknowledgement. Cheap: no MiBs to encode; the real render repeats the same checks.
+fn precheck(
+    cfg: &Config,
+    req: &pb::SubmitRequest,
+    planned: &[plan::Planned],
+    decision: &pb::Decision,
+    replaced: Option<(String, String)>,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    const PLACEHOLDER_PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
+    let tenant = cfg
+        .tenants
+        .iter()
+        .find(|t| t.id == req.tenant)
+        .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
+    let placeholders: crate::pipeline::Pdfs = req
+        .documents
+        .iter()
+        .map(|d| (d.id.clone(), PLACEHOLDER_PDF.to_vec()))
+        .collect();
+    let renderer = crate::pipeline::Renderer { cfg, tenant, now };
+    let mut ids = crate::pipeline::Ids::random();
+    let delete = req
+        .replaces
+        .as_ref()
+        .is_some_and(|r| r.operation == pb::ReplaceOperation::Delete as i32);
+    for p in planned {
+        match p.channel {
+            pb::Channel::Mssante | pb::Channel::Mes => {
+                renderer.mssante_documents(req, p, &placeholders, &mut ids)?;
+            }
+            pb::Channel::Dmp => {
+                crate::dmp::prepare(
+                    cfg,
+                    tenant,
+                    req,
+                    decision,
+                    p,
+                    &placeholders,
+                    replaced.clone(),
+                    delete,
+                    &mut ids,
+                    now,
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Payloads being prepared for one commit: small ones travel inline with the rows (no file to

@@ -201,6 +201,46 @@ async fn invalid_input_names_every_bad_field() {
     gw.running.stop().await;
 }
 
+/// Documents are rendered after the acknowledgement, but what the document layers refuse in the
+/// input is still refused at Submit: a qualified INS without its birthplace passes the structural
+/// validation and fails the CDA header, which Submit renders with placeholder PDFs.
+#[tokio::test]
+async fn input_the_document_layers_refuse_is_refused_before_the_ack() {
+    let gw = start().await;
+    let mut cl = tx_client(&gw).await;
+    let mut req = fixture("fiche-navette.json");
+    req.idempotency_key = "render-check-1".into();
+    let ins = req
+        .child
+        .as_mut()
+        .and_then(|c| c.ins.as_mut())
+        .expect("the fixture has an INS");
+    assert!(!ins.birthplace_insee.is_empty());
+    ins.birthplace_insee.clear();
+    let err = cl
+        .submit(authed(req.clone(), "mecs-tilleuls"))
+        .await
+        .expect_err("refused at Submit");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let br = err.get_details_bad_request().expect("bad request details");
+    assert!(
+        br.field_violations
+            .iter()
+            .any(|v| v.field.contains("birthplace") || v.description.contains("birthplace")),
+        "names the field: {br:?}"
+    );
+    // Nothing stored: the same key with a valid body is a first submission, not a conflict.
+    let mut ok = fixture("fiche-navette.json");
+    ok.idempotency_key = req.idempotency_key.clone();
+    let r = cl
+        .submit(authed(ok, "mecs-tilleuls"))
+        .await
+        .expect("accepted")
+        .into_inner();
+    assert!(!r.replayed);
+    gw.running.stop().await;
+}
+
 #[tokio::test]
 async fn backpressure_answers_resource_exhausted_and_429() {
     let gw = start_with(|c| c.outbox.capacity = 1, Vec::new()).await;

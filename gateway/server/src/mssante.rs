@@ -224,7 +224,7 @@ impl Sender for MssanteSender {
                 &read
             }
         };
-        let Some(mid) = message_id(&bytes) else {
+        let Some(mid) = message_id(bytes) else {
             return self.permanent(
                 "payload_corrupt",
                 "the stored message has no Message-ID".into(),
@@ -248,7 +248,7 @@ impl Sender for MssanteSender {
                 ..mail::DsnRequest::default()
             }),
         };
-        match self.pool.send(&c, &env, &bytes).await {
+        match self.pool.send(&c, &env, bytes).await {
             Ok(report) => {
                 if let Some(r) = report.recipients.iter().find(|r| !r.reply.is_positive()) {
                     let e = mail::MailError::Rejected {

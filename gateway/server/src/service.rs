@@ -333,7 +333,11 @@ impl Service {
                     let events = store.events_since(&t.id, 0, 10_000).map_err(store_err)?;
                     return Ok((t, events, true));
                 }
-                let (deliveries, blobs, inline) = admit(
+                let Admitted {
+                    deliveries,
+                    blobs,
+                    inline,
+                } = admit(
                     &cfg,
                     store.as_ref(),
                     &req,
@@ -711,7 +715,11 @@ impl Service {
             let t = store
                 .get_transmission(&d.transmission_id)
                 .map_err(store_err)?;
-            let (payloads, inline, fresh) = render_delivery(&cfg, store.as_ref(), &t, &d)?;
+            let Rendered {
+                payloads,
+                inline,
+                fresh,
+            } = render_delivery(&cfg, store.as_ref(), &t, &d)?;
             let d = store
                 .attach_payloads(&d.id, token, payloads, inline)
                 .map_err(store_err)?;
@@ -936,7 +944,7 @@ fn admit(
     decision: &pb::Decision,
     now: OffsetDateTime,
     canonical: &[u8],
-) -> Result<(Vec<ob::NewDelivery>, Vec<ob::PayloadRef>, Vec<Vec<u8>>), Error> {
+) -> Result<Admitted, Error> {
     crate::pipeline::check_supplied(req, cfg.limits.max_pdf_bytes)?;
     let replaced = if planned.iter().any(|p| p.channel == pb::Channel::Dmp) {
         crate::dmp::resolve_replaced(store, req)?
@@ -971,7 +979,11 @@ fn admit(
             read_receipt_expected,
         });
     }
-    Ok((deliveries, vec![request], staged.inline))
+    Ok(Admitted {
+        deliveries,
+        blobs: vec![request],
+        inline: staged.inline,
+    })
 }
 
 /// Renders every planned delivery with a placeholder in place of each PDF, so that what the
@@ -1026,6 +1038,21 @@ fn precheck(
         }
     }
     Ok(())
+}
+
+/// An admitted submission's deliveries (not yet rendered) and payloads.
+struct Admitted {
+    deliveries: Vec<ob::NewDelivery>,
+    blobs: Vec<ob::PayloadRef>,
+    inline: Vec<Vec<u8>>,
+}
+
+/// One delivery's rendered payloads: their references, the small ones to commit inline, and
+/// everything still in memory for the attempt that rendered them.
+pub struct Rendered {
+    pub payloads: Vec<ob::PayloadRef>,
+    pub inline: Vec<Vec<u8>>,
+    pub fresh: Fresh,
 }
 
 /// Payloads being prepared for one commit: small ones travel inline with the rows (no file to
@@ -1155,7 +1182,7 @@ pub fn render_delivery(
     store: &dyn ob::Store,
     t: &ob::TransmissionRecord,
     d: &ob::DeliveryRecord,
-) -> Result<(Vec<ob::PayloadRef>, Vec<Vec<u8>>, Fresh), Error> {
+) -> Result<Rendered, Error> {
     let request_ref = t
         .blobs
         .iter()
@@ -1223,7 +1250,11 @@ pub fn render_delivery(
             )?);
         }
     }
-    Ok((payloads, staged.inline, staged.fresh))
+    Ok(Rendered {
+        payloads,
+        inline: staged.inline,
+        fresh: staged.fresh,
+    })
 }
 
 /// One line for the caller: how many targets were denied and the first reasons.

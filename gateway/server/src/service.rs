@@ -1019,6 +1019,31 @@ fn precheck(
         match p.channel {
             pb::Channel::Mssante | pb::Channel::Mes => {
                 renderer.mssante_documents(req, p, &placeholders, &mut ids)?;
+                // Each PDF travels twice in base64 (readable copy, and inside the CDA in the
+                // zipped XDM): at least 3 × its size. Only what is over for sure is refused here;
+                // the exact check runs when the message is built.
+                let supplied: u64 = req
+                    .documents
+                    .iter()
+                    .filter(|d| p.document_ids.contains(&d.id))
+                    .filter_map(|d| match &d.content {
+                        Some(pb::document::Content::Pdf(x)) => Some(x.data.len() as u64),
+                        _ => None,
+                    })
+                    .sum();
+                if supplied.saturating_mul(3)
+                    > passerelle_mssante::outgoing::DEFAULT_MAX_MESSAGE_BYTES
+                {
+                    return Err(Error::invalid(vec![FieldViolation::new(
+                        "documents",
+                        format!(
+                            "the message to {} would exceed the MSSanté size limit of {} bytes \
+                             (it weighs about 3.1 × the PDFs)",
+                            p.recipient,
+                            passerelle_mssante::outgoing::DEFAULT_MAX_MESSAGE_BYTES
+                        ),
+                    )]));
+                }
             }
             pb::Channel::Dmp => {
                 crate::dmp::prepare(

@@ -229,6 +229,28 @@ async fn input_the_document_layers_refuse_is_refused_before_the_ack() {
             .any(|v| v.field.contains("birthplace") || v.description.contains("birthplace")),
         "names the field: {br:?}"
     );
+    // A supplied PDF whose message would be over the operator's 10 MiB for sure.
+    let mut big = fixture("fiche-navette.json");
+    big.idempotency_key = "render-check-2".into();
+    let mut data = b"%PDF-1.4\n".to_vec();
+    data.resize(4 * 1024 * 1024, b' ');
+    data.extend_from_slice(b"\n%%EOF");
+    big.documents[0].content = Some(pb::document::Content::Pdf(pb::SuppliedPdf {
+        data: data.into(),
+        file_name: "big.pdf".into(),
+    }));
+    let err = cl
+        .submit(authed(big, "mecs-tilleuls"))
+        .await
+        .expect_err("too large for MSSanté");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let br = err.get_details_bad_request().expect("bad request details");
+    assert!(
+        br.field_violations
+            .iter()
+            .any(|v| v.field == "documents" && v.description.contains("size limit")),
+        "{br:?}"
+    );
     // Nothing stored: the same key with a valid body is a first submission, not a conflict.
     let mut ok = fixture("fiche-navette.json");
     ok.idempotency_key = req.idempotency_key.clone();

@@ -372,16 +372,7 @@ async fn a_revoked_operator_certificate_refuses_the_connection() {
         .expect("submit")
         .transmission
         .expect("t");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let d = loop {
-        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
-        let d = t2.deliveries[0].clone();
-        if d.last_error.is_some() {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let d = first_error(&svc, &req.tenant, &t.id).await;
     let e = d.last_error.expect("error");
     assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{e:?}");
     assert_eq!(e.reason, "configuration", "{e:?}");
@@ -414,16 +405,7 @@ async fn an_authentication_refusal_holds_the_operator_queue_until_resumed() {
         .expect("submit")
         .transmission
         .expect("t");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let d = loop {
-        let t2 = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
-        let d = t2.deliveries[0].clone();
-        if d.last_error.is_some() {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let d = first_error(&svc, &req.tenant, &t.id).await;
     let e = d.last_error.clone().expect("error");
     assert_eq!(e.reason, "configuration", "{e:?}");
     assert!(e.remote_code.starts_with("535 5.7.8"), "{e:?}");
@@ -452,4 +434,18 @@ async fn an_authentication_refusal_holds_the_operator_queue_until_resumed() {
     let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
     assert_eq!(t.deliveries[0].attempts, 2);
     m.gw.running.stop().await;
+}
+
+/// The transmission's first delivery once an attempt has recorded an error (20 s at most).
+async fn first_error(svc: &passerelle::service::Service, tenant: &str, id: &str) -> pb::Delivery {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = svc.get(&caller(tenant), id).await.expect("get");
+        let d = t.deliveries[0].clone();
+        if d.last_error.is_some() {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -435,6 +435,19 @@ pub fn class_code_of(type_code: &str, system: &str) -> Option<StaticCode> {
     class_code(class)
 }
 
+/// The ASS_X16 class of a JDV_J66 type code, as the table writes it (not only TRE_A03 codes);
+/// None when the DMP does not take the type or the table maps it to no class.
+pub fn dmp_class(type_code: &str, system: &str) -> Option<&'static str> {
+    if !self::type_code(type_code, system).is_some_and(|t| t.in_j66) {
+        return None;
+    }
+    TYPE_TO_CLASS
+        .iter()
+        .find(|(c, s, _)| *c == type_code && *s == system)
+        .map(|(_, _, class)| *class)
+        .filter(|c| !c.is_empty())
+}
+
 /// A TRE_A03 class code with its display.
 pub fn class_code(code: &str) -> Option<StaticCode> {
     CLASS_CODES

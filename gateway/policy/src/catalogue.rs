@@ -386,12 +386,23 @@ pub(crate) fn is_r21_system(system: &str) -> bool {
         || system.contains("TRE_R21")
 }
 
-include!("j66.rs");
-
-/// (type ∈ J66, ASS_X16 class) for a DMP typeCode; `None` when not accepted by the DMP.
+/// (type ∈ J66, ASS_X16 class) for a DMP typeCode; `None` when not accepted by the DMP. Read from
+/// the documents layer's code tables, the one copy of `specs/codes/`.
 pub(crate) fn j66_class(code: &str, system: &str) -> Option<&'static str> {
-    J66_TYPE_CLASS
-        .iter()
-        .find(|(c, s, _)| *c == code && *s == system)
-        .and_then(|(_, _, cl)| if cl.is_empty() { None } else { Some(*cl) })
+    passerelle_documents::catalogue::dmp_class(code, system)
+}
+
+#[cfg(test)]
+mod j66 {
+    #[test]
+    fn dmp_types_come_with_their_class() {
+        // AUTORIS-SOINS is a J66 type of class 95; a J07-only type and the signature document's
+        // E1762 (no TRE_A03 class) are not taken as document types for the DMP.
+        assert_eq!(
+            super::j66_class("AUTORIS-SOINS", "1.2.250.1.213.1.1.4.12"),
+            Some("95")
+        );
+        assert_eq!(super::j66_class("E1762", "ASTM"), None);
+        assert_eq!(super::j66_class("NOPE", "1.2.250.1.213.1.1.4.12"), None);
+    }
 }

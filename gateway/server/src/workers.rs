@@ -216,6 +216,12 @@ async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<Fresh, o
             c.delivery = d;
             Ok(fresh)
         }
+        // The lease was lost while rendering (it ran out and another worker took the delivery):
+        // that worker renders or finds the payloads; nothing to record here.
+        Err(e) if e.reason == passerelle_domain::error::Reason::InvalidState => {
+            tracing::debug!(error = %e.message, "lease lost while rendering");
+            Err(ob::AttemptResult::Released)
+        }
         Err(e) => {
             svc.metrics.error(
                 "rendering",

@@ -697,9 +697,6 @@ impl Service {
         })
     }
 
-    /// Re-evaluates the decision of a delivery about to be sent when it is older than
-    /// `DECISION_MAX_AGE`; returns the cancellation reason when the policy no longer allows every
-    /// document of it. Errors keep the send going (the decision it holds was valid).
     /// Renders a claimed delivery that was acknowledged without payloads and attaches them under
     /// its lease; the first render is kept (render once: retries resend the stored bytes).
     pub async fn render_claimed(
@@ -737,6 +734,9 @@ impl Service {
         r
     }
 
+    /// Re-evaluates the decision of a delivery about to be sent when it is older than
+    /// `DECISION_MAX_AGE`; returns the cancellation reason when the policy no longer allows every
+    /// document of it. Errors keep the send going (the decision it holds was valid).
     pub async fn stale_reason(&self, d: &ob::DeliveryRecord) -> Option<String> {
         let now = self.clock.now();
         if now - d.created_at < DECISION_MAX_AGE {

@@ -34,6 +34,14 @@ enum Op {
         body: u8,
         dests: Vec<u8>,
         rr: bool,
+        /// Acknowledged without payloads (rendered after the ack), the request inline.
+        lazy: bool,
+    },
+    /// A worker attaches the payloads it rendered (inline or as a file).
+    Attach {
+        pick: usize,
+        stale: bool,
+        inline: bool,
     },
     Claim {
         dest: Option<u8>,
@@ -66,8 +74,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..2, 0u8..4, 0u8..2, proptest::collection::vec(0u8..3, 1..3), any::<bool>())
-            .prop_map(|(tenant, key, body, dests, rr)| Op::Submit { tenant, key, body, dests, rr }),
+        4 => (0u8..2, 0u8..4, 0u8..2, proptest::collection::vec(0u8..3, 1..3), any::<bool>(), any::<bool>())
+            .prop_map(|(tenant, key, body, dests, rr, lazy)| Op::Submit { tenant, key, body, dests, rr, lazy }),
+        2 => (any::<usize>(), proptest::bool::weighted(0.2), any::<bool>())
+            .prop_map(|(pick, stale, inline)| Op::Attach { pick, stale, inline }),
         5 => (proptest::option::of(0u8..3), 1u32..4).prop_map(|(dest, limit)| Op::Claim { dest, limit }),
         6 => (any::<usize>(), 0u8..6, proptest::bool::weighted(0.1))
             .prop_map(|(pick, result, stale)| Op::Complete { pick, result, stale }),
@@ -101,6 +111,8 @@ struct MDelivery {
     final_at: Option<OffsetDateTime>,
     /// Tokens handed out before the current one (stale from now on).
     old_tokens: Vec<u64>,
+    /// Addresses of the delivery's payloads, in order.
+    payloads: Vec<Sha256>,
 }
 
 impl MDelivery {
@@ -130,6 +142,7 @@ struct Model {
     ds: BTreeMap<String, MDelivery>,
     paused: BTreeSet<&'static str>,
     next_tx: u32,
+    renders: u32,
 }
 
 impl Model {
@@ -243,6 +256,7 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
             body,
             dests,
             rr,
+            lazy,
         } => {
             let tenant = format!("ten{tenant}");
             let key = format!("key{key}");
@@ -253,6 +267,18 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
             let mut t = transmission(s, &id, &tenant, &key, &format!("{tenant}/{body}"), &ds, now);
             t.request_sha256 = Sha256::digest(&[*body]);
             t.deliveries[0].read_receipt_expected = *rr;
+            if *lazy {
+                let request = format!("request {tenant}/{body}").into_bytes();
+                t.blobs.push(PayloadRef {
+                    name: "request.pb".into(),
+                    sha256: Sha256::digest(&request),
+                    size: request.len() as u64,
+                });
+                t.inline.push(request);
+                for d in &mut t.deliveries {
+                    d.payloads.clear();
+                }
+            }
             let shas: Vec<Sha256> = t
                 .deliveries
                 .iter()
@@ -315,6 +341,7 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
                         mdn_by: None,
                         final_at: None,
                         old_tokens: Vec::new(),
+                        payloads: nd.payloads.iter().map(|p| p.sha256).collect(),
                     },
                 );
             }
@@ -404,6 +431,67 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
                     d.next_at = None;
                 }
             }
+        }
+        Op::Attach {
+            pick,
+            stale,
+            inline,
+        } => {
+            let Some(id) = m.pick(*pick, |d| d.token.is_some()) else {
+                return Ok(());
+            };
+            let d = m.ds.get(&id).ok_or("unknown id")?.clone();
+            let (token, valid) = if *stale {
+                (
+                    d.old_tokens
+                        .last()
+                        .copied()
+                        .unwrap_or(d.token.unwrap_or(0) + 1000),
+                    false,
+                )
+            } else {
+                (d.token.unwrap_or(0), d.state == DeliveryState::InFlight)
+            };
+            m.renders += 1;
+            let bytes = format!("render {} of {id}", m.renders).into_bytes();
+            let (r, inline_bytes) = if *inline {
+                let r = PayloadRef {
+                    name: "message.eml".into(),
+                    sha256: Sha256::digest(&bytes),
+                    size: bytes.len() as u64,
+                };
+                (r, vec![bytes])
+            } else {
+                let r = s.put_blob(&bytes).map_err(|e| e.to_string())?;
+                (r.named("message.eml"), vec![])
+            };
+            let out = s.attach_payloads(&id, token, vec![r.clone()], inline_bytes);
+            if !valid {
+                ensure!(
+                    matches!(out, Err(Error::LeaseLost { .. })),
+                    "attach under a stale lease: {out:?}"
+                );
+                seen("attach_lease_lost");
+                return Ok(());
+            }
+            let rec = out.map_err(|e| format!("attach refused: {e}"))?;
+            let md = m.ds.get_mut(&id).ok_or("unknown id")?;
+            if md.payloads.is_empty() {
+                md.payloads = vec![r.sha256];
+                if let Some(tx) = m.txs.get_mut(&md.tx) {
+                    tx.2.push(r.sha256);
+                }
+                seen("attach_first");
+            } else {
+                seen("attach_kept");
+            }
+            ensure!(
+                rec.payloads
+                    .iter()
+                    .map(|p| p.sha256)
+                    .eq(md.payloads.iter().copied()),
+                "attach returned other payloads"
+            );
         }
         Op::Complete {
             pick,
@@ -797,6 +885,14 @@ fn check(s: &SqliteStore, m: &Model) -> Result<(), String> {
             );
             ensure!(d.expires_at == md.expires_at, "{}: expires_at", d.id);
             ensure!(
+                d.payloads
+                    .iter()
+                    .map(|p| p.sha256)
+                    .eq(md.payloads.iter().copied()),
+                "{}: payloads",
+                d.id
+            );
+            ensure!(
                 d.final_at == md.final_at,
                 "{}: final_at store {:?} model {:?}",
                 d.id,
@@ -873,7 +969,7 @@ fn outbox_matches_model() {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+        .unwrap_or(64);
     // A fixed seed keeps CI stable and the coverage check meaningful; set OUTBOX_MODEL_SEED to
     // explore other sequences.
     let seed = std::env::var("OUTBOX_MODEL_SEED")
@@ -886,7 +982,7 @@ fn outbox_matches_model() {
         rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     });
-    let r = runner.run(&proptest::collection::vec(op(), 8..40), run);
+    let r = runner.run(&proptest::collection::vec(op(), 8..48), run);
     if let Err(e) = r {
         panic!("{e}");
     }
@@ -894,7 +990,7 @@ fn outbox_matches_model() {
     println!("model coverage over {cases} cases: {seen:?}");
     // With the default case count the generator must reach every kind of outcome, or the model
     // test proves less than it claims.
-    if cases >= 32 {
+    if cases >= 64 {
         for k in [
             "created",
             "replayed",
@@ -910,6 +1006,9 @@ fn outbox_matches_model() {
             "retried",
             "swept",
             "pruned",
+            "attach_first",
+            "attach_kept",
+            "attach_lease_lost",
         ] {
             assert!(
                 seen.get(k).copied().unwrap_or(0) > 0,

@@ -119,7 +119,16 @@ pub fn delivery(d: &DeliveryRecord, events: Vec<pb::DeliveryEvent>) -> pb::Deliv
 }
 
 pub fn transmission(t: &TransmissionRecord, events: &[DeliveryEvent]) -> pb::Transmission {
-    let decision: Option<pb::Decision> = serde_json::from_slice(&t.decision_json).ok();
+    transmission_with(t, events, serde_json::from_slice(&t.decision_json).ok())
+}
+
+/// As `transmission`, with the decision already at hand (Submit: no need to parse back the JSON
+/// it has just written).
+pub fn transmission_with(
+    t: &TransmissionRecord,
+    events: &[DeliveryEvent],
+    decision: Option<pb::Decision>,
+) -> pb::Transmission {
     let deliveries = t
         .deliveries
         .iter()

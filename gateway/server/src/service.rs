@@ -322,7 +322,7 @@ impl Service {
             Some(tid.clone()),
         );
         let decision_json = serde_json::to_vec(&decision).unwrap_or_default();
-        let (record, events, replayed) = {
+        let (record, events, replayed, decided) = {
             let cfg = self.cfg.clone();
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || -> Result<_, Error> {
@@ -331,7 +331,7 @@ impl Service {
                     find_replay(store.as_ref(), &req.tenant, &req.idempotency_key, sha)?
                 {
                     let events = store.events_since(&t.id, 0, 10_000).map_err(store_err)?;
-                    return Ok((t, events, true));
+                    return Ok((t, events, true, None));
                 }
                 let Admitted {
                     deliveries,
@@ -359,7 +359,9 @@ impl Service {
                 let events = store
                     .events_since(&record.id, 0, 10_000)
                     .map_err(store_err)?;
-                Ok((record, events, replayed))
+                // The answer shows this decision unless the store recognised a replay.
+                let decision = (!replayed).then_some(decision);
+                Ok((record, events, replayed, decision))
             })
             .await
             .map_err(|e| Error::internal(format!("admission task: {e}")))??
@@ -381,7 +383,10 @@ impl Service {
         self.metrics
             .observe_stage("receiving", t0.elapsed().as_secs_f64());
         Ok(pb::SubmitResponse {
-            transmission: Some(convert::transmission(&record, &events)),
+            transmission: Some(match decided {
+                Some(d) => convert::transmission_with(&record, &events, Some(d)),
+                None => convert::transmission(&record, &events),
+            }),
             replayed,
         })
     }

@@ -700,13 +700,24 @@ async fn follow_mailbox(
         ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
         if s.has_capability("IDLE") {
             // Returns at once when new mail was announced during the pass (see `ImapSession::idle`).
-            let (back, _outcome) = s.idle(idle_wait(every)).await?;
+            // A whole cycle (IDLE, wait, DONE) that outlives its wait by IDLE_GRACE is stuck: once,
+            // under a loaded test suite, a DSN waited a minute (the command timeout) for a cycle
+            // that never ended; cause not found. The session is dropped and reopened instead.
+            let wait = idle_wait(every);
+            let (back, _outcome) = tokio::time::timeout(wait + IDLE_GRACE, s.idle(wait))
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("IDLE cycle not over {IDLE_GRACE:?} after its wait; reopening")
+                })??;
             s = back;
         } else {
             tokio::time::sleep(every).await;
         }
     }
 }
+
+/// How long an IDLE cycle may run past its wait (sending IDLE and DONE, reading their answers).
+const IDLE_GRACE: Duration = Duration::from_secs(10);
 
 /// How long one IDLE lasts: the poll period (the safety poll), never RFC 2177's 29 minutes.
 fn idle_wait(every: Duration) -> Duration {

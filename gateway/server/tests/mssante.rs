@@ -46,12 +46,7 @@ async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
     let m = start_sim_env(|_| {}).await;
     let svc = m.gw.running.service.clone();
     let req = example("02-ppe-lieu-accueil-et-referente.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Read, 30).await;
     for d in &t.deliveries {
         let path: Vec<i32> = d.events.iter().map(|e| e.to).collect();
@@ -87,12 +82,7 @@ async fn an_ip_report_reaches_the_crip_inbox() {
     let m = start_sim_env(|_| {}).await;
     let svc = m.gw.running.service.clone();
     let req = example("00-ip-medecin-cmp-crip.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let item = loop {
@@ -145,12 +135,7 @@ async fn temporary_failure_is_retried_then_delivered() {
     op.fail_next(FaultStage::Mail, 451, "4.3.0 try again later");
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     // First attempt fails temporarily: the delivery goes back to the queue with a backoff.
     let deadline = Instant::now() + Duration::from_secs(20);
     let d = loop {
@@ -200,12 +185,7 @@ async fn permanent_refusal_fails_with_the_reason() {
         .fail_next(FaultStage::Rcpt, 550, "5.1.1 mailbox unavailable");
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Failed, 30).await;
     let e = t.deliveries[0].last_error.clone().expect("error");
     assert_eq!(e.reason, "recipient_rejected");
@@ -219,12 +199,7 @@ async fn no_dsn_within_the_timeout_expires_the_delivery() {
     m.sims.operator.handle().set_dsn_suppressed(true);
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     let t = wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Expired, 30).await;
     let path: Vec<i32> = t.deliveries[0].events.iter().map(|e| e.to).collect();
     assert!(
@@ -353,12 +328,7 @@ async fn a_revoked_operator_certificate_refuses_the_connection() {
     let m = start_sim_env(|c| operator_crls(c, &[])).await;
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
     m.gw.running.stop().await;
 
@@ -366,12 +336,7 @@ async fn a_revoked_operator_certificate_refuses_the_connection() {
     // reason naming the revocation.
     let m = start_sim_env(|c| operator_crls(c, &["smtp.mssante.test"])).await;
     let svc = m.gw.running.service.clone();
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     let d = first_error(&svc, &req.tenant, &t.id).await;
     let e = d.last_error.expect("error");
     assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{e:?}");
@@ -399,12 +364,7 @@ async fn an_authentication_refusal_holds_the_operator_queue_until_resumed() {
     );
     let svc = m.gw.running.service.clone();
     let req = example("08-fiche-navette-educateur-ase.json");
-    let t = svc
-        .submit(&caller(&req.tenant), req.clone())
-        .await
-        .expect("submit")
-        .transmission
-        .expect("t");
+    let t = submit(&svc, &req).await;
     let d = first_error(&svc, &req.tenant, &t.id).await;
     let e = d.last_error.clone().expect("error");
     assert_eq!(e.reason, "configuration", "{e:?}");
@@ -448,4 +408,13 @@ async fn first_error(svc: &passerelle::service::Service, tenant: &str, id: &str)
         assert!(Instant::now() < deadline, "no failure recorded: {d:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Submits `req` as its tenant and returns the acknowledged transmission.
+async fn submit(svc: &passerelle::service::Service, req: &pb::SubmitRequest) -> pb::Transmission {
+    svc.submit(&caller(&req.tenant), req.clone())
+        .await
+        .expect("submit")
+        .transmission
+        .expect("transmission")
 }

@@ -66,12 +66,11 @@ impl Workers {
                 continue;
             };
             for destination in destinations {
-                let st = Pending { destination };
-                let Some(sender) = self.sender_for(&st.destination) else {
+                let Some(sender) = self.sender_for(&destination) else {
                     continue;
                 };
                 let sem = limits
-                    .entry(st.destination.clone())
+                    .entry(destination.clone())
                     .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
                     .clone();
                 let free = sem.available_permits();
@@ -79,7 +78,7 @@ impl Workers {
                     continue;
                 }
                 let store = svc.store.clone();
-                let dest = st.destination.clone();
+                let dest = destination.clone();
                 let owner = self.owner.clone();
                 let lease = self.lease;
                 let limit = u32::try_from(free).unwrap_or(1);
@@ -90,7 +89,7 @@ impl Workers {
                 let claimed = match claimed {
                     Ok(Ok(c)) => c,
                     Ok(Err(e)) => {
-                        tracing::warn!(destination = %st.destination, error = %e, "claim failed");
+                        tracing::warn!(destination = %destination, error = %e, "claim failed");
                         continue;
                     }
                     Err(_) => continue,
@@ -243,10 +242,6 @@ async fn render_if_needed(svc: &Service, c: &mut ob::Claimed) -> Result<Fresh, o
             })
         }
     }
-}
-
-struct Pending {
-    destination: String,
 }
 
 fn attempt_label(r: &ob::AttemptResult) -> &'static str {

@@ -321,23 +321,28 @@ fn writer_loop(
             match conn.execute_batch("BEGIN IMMEDIATE") {
                 Err(e) => commit_error = Some(Error::db("begin")(e)),
                 Ok(()) => {
+                    let had_counts = pending.is_some();
                     let mut ctx = write::Ctx::new(&conn, &cfg, pending.take());
                     for j in jobs {
                         replies.push(j(&mut ctx));
                     }
                     since_checkpoint += ctx.audit_appended;
                     deletes = std::mem::take(&mut ctx.deletes);
-                    let counted = ctx.take_pending();
+                    let counted = ctx.take_pending(had_counts);
                     if let Err(e) = conn.execute_batch("COMMIT") {
                         let _ = conn.execute_batch("ROLLBACK");
                         commit_error = Some(Error::db("commit")(e));
                         deletes.clear();
+                        if let Ok(mut snap) = shared.pending.lock() {
+                            *snap = None;
+                        }
                     } else {
                         // Kept only when the batch committed: a rolled-back batch recounts.
-                        if let Some(p) = &counted
-                            && let Ok(mut snap) = shared.pending.lock()
-                        {
-                            *snap = Some(p.per_destination.clone());
+                        // Counts dropped during the batch (a failed command undoes its writes)
+                        // no longer follow the transitions: the snapshot goes too, and readers
+                        // scan until the next count.
+                        if let Ok(mut snap) = shared.pending.lock() {
+                            *snap = counted.as_ref().map(|p| p.per_destination.clone());
                         }
                         pending = counted;
                     }

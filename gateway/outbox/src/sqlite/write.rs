@@ -73,8 +73,13 @@ impl<'c> Ctx<'c> {
         }
     }
 
-    /// The counts to keep for the next batch once this one has committed.
-    pub fn take_pending(&mut self) -> Option<Pending> {
+    /// The counts to keep for the next batch once this one has committed. `recount`: count again
+    /// (inside the transaction) if a failed command dropped them during the batch.
+    pub fn take_pending(&mut self, recount: bool) -> Option<Pending> {
+        if recount && self.pending.is_none() {
+            // A failed count leaves None: the next batch counts again.
+            let _ = self.pending();
+        }
         self.pending.take()
     }
 

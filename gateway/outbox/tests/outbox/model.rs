@@ -929,6 +929,23 @@ fn check(s: &SqliteStore, m: &Model) -> Result<(), String> {
         "{stored} deliveries stored, model {}",
         m.ds.len()
     );
+    // Where the workers look for work: every unpaused destination with pending deliveries
+    // (after failed commands, restarts and every other operation).
+    let want: Vec<&str> = DESTS
+        .iter()
+        .copied()
+        .filter(|d| !m.paused.contains(d))
+        .filter(|d| {
+            m.ds.values().any(|x| {
+                x.dest == *d && matches!(x.state, DeliveryState::Queued | DeliveryState::InFlight)
+            })
+        })
+        .collect();
+    let got = s.pending_destinations().map_err(|e| e.to_string())?;
+    ensure!(
+        got.iter().map(String::as_str).eq(want.iter().copied()),
+        "pending destinations: store {got:?} model {want:?}"
+    );
     for st in s.destination_stats(m.now()).map_err(|e| e.to_string())? {
         let q =
             m.ds.values()

@@ -129,28 +129,7 @@ pub fn render(
         let pdf = pdfs
             .get(&d.id)
             .ok_or_else(|| Error::internal("PDF missing after rendering"))?;
-        let person = d
-            .author
-            .as_ref()
-            .and_then(|a| a.person.as_ref())
-            .or_else(|| {
-                req.sender
-                    .as_ref()
-                    .and_then(|s| s.actor.as_ref())
-                    .and_then(|a| a.person.as_ref())
-            })
-            .ok_or_else(|| {
-                invalid(
-                    &format!("documents[{i}].author"),
-                    "a named author is required for the CDA",
-                )
-            })?;
-        let author = docs::Author::from_person(person).ok_or_else(|| {
-            invalid(
-                &format!("documents[{i}].author.person"),
-                "needs an RPPS/ADELI/internal id and a profession code",
-            )
-        })?;
+        let author = crate::pipeline::author_of(req, d, i)?;
         let (uid, set_id) = match plan.and_then(|p| p.documents.iter().find(|x| x.0 == d.id)) {
             Some((_, u, s)) => (u.clone(), s.clone()),
             // A new version keeps the replaced document's setId.

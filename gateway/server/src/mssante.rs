@@ -753,8 +753,6 @@ pub async fn poll_once(
     Ok(n)
 }
 
-/// Fetches the messages after the cursor, ingests each durably, then moves it out of INBOX and
-/// advances the cursor.
 /// Sends a read receipt from the polled mailbox (best effort: a lost MDN is not a lost document;
 /// the sender's side times out on its own).
 async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
@@ -777,6 +775,8 @@ async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
     }
 }
 
+/// Fetches the messages after the cursor, ingests each durably, then moves it out of INBOX and
+/// advances the cursor.
 async fn ingest_new(
     svc: &Service,
     s: &mut mail::ImapSession,

@@ -194,7 +194,12 @@ pub fn pdfs(
     Ok((out, warnings))
 }
 
-fn author_of(req: &pb::SubmitRequest, d: &pb::Document, i: usize) -> Result<docs::Author, Error> {
+/// The CDA author of document `i`: its own author, else the sender (MSSanté and DMP profiles).
+pub(crate) fn author_of(
+    req: &pb::SubmitRequest,
+    d: &pb::Document,
+    i: usize,
+) -> Result<docs::Author, Error> {
     let person = d
         .author
         .as_ref()

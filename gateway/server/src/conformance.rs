@@ -86,7 +86,9 @@ fn xmlsec1_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn xmlsec1_verify(vihf: &[u8], ca_pem: &[u8], dir: &Path) -> Result<(), String> {
+/// Verifies a signed VIHF with xmlsec1 (the independent implementation): the first certificate of
+/// `ca_pem` (trust/ca.pem) is trusted, the intermediates are offered as untrusted.
+pub fn xmlsec1_verify(vihf: &[u8], ca_pem: &[u8], dir: &Path) -> Result<(), String> {
     let text = String::from_utf8_lossy(ca_pem);
     let certs: Vec<String> = text
         .split("-----END CERTIFICATE-----")

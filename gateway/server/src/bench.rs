@@ -169,9 +169,7 @@ fn render_figures(
     base: &pb::SubmitRequest,
 ) -> anyhow::Result<Vec<RenderFigure>> {
     let tenant = cfg
-        .tenants
-        .iter()
-        .find(|t| t.id == base.tenant)
+        .tenant(&base.tenant)
         .context("bench request tenant not configured")?;
     let req = request_with_pdf(base, 1024 * 1024, 7);
     let now = time::OffsetDateTime::now_utc();

@@ -48,6 +48,13 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
 }
 
+impl Config {
+    /// The configured tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {

@@ -405,18 +405,13 @@ impl DmpSender {
             .map_err(|e| fail(false, "payload_corrupt", e.to_string()))?;
         let plan: DmpPlan = serde_json::from_slice(&read("dmp.json")?)
             .map_err(|e| fail(false, "payload_corrupt", e.to_string()))?;
-        let tenant = self
-            .cfg
-            .tenants
-            .iter()
-            .find(|t| t.id == d.tenant)
-            .ok_or_else(|| {
-                fail(
-                    false,
-                    "unknown_tenant",
-                    "the delivery's tenant is not configured".into(),
-                )
-            })?;
+        let tenant = self.cfg.tenant(&d.tenant).ok_or_else(|| {
+            fail(
+                false,
+                "unknown_tenant",
+                "the delivery's tenant is not configured".into(),
+            )
+        })?;
         let at = OffsetDateTime::from_unix_timestamp_nanos(plan.rendered_at_unix_nanos)
             .map_err(|_| fail(false, "payload_corrupt", "bad instant".into()))?;
         let (pdfs, _) = crate::pipeline::pdfs(tenant, &req, at, self.cfg.limits.max_pdf_bytes)

@@ -116,7 +116,7 @@ fn message_id(raw: &[u8]) -> Option<String> {
 
 impl MssanteSender {
     fn tenant(&self, id: &str) -> Option<&TenantConfig> {
-        self.cfg.tenants.iter().find(|t| t.id == id)
+        self.cfg.tenant(id)
     }
 
     fn permanent(&self, reason: &str, message: String, remote: String) -> ob::AttemptResult {

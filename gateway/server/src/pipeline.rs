@@ -472,9 +472,7 @@ pub fn render_all(
     deterministic: bool,
 ) -> anyhow::Result<Artefacts> {
     let tenant = cfg
-        .tenants
-        .iter()
-        .find(|t| t.id == req.tenant)
+        .tenant(&req.tenant)
         .with_context(|| format!("no tenant {} in the configuration", req.tenant))?;
     let mut ids = if deterministic {
         Ids::deterministic(req)

@@ -1005,9 +1005,7 @@ fn precheck(
 ) -> Result<(), Error> {
     const PLACEHOLDER_PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
     let tenant = cfg
-        .tenants
-        .iter()
-        .find(|t| t.id == req.tenant)
+        .tenant(&req.tenant)
         .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
     let placeholders: crate::pipeline::Pdfs = req
         .documents
@@ -1229,9 +1227,7 @@ pub fn render_delivery(
         .find(|p| p.target_id == d.target_id && p.document_ids == d.document_ids)
         .ok_or_else(|| Error::internal("the delivery is not in the transmission's plan"))?;
     let tenant = cfg
-        .tenants
-        .iter()
-        .find(|x| x.id == t.tenant)
+        .tenant(&t.tenant)
         .ok_or_else(|| Error::new(Origin::Client, Reason::TenantForbidden, "unknown tenant"))?;
     let now = t.created_at;
     let (pdfs, _warnings) = crate::pipeline::pdfs(tenant, &req, now, cfg.limits.max_pdf_bytes)?;

@@ -130,6 +130,10 @@ pub struct MssanteConfig {
     /// CRLs (PEM or DER files) of the operator's server chain; when set, its SMTP and IMAP
     /// certificates are checked against them (strict: every CA of the chain needs its CRL).
     pub crl: Vec<PathBuf>,
+    /// Wait for new mail in IMAP IDLE between passes instead of sleeping the poll period. Off by
+    /// default: with it, a DSN was not ingested for a minute in 2 of 6 loaded test-suite runs
+    /// (cause not found); polling never showed it.
+    pub imap_idle: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -687,7 +687,7 @@ pub async fn poll_loop(
     }
 }
 
-/// One session: ingest, then IDLE or wait, forever (returns only on error).
+/// One session: ingest, then IDLE (`mssante.imap_idle`) or wait, forever (returns only on error).
 async fn follow_mailbox(
     svc: &Service,
     operator: &Operator,
@@ -698,7 +698,7 @@ async fn follow_mailbox(
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
     loop {
         ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
-        if s.has_capability("IDLE") {
+        if svc.cfg.mssante.imap_idle && s.has_capability("IDLE") {
             // Returns at once when new mail was announced during the pass (see `ImapSession::idle`).
             // A whole cycle (IDLE, wait, DONE) that outlives its wait by IDLE_GRACE is stuck: once,
             // under a loaded test suite, a DSN waited a minute (the command timeout) for a cycle

@@ -182,6 +182,7 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             nil: "DEV-PASSERELLE-SANDBOX".into(),
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
             crl: Vec::new(),
+            imap_idle: false,
         },
         dmp: DmpConfig {
             base_url: None,

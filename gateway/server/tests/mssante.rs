@@ -247,7 +247,11 @@ fn the_operator_refuses_messages_that_break_the_rules() {
 /// response to its MOVE) must all be in the inbox within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_ingests_new_mail_well_before_the_poll_period() {
-    let m = start_sim_env_with(|_| {}, |o| o.poll_every = Duration::from_secs(60)).await;
+    let m = start_sim_env_with(
+        |c| c.mssante.imap_idle = true,
+        |o| o.poll_every = Duration::from_secs(60),
+    )
+    .await;
     let svc = m.gw.running.service.clone();
     let crip = "crip@cd93.mssante.test";
     let count = || {

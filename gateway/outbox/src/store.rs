@@ -72,7 +72,9 @@ pub trait Store: Send + Sync {
         result: AttemptResult,
         now: OffsetDateTime,
     ) -> Result<DeliveryRecord>;
-    /// Applies a DSN/MDN/integration report; a delivery already final records it as late.
+    /// Applies a DSN/MDN/integration report; a delivery already final records it as late. A
+    /// state-changing notice for a delivery whose attempt is still in flight is held and applied
+    /// when that attempt ends (whatever ends it), so a fast DSN is never lost.
     fn apply_notice(
         &self,
         delivery_id: &str,

@@ -374,6 +374,9 @@ pub enum NoticeOutcome {
     Recorded(DeliveryRecord),
     /// The delivery was already final: recorded with `late = true`, not applied.
     Late(DeliveryRecord),
+    /// The delivery's attempt is still in flight (the notice overtook the worker's record of the
+    /// send): kept durably and applied, in arrival order, as soon as the attempt ends.
+    Held(DeliveryRecord),
 }
 
 /// Filter of `list_transmissions`.

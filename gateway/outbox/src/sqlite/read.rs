@@ -39,7 +39,7 @@ pub(crate) fn origin_str(o: Origin) -> &'static str {
     }
 }
 
-fn origin_parse(s: &str) -> Result<Origin> {
+pub(crate) fn origin_parse(s: &str) -> Result<Origin> {
     Ok(match s {
         "client" => Origin::Client,
         "policy" => Origin::Policy,

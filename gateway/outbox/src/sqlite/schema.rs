@@ -116,6 +116,22 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_tx ON events (transmission_id, seq);
 
+-- Notifications that arrived while their delivery's attempt was still in flight (a fast operator's
+-- DSN can beat the worker's own record of the send): applied, in order, once the attempt ends.
+CREATE TABLE IF NOT EXISTS held_notices (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id     TEXT NOT NULL,
+    received_at     INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    detail          TEXT NOT NULL,
+    err_origin      TEXT,
+    err_reason      TEXT,
+    err_message     TEXT,
+    err_retryable   INTEGER,
+    err_remote_code TEXT
+);
+CREATE INDEX IF NOT EXISTS held_notices_delivery ON held_notices (delivery_id, seq);
+
 CREATE TABLE IF NOT EXISTS destinations (
     destination TEXT PRIMARY KEY,
     paused      INTEGER NOT NULL,

@@ -318,7 +318,132 @@ impl<'c> Ctx<'c> {
             detail,
             audit_summary,
             false,
+        )?;
+        if d.state == DeliveryState::InFlight && to != DeliveryState::InFlight {
+            self.release_held(&d.id, now)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a notice that overtook the record of its delivery's attempt (see `held_notices`).
+    fn hold_notice(
+        &mut self,
+        d: &DeliveryRecord,
+        notice: &DeliveryNotice,
+        detail: &str,
+        summary: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (kind, detail_col, error) = match notice {
+            DeliveryNotice::Delivered { detail } => ("delivered", detail.as_str(), None),
+            DeliveryNotice::Read { detail } => ("read", detail.as_str(), None),
+            DeliveryNotice::Rejected { error } => ("rejected", "", Some(error)),
+            DeliveryNotice::Failed { error } => ("failed", "", Some(error)),
+            DeliveryNotice::Disposition { .. } | DeliveryNotice::Info { .. } => {
+                return Err(Error::Invalid {
+                    field: "notice",
+                    reason: "only a state-changing notice is held".into(),
+                });
+            }
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO held_notices (delivery_id, received_at, kind, detail, err_origin, \
+                 err_reason, err_message, err_retryable, err_remote_code) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(Error::db("prepare hold notice"))?
+            .execute(params![
+                d.id,
+                ts(now)?,
+                kind,
+                detail_col,
+                error.map(|e| origin_str(e.origin)),
+                error.map(|e| e.reason.as_str()),
+                error.map(|e| e.message.as_str()),
+                error.map(|e| i64::from(e.retryable)),
+                error.map(|e| e.remote_code.as_str()),
+            ])
+            .map_err(Error::db("hold notice"))?;
+        self.record(
+            d,
+            Some(d.state),
+            d.state,
+            now,
+            "notifier",
+            &format!("held until the attempt in flight ends: {detail}"),
+            &format!("held {summary}"),
+            false,
         )
+    }
+
+    /// Applies, in arrival order, the notices held while the delivery's attempt was in flight.
+    fn release_held(&mut self, delivery_id: &str, now: OffsetDateTime) -> Result<()> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT kind, detail, err_origin, err_reason, err_message, err_retryable, \
+                     err_remote_code FROM held_notices WHERE delivery_id = ?1 ORDER BY seq",
+                )
+                .map_err(Error::db("prepare held notices"))?;
+            st.query_map(params![delivery_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .map_err(Error::db("held notices"))?
+            .collect::<Result<_, _>>()
+            .map_err(Error::db("held notices"))?
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("DELETE FROM held_notices WHERE delivery_id = ?1")
+            .map_err(Error::db("prepare release held notices"))?
+            .execute(params![delivery_id])
+            .map_err(Error::db("release held notices"))?;
+        for (kind, detail, origin, reason, message, retryable, remote_code) in rows {
+            let error = || -> Result<DeliveryError> {
+                Ok(DeliveryError {
+                    origin: read::origin_parse(origin.as_deref().unwrap_or_default())?,
+                    reason: reason.clone().unwrap_or_default(),
+                    message: message.clone().unwrap_or_default(),
+                    retryable: retryable.unwrap_or(0) != 0,
+                    remote_code: remote_code.clone().unwrap_or_default(),
+                })
+            };
+            let notice = match kind.as_str() {
+                "delivered" => DeliveryNotice::Delivered { detail },
+                "read" => DeliveryNotice::Read { detail },
+                "rejected" => DeliveryNotice::Rejected { error: error()? },
+                "failed" => DeliveryNotice::Failed { error: error()? },
+                other => {
+                    return Err(Error::Corrupt {
+                        field: "held_notices.kind",
+                        reason: format!("unknown kind {other:?}"),
+                    });
+                }
+            };
+            self.apply_notice(delivery_id, &notice, now)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn add_ref(
@@ -973,6 +1098,15 @@ impl<'c> Ctx<'c> {
                 true,
             )?;
             return Ok(NoticeOutcome::Late(d));
+        }
+        if d.state == InFlight
+            && !matches!(
+                notice,
+                DeliveryNotice::Disposition { .. } | DeliveryNotice::Info { .. }
+            )
+        {
+            self.hold_notice(&d, notice, &detail, &summary, now)?;
+            return Ok(NoticeOutcome::Held(d));
         }
         let Some(to) = target else {
             let keep: Vec<_> = sets

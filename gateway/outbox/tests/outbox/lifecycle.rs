@@ -1189,3 +1189,132 @@ fn inline_payloads_commit_with_the_rows_and_are_pruned_like_files() {
     ));
     assert!(s.audit_verify().expect("verify").ok());
 }
+
+/// A fast operator's DSN (or MDN) can be ingested before the worker records its send: the notice
+/// is held durably, not lost, and applied when the attempt ends; an attempt that ends otherwise
+/// than `sent` records it as not applicable.
+#[test]
+fn a_notice_that_overtakes_the_send_is_held_until_the_attempt_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path());
+    let mut t = transmission(
+        &s,
+        "tx",
+        "cd93",
+        "k",
+        "a",
+        &["mssante:a.test", "mssante:b.test"],
+        at(0),
+    );
+    t.deliveries[0].read_receipt_expected = true;
+    s.submit(t).expect("submit");
+    let a = claim_one(&s, "mssante:a.test", at(1));
+    let b = claim_one(&s, "mssante:b.test", at(1));
+    for (c, detail) in [(&a, "2.0.0"), (&b, "2.0.0")] {
+        let r = s
+            .apply_notice(
+                &c.delivery.id,
+                DeliveryNotice::Delivered {
+                    detail: detail.into(),
+                },
+                at(2),
+            )
+            .expect("dsn");
+        assert!(
+            matches!(r, NoticeOutcome::Held(ref d) if d.state == DeliveryState::InFlight),
+            "{r:?}"
+        );
+    }
+    let r = s
+        .apply_notice(
+            &a.delivery.id,
+            DeliveryNotice::Read {
+                detail: "displayed".into(),
+            },
+            at(2),
+        )
+        .expect("mdn");
+    assert!(matches!(r, NoticeOutcome::Held(_)), "{r:?}");
+    // Held notices survive a restart (they are in the database, not in memory).
+    drop(s);
+    let s = open(dir.path());
+    let d = s
+        .complete_attempt(
+            &a.delivery.id,
+            a.lease_token,
+            AttemptResult::Sent {
+                message_id: "<a@x>".into(),
+                notify_by: Some(at(3600)),
+            },
+            at(3),
+        )
+        .expect("sent");
+    assert_eq!(
+        d.state,
+        DeliveryState::Read,
+        "DSN then MDN applied in order"
+    );
+    assert_eq!(d.notify_by, None);
+    let d = s
+        .complete_attempt(
+            &b.delivery.id,
+            b.lease_token,
+            AttemptResult::TemporaryFailure {
+                error: temp_error(),
+                retry_after: None,
+            },
+            at(3),
+        )
+        .expect("temporary");
+    assert_eq!(d.state, DeliveryState::Queued);
+    let ev = s.events_since("tx", 0, 100).expect("events");
+    let details = |id: &str| -> Vec<String> {
+        ev.iter()
+            .filter(|e| e.delivery_id == id)
+            .map(|e| format!("{:?}->{} {}", e.from, e.to, e.detail))
+            .collect()
+    };
+    let a_ev = details(&a.delivery.id);
+    assert!(
+        a_ev.iter()
+            .any(|e| e.contains("held until the attempt in flight ends")),
+        "{a_ev:?}"
+    );
+    let tail: Vec<&str> = a_ev
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|e| e.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "Some(InFlight)->sent",
+            "Some(Sent)->delivered",
+            "Some(Delivered)->read"
+        ]
+    );
+    let b_ev = details(&b.delivery.id);
+    assert!(
+        b_ev.last()
+            .is_some_and(|e| e.contains("not applicable in state queued")),
+        "{b_ev:?}"
+    );
+    // Nothing stays held: the retry's own DSN applies normally.
+    let b2 = claim_one(&s, "mssante:b.test", at(1000));
+    s.complete_attempt(
+        &b.delivery.id,
+        b2.lease_token,
+        AttemptResult::Sent {
+            message_id: "<b@x>".into(),
+            notify_by: Some(at(4600)),
+        },
+        at(1001),
+    )
+    .expect("sent");
+    assert_eq!(
+        s.get_delivery(&b.delivery.id).expect("get").state,
+        DeliveryState::Sent
+    );
+}

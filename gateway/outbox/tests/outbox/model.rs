@@ -79,7 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), proptest::bool::weighted(0.2), any::<bool>())
             .prop_map(|(pick, stale, inline)| Op::Attach { pick, stale, inline }),
         5 => (proptest::option::of(0u8..3), 1u32..4).prop_map(|(dest, limit)| Op::Claim { dest, limit }),
-        6 => (any::<usize>(), 0u8..6, proptest::bool::weighted(0.1))
+        // Results 0..6, `sent` (0) three times as often as each other one.
+        6 => (any::<usize>(), (0u8..8).prop_map(|r| r.saturating_sub(2)), proptest::bool::weighted(0.1))
             .prop_map(|(pick, result, stale)| Op::Complete { pick, result, stale }),
         3 => (any::<usize>(), 0u8..4).prop_map(|(pick, kind)| Op::Notice { pick, kind }),
         3 => prop_oneof![Just(1i64), Just(30), Just(61), Just(700), Just(3601), Just(7300)].prop_map(Op::Advance),
@@ -113,6 +114,17 @@ struct MDelivery {
     old_tokens: Vec<u64>,
     /// Addresses of the delivery's payloads, in order.
     payloads: Vec<Sha256>,
+    /// Kinds of the notices held while the attempt was in flight, in arrival order.
+    held: Vec<u8>,
+}
+
+/// What the store should answer to a notice.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Late,
+    Recorded,
+    Applied,
+    Held,
 }
 
 impl MDelivery {
@@ -124,6 +136,7 @@ impl MDelivery {
     }
 
     fn set(&mut self, to: DeliveryState, now: OffsetDateTime) {
+        let leaves_flight = self.state == DeliveryState::InFlight && to != DeliveryState::InFlight;
         self.state = to;
         if to.is_terminal() {
             self.final_at = Some(now);
@@ -131,6 +144,42 @@ impl MDelivery {
         if to != DeliveryState::InFlight {
             self.lease_until = None;
         }
+        if leaves_flight {
+            for kind in std::mem::take(&mut self.held) {
+                if self.notice(kind, now) == Expect::Applied {
+                    seen("held_notice_applied");
+                }
+            }
+        }
+    }
+
+    /// A notice of `kind` (0 delivered, 1 read, 2 failed, 3 another disposition) arrives.
+    fn notice(&mut self, kind: u8, now: OffsetDateTime) -> Expect {
+        use DeliveryState::*;
+        if self.watch_final(now) {
+            return Expect::Late;
+        }
+        if self.state == InFlight && kind <= 2 {
+            self.held.push(kind);
+            return Expect::Held;
+        }
+        let to = match (kind, self.state) {
+            (0, Sent) => Delivered,
+            (1, Sent | Delivered) => Read,
+            (2, Sent) => Failed,
+            _ => return Expect::Recorded,
+        };
+        self.set(to, now);
+        self.notify_by = None;
+        if to == Delivered {
+            if self.rr {
+                self.mdn_by = Some(now + secs(MDN_WINDOW));
+                self.final_at = self.mdn_by;
+            } else {
+                self.final_at = Some(now);
+            }
+        }
+        Expect::Applied
     }
 }
 
@@ -342,6 +391,7 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
                         final_at: None,
                         old_tokens: Vec::new(),
                         payloads: nd.payloads.iter().map(|p| p.sha256).collect(),
+                        held: Vec::new(),
                     },
                 );
             }
@@ -498,7 +548,19 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
             result,
             stale,
         } => {
-            let Some(id) = m.pick(*pick, |d| d.token.is_some()) else {
+            // Sometimes the attempt of a delivery that holds notices (they apply when it ends).
+            // Such an attempt mostly ends `sent`, the case the holding is for.
+            let holding = if pick % 2 == 0 {
+                m.pick(*pick, |d| d.token.is_some() && !d.held.is_empty())
+            } else {
+                None
+            };
+            let result = if holding.is_some() && pick % 4 == 0 {
+                &0
+            } else {
+                result
+            };
+            let Some(id) = holding.or_else(|| m.pick(*pick, |d| d.token.is_some())) else {
                 return Ok(());
             };
             let d = m.ds.get(&id).ok_or("unknown id")?.clone();
@@ -574,13 +636,14 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
             );
         }
         Op::Notice { pick, kind } => {
-            // Mostly at deliveries that await a notification, sometimes at any (late ones).
-            let waiting =
-                |d: &MDelivery| matches!(d.state, DeliveryState::Sent | DeliveryState::Delivered);
-            let id = if pick % 4 != 0 {
-                m.pick(*pick, waiting)
-            } else {
-                None
+            // Mostly at deliveries that await a notification, sometimes at one whose attempt is
+            // still in flight (held), sometimes at any (late ones).
+            let id = match pick % 4 {
+                0 => None,
+                3 => m.pick(*pick, |d| d.state == DeliveryState::InFlight),
+                _ => m.pick(*pick, |d| {
+                    matches!(d.state, DeliveryState::Sent | DeliveryState::Delivered)
+                }),
             };
             let Some(id) = id.or_else(|| m.pick(*pick, |_| true)) else {
                 return Ok(());
@@ -604,44 +667,20 @@ fn apply(s: &SqliteStore, m: &mut Model, op: &Op) -> Result<(), String> {
                 .apply_notice(&id, notice, now)
                 .map_err(|e| format!("notice: {e}"))?;
             let d = m.ds.get_mut(&id).ok_or("unknown id")?;
-            use DeliveryState::*;
-            if d.watch_final(now) {
-                ensure!(
-                    matches!(r, NoticeOutcome::Late(_)),
-                    "late expected, got {r:?}"
-                );
-                seen("late_notice");
-                return Ok(());
-            }
-            let to = match (kind, d.state) {
-                (0, Sent) => Some(Delivered),
-                (1, Sent | Delivered) => Some(Read),
-                (2, Sent) => Some(Failed),
-                _ => None,
+            let expect = d.notice(*kind, now);
+            let got = match r {
+                NoticeOutcome::Late(_) => Expect::Late,
+                NoticeOutcome::Recorded(_) => Expect::Recorded,
+                NoticeOutcome::Applied(_) => Expect::Applied,
+                NoticeOutcome::Held(_) => Expect::Held,
             };
-            match to {
-                None => ensure!(
-                    matches!(r, NoticeOutcome::Recorded(_)),
-                    "recorded expected, got {r:?}"
-                ),
-                Some(to) => {
-                    ensure!(
-                        matches!(r, NoticeOutcome::Applied(_)),
-                        "applied expected, got {r:?}"
-                    );
-                    seen("notice_applied");
-                    d.set(to, now);
-                    d.notify_by = None;
-                    if to == Delivered {
-                        if d.rr {
-                            d.mdn_by = Some(now + secs(MDN_WINDOW));
-                            d.final_at = d.mdn_by;
-                        } else {
-                            d.final_at = Some(now);
-                        }
-                    }
-                }
-            }
+            ensure!(got == expect, "notice: {expect:?} expected, got {got:?}");
+            seen(match got {
+                Expect::Late => "late_notice",
+                Expect::Applied => "notice_applied",
+                Expect::Held => "notice_held",
+                Expect::Recorded => "notice_recorded",
+            });
         }
         Op::Advance(n) => m.now_secs += n,
         Op::Cancel { pick, whole } => {
@@ -1019,6 +1058,8 @@ fn outbox_matches_model() {
             "completed",
             "late_notice",
             "notice_applied",
+            "notice_held",
+            "held_notice_applied",
             "cancelled",
             "retried",
             "swept",

@@ -69,6 +69,8 @@ pub struct MdnMessage<'a> {
     pub to: Address,
     /// `Reporting-UA` value, e.g. `passerelle.cd93.mssante.test; Passerelle 0.1.0`.
     pub reporting_ua: String,
+    /// Convergence product reference (`X-MSS-NIL`, on every message we send).
+    pub nil: &'a str,
     /// The mailbox the original was delivered to (ours, possibly after ORG→APP forwarding).
     pub final_recipient: Address,
     /// The original's `Original-Recipient` header, if any (`rfc822;addr`).
@@ -104,6 +106,7 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
             reason: "empty or contains control characters",
         });
     }
+    crate::outgoing::check_nil("nil", m.nil)?;
     let domain = m.from.address.domain();
     let b = format!("=_psl_mdn_{}", m.message_uuid.simple());
     let subject = match &m.error {
@@ -132,6 +135,7 @@ pub fn build(m: &MdnMessage<'_>) -> Result<Vec<u8>, Error> {
     );
     out.push_str(&format!("MIME-Version: 1.0{CRLF}"));
     out.push_str(&format!("Auto-Submitted: auto-replied{CRLF}"));
+    mime::header_text(&mut out, "X-MSS-NIL", m.nil.trim());
     mime::header(
         &mut out,
         "Content-Type",

@@ -109,6 +109,17 @@ pub fn normalize_message_id(id: &str) -> String {
         .to_owned()
 }
 
+/// `X-MSS-NIL` goes on every message we send (REQ* ECO.2.4.3), MDNs included.
+pub(crate) fn check_nil(field: &'static str, nil: &str) -> Result<(), Error> {
+    if nil.trim().is_empty() || !nil.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::InvalidField {
+            field,
+            reason: "must be a non-empty ASCII product reference",
+        });
+    }
+    Ok(())
+}
+
 fn check_text(field: &'static str, value: &str, max_chars: usize) -> Result<(), Error> {
     if value.trim().is_empty() {
         return Err(Error::InvalidField {
@@ -265,12 +276,7 @@ pub fn build(msg: &OutgoingMessage<'_>) -> Result<BuiltMessage, Error> {
         100,
     )?;
     check_text("sender.structure_name", &sender.structure_name, 200)?;
-    if sender.nil.trim().is_empty() || !sender.nil.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::InvalidField {
-            field: "sender.nil",
-            reason: "must be a non-empty ASCII product reference",
-        });
-    }
+    check_nil("sender.nil", &sender.nil)?;
     let replaces = msg
         .replaces
         .iter()

@@ -307,6 +307,7 @@ fn golden_outgoing_mdn_error_902() {
         from: &from,
         to: addr("sophie.leroy@mecs-tilleuls.mssante.test"),
         reporting_ua: "passerelle.mecs-tilleuls.mssante.test; Passerelle 0.1.0".to_owned(),
+        nil: "DEV-PASSERELLE",
         final_recipient: addr("passerelle@mecs-tilleuls.mssante.test"),
         original_recipient: Some("rfc822;dui-app@cd93.mssante.test".to_owned()),
         original_message_id: "<doc-1@mecs-tilleuls.mssante.test>".to_owned(),

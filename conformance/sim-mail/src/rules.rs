@@ -45,7 +45,7 @@ pub fn check_message(bytes: &[u8], cert_mailbox: &str) -> Result<(), Refusal> {
     });
     let subject_xdm = msg
         .subject()
-        .is_some_and(|s| s.trim_start().starts_with("XDM/1.0/DDM"));
+        .is_some_and(|s| without_ko_prefix(s.trim_start()).starts_with("XDM/1.0/DDM"));
     if has_xdm != subject_xdm {
         return Err((
             554,
@@ -57,6 +57,20 @@ pub fn check_message(bytes: &[u8], cert_mailbox: &str) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// An integration-error MDN keeps the original subject behind `[KO Intégration système !][code] `
+/// and returns the original IHE_XDM.zip (IG-MDN `struct-msg-mdn.md`).
+fn without_ko_prefix(subject: &str) -> &str {
+    let Some(rest) = subject.strip_prefix("[KO Intégration système !][") else {
+        return subject;
+    };
+    match rest.split_once(']') {
+        Some((code, tail)) if !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()) => {
+            tail.trim_start()
+        }
+        _ => subject,
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +100,30 @@ mod tests {
         assert!(matches!(no_nil, Err((554, t)) if t.contains("X-MSS-NIL")));
         let xdm_subject = check_message(&msg(me, "<b@y.test>", nil, "XDM/1.0/DDM+X"), me);
         assert!(matches!(xdm_subject, Err((554, t)) if t.contains("MSS-SUBJECT-XDM")));
+        let ko = check_message(
+            &msg(
+                me,
+                "<b@y.test>",
+                nil,
+                "[KO Intégration système !][902] XDM/1.0/DDM+X",
+            ),
+            me,
+        );
+        assert!(matches!(ko, Err((554, t)) if t.contains("MSS-SUBJECT-XDM")));
+    }
+
+    #[test]
+    fn an_error_mdn_subject_still_announces_the_returned_archive() {
+        assert_eq!(
+            without_ko_prefix("[KO Intégration système !][906] XDM/1.0/DDM+A B"),
+            "XDM/1.0/DDM+A B"
+        );
+        assert_eq!(without_ko_prefix("XDM/1.0/DDM+A"), "XDM/1.0/DDM+A");
+        for odd in [
+            "[KO Intégration système !][x] XDM/1.0/DDM",
+            "[KO Intégration système !][] XDM",
+        ] {
+            assert_eq!(without_ko_prefix(odd), odd);
+        }
     }
 }

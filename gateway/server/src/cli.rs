@@ -173,6 +173,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Other commands print their own results; their logs go to stderr only when asked for.
+    if std::env::var_os("PASSERELLE_LOG").is_some() && !matches!(cli.cmd, Cmd::Serve { .. }) {
+        init_logs(false);
+    }
     match cli.cmd {
         Cmd::Serve {
             config,

@@ -352,6 +352,10 @@ impl MssanteSender {
 pub struct PolledMailbox {
     pub tenant: String,
     pub mailbox: String,
+    /// The tenant's APP mailbox, the identity of `tls`: read receipts for what `mailbox` received
+    /// are sent from it (the operator accepts only the certificate's own address as sender; an
+    /// ORG mailbox such as a CRIP's is read with a login), `Final-Recipient` naming `mailbox`.
+    pub app_mailbox: String,
     pub auth: mail::ImapAuth,
     pub tls: Arc<rustls::ClientConfig>,
 }
@@ -458,6 +462,10 @@ fn apply_notifications(
                     ob::NoticeOutcome::Applied(_) => "applied",
                     ob::NoticeOutcome::Recorded(_) => "recorded",
                     ob::NoticeOutcome::Late(_) => "late",
+                    ob::NoticeOutcome::Held(_) => {
+                        tracing::debug!(delivery_id = %d.id, "notice overtook the record of the send: held");
+                        "held"
+                    }
                 }
             )),
             Err(e) => notes.push(format!("{}:error {e}", d.id)),
@@ -477,15 +485,17 @@ pub struct OutgoingMdn {
 /// Return-Path, not auto-submitted); never for a notification.
 fn mdn_for(
     mb: &PolledMailbox,
+    nil: &str,
     raw: &[u8],
     headers: &mss::inbound::Headers,
+    doc: &mss::inbound::DocumentMail,
     error: Option<(u16, String)>,
     now: time::OffsetDateTime,
 ) -> Option<OutgoingMdn> {
     let mss::mdn_out::MdnDecision::Send { to } = mss::mdn_out::mdn_decision(headers) else {
         return None;
     };
-    let from = mss::Address::parse("mailbox", &mb.mailbox).ok()?;
+    let from = mss::Address::parse("mailbox", &mb.app_mailbox).ok()?;
     let from = mss::Mailbox::new(Some("Passerelle"), from);
     let final_recipient = mss::Address::parse("mailbox", &mb.mailbox).ok()?;
     let m = mss::mdn_out::MdnMessage {
@@ -494,13 +504,32 @@ fn mdn_for(
         from: &from,
         to: to.clone(),
         reporting_ua: format!("Passerelle {}", env!("CARGO_PKG_VERSION")),
+        nil,
         final_recipient,
         original_recipient: headers.original_recipient.clone(),
         original_message_id: headers.message_id.clone()?,
         original_subject: headers.subject.clone().unwrap_or_default(),
         error: error.map(|(code, label)| mss::ans::AnsError { code, label }),
         original_raw: raw,
-        attachments: Vec::new(),
+        // IG-MDN: the original's IHE_XDM.zip and PDF are returned as attachments of the MDN.
+        attachments: doc
+            .xdm
+            .iter()
+            .map(|x| mss::mdn_out::ReturnedAttachment {
+                name: "IHE_XDM.zip".into(),
+                content_type: "application/zip".into(),
+                data: &x.data,
+            })
+            .chain(
+                doc.other_attachments
+                    .iter()
+                    .map(|a| mss::mdn_out::ReturnedAttachment {
+                        name: a.name.clone().unwrap_or_else(|| "attachment".into()),
+                        content_type: a.content_type.clone(),
+                        data: &a.data,
+                    }),
+            )
+            .collect(),
     };
     let bytes = mss::mdn_out::build(&m).ok()?;
     Some(OutgoingMdn {
@@ -514,6 +543,7 @@ fn mdn_for(
 pub fn ingest(
     store: &dyn ob::Store,
     mb: &PolledMailbox,
+    nil: &str,
     uidvalidity: u32,
     uid: u32,
     raw: &[u8],
@@ -584,8 +614,10 @@ pub fn ingest(
                             folder = QUARANTINE;
                             mdn = mdn_for(
                                 mb,
+                                nil,
                                 raw,
                                 &m.headers,
+                                doc,
                                 Some((906, "Archive IHE_XDM absente".into())),
                                 now,
                             );
@@ -596,8 +628,10 @@ pub fn ingest(
                             folder = QUARANTINE;
                             mdn = mdn_for(
                                 mb,
+                                nil,
                                 raw,
                                 &m.headers,
+                                doc,
                                 Some((e.ans_code().code(), "Archive IHE_XDM invalide".into())),
                                 now,
                             );
@@ -605,7 +639,7 @@ pub fn ingest(
                         Some(Ok(pkg)) => {
                             item.patient_id = pkg.patient_id.clone();
                             item.state = ob::InboxItemState::New;
-                            mdn = mdn_for(mb, raw, &m.headers, None, now);
+                            mdn = mdn_for(mb, nil, raw, &m.headers, doc, None, now);
                             for s in &pkg.subsets {
                                 for d in &s.documents {
                                     let readable = d.pdf.as_deref().unwrap_or(&d.content);
@@ -697,18 +731,22 @@ async fn follow_mailbox(
     let mut s = open_session(operator, mb).await?;
     let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
     loop {
-        ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
+        let t0 = std::time::Instant::now();
+        let n = ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
+        tracing::debug!(mailbox_tenant = %mb.tenant, n, ms = t0.elapsed().as_millis() as u64, "IMAP pass");
         if svc.cfg.mssante.imap_idle && s.has_capability("IDLE") {
             // Returns at once when new mail was announced during the pass (see `ImapSession::idle`).
-            // A whole cycle (IDLE, wait, DONE) that outlives its wait by IDLE_GRACE is stuck: once,
-            // under a loaded test suite, a DSN waited a minute (the command timeout) for a cycle
-            // that never ended; cause not found. The session is dropped and reopened instead.
+            // A whole cycle (IDLE, wait, DONE) that outlives its wait by IDLE_GRACE is stuck (a
+            // server that stopped answering): the session is dropped and reopened rather than
+            // waiting for the command timeout.
             let wait = idle_wait(every);
-            let (back, _outcome) = tokio::time::timeout(wait + IDLE_GRACE, s.idle(wait))
+            let t0 = std::time::Instant::now();
+            let (back, outcome) = tokio::time::timeout(wait + IDLE_GRACE, s.idle(wait))
                 .await
                 .map_err(|_| {
                     anyhow::anyhow!("IDLE cycle not over {IDLE_GRACE:?} after its wait; reopening")
                 })??;
+            tracing::debug!(mailbox_tenant = %mb.tenant, ?outcome, ms = t0.elapsed().as_millis() as u64, "IDLE cycle");
             s = back;
         } else {
             tokio::time::sleep(every).await;
@@ -757,7 +795,7 @@ pub async fn poll_once(
 /// the sender's side times out on its own).
 async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
     let mut c = mail::SmtpClientConfig::new(
-        mb.mailbox.clone(),
+        mb.app_mailbox.clone(),
         op.smtp_host.clone(),
         op.smtp_port,
         op.smtp_tls,
@@ -765,13 +803,13 @@ async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
     );
     c.connect_addr = op.smtp_addr;
     let env = mail::Envelope {
-        mail_from: mb.mailbox.clone(),
+        mail_from: mb.app_mailbox.clone(),
         recipients: vec![mdn.to.clone()],
         dsn: None,
     };
     let pool = mail::SmtpPool::new();
     if let Err(e) = pool.send(&c, &env, &mdn.bytes).await {
-        tracing::warn!(class = ?e.retry_class(), "read receipt not sent");
+        tracing::warn!(class = ?e.retry_class(), error = %e, "read receipt not sent");
     }
 }
 
@@ -807,8 +845,9 @@ async fn ingest_new(
         let mbc = mb.clone();
         let now = svc.clock.now();
         let uv = state.uid_validity;
+        let nil = svc.cfg.mssante.nil.clone();
         let (folder, mdn) = tokio::task::spawn_blocking(move || {
-            ingest(store.as_ref(), &mbc, uv, m.uid, &m.body, now)
+            ingest(store.as_ref(), &mbc, &nil, uv, m.uid, &m.body, now)
         })
         .await??;
         if let (Some(mdn), Some(op)) = (mdn, operator) {

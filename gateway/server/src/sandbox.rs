@@ -182,7 +182,7 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             nil: "DEV-PASSERELLE-SANDBOX".into(),
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
             crl: Vec::new(),
-            imap_idle: false,
+            imap_idle: true,
         },
         dmp: DmpConfig {
             base_url: None,
@@ -317,6 +317,7 @@ pub async fn start_sims(cfg: &mut Config) -> anyhow::Result<(Sims, crate::app::O
         mailboxes.push(crate::mssante::PolledMailbox {
             tenant: t.id.clone(),
             mailbox: t.app_mailbox.clone(),
+            app_mailbox: t.app_mailbox.clone(),
             auth: passerelle_mail::ImapAuth::External,
             tls: c.clone(),
         });
@@ -324,6 +325,7 @@ pub async fn start_sims(cfg: &mut Config) -> anyhow::Result<(Sims, crate::app::O
             mailboxes.push(crate::mssante::PolledMailbox {
                 tenant: t.id.clone(),
                 mailbox: m.clone(),
+                app_mailbox: t.app_mailbox.clone(),
                 auth: passerelle_mail::ImapAuth::Login {
                     user: m.clone(),
                     password: ORG_PASSWORD.into(),
@@ -437,6 +439,7 @@ pub fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> 
                 opts.mailboxes.push(crate::mssante::PolledMailbox {
                     tenant: t.id.clone(),
                     mailbox: t.app_mailbox.clone(),
+                    app_mailbox: t.app_mailbox.clone(),
                     auth: passerelle_mail::ImapAuth::External,
                     tls: c.clone(),
                 });

@@ -77,6 +77,22 @@ async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
     m.gw.running.stop().await;
 }
 
+/// `mssante.imap_idle = false` (or an operator without IDLE): the poller reads the mailbox every
+/// period instead, and DSN then MDN still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_without_idle_tracks_the_delivery_to_read() {
+    let m = start_sim_env_with(
+        |c| c.mssante.imap_idle = false,
+        |o| o.poll_every = Duration::from_millis(300),
+    )
+    .await;
+    let svc = m.gw.running.service.clone();
+    let req = example("02-ppe-lieu-accueil-et-referente.json");
+    let t = submit(&svc, &req).await;
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Read, 30).await;
+    m.gw.running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ip_report_reaches_the_crip_inbox() {
     let m = start_sim_env(|_| {}).await;
@@ -125,6 +141,24 @@ async fn an_ip_report_reaches_the_crip_inbox() {
         .item
         .expect("item");
     assert_eq!(acked.state, pb::InboxState::Acked as i32);
+    // The CRIP's side answered the sender's read-receipt request (an ORG mailbox read with a
+    // login: the receipt goes out under the tenant's APP certificate, which the operator checks).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = svc.get(&caller(&req.tenant), &t.id).await.expect("get");
+        if t.deliveries.iter().all(|d| d.disposition == "processed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no automatic read receipt came back: {:?}",
+            t.deliveries
+                .iter()
+                .map(|d| (d.status, d.disposition.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     m.gw.running.stop().await;
 }
 

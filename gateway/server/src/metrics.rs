@@ -34,6 +34,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DestinationLabels {
     pub destination: String,
 }
@@ -61,6 +66,7 @@ pub struct Metrics {
     pub notification_timeouts: Counter,
     pub pruned_payloads: Counter,
     pub operator_holds: Family<DestinationLabels, Counter>,
+    pub inbox_messages: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -149,6 +155,12 @@ impl Metrics {
             "Destinations paused automatically after an operator configuration fault (SMTP 530/535, refused certificate): resume them once fixed",
             operator_holds.clone(),
         );
+        let inbox_messages = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "inbox_messages",
+            "Messages taken out of polled MSSanté mailboxes: processed, or quarantined (malformed, hostile or over the size limit)",
+            inbox_messages.clone(),
+        );
         Self {
             registry,
             received,
@@ -165,6 +177,7 @@ impl Metrics {
             notification_timeouts,
             pruned_payloads,
             operator_holds,
+            inbox_messages,
         }
     }
 

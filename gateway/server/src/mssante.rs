@@ -538,6 +538,67 @@ fn mdn_for(
     })
 }
 
+/// An inbox item, quarantined until classified.
+fn quarantined_item(
+    mb: &PolledMailbox,
+    uidvalidity: u32,
+    uid: u32,
+    raw: ob::PayloadRef,
+    now: time::OffsetDateTime,
+) -> ob::NewInboxItem {
+    ob::NewInboxItem {
+        id: new_id("in"),
+        tenant: mb.tenant.clone(),
+        mailbox: mb.mailbox.clone(),
+        uidvalidity,
+        uid,
+        message_id: None,
+        raw,
+        received_at: now,
+        class: ob::InboxClass::Malformed,
+        state: ob::InboxItemState::Quarantined,
+        from: String::new(),
+        subject: String::new(),
+        date: None,
+        patient_id: String::new(),
+        reason: None,
+        documents: Vec::new(),
+    }
+}
+
+/// Records a message over the size limit (`inbound::Limits::max_bytes`) from its header block
+/// alone, quarantined unread (mssante.md §6.1): its body is never fetched into memory and stays
+/// on the server, moved to the quarantine folder; the inbox item says who sent what and why.
+pub fn ingest_oversized(
+    store: &dyn ob::Store,
+    mb: &PolledMailbox,
+    uidvalidity: u32,
+    uid: u32,
+    header: &[u8],
+    size: u64,
+    now: time::OffsetDateTime,
+) -> ob::Result<&'static str> {
+    let raw = store.put_blob(header)?.named("header.eml");
+    let mut item = quarantined_item(mb, uidvalidity, uid, raw, now);
+    let max = mss::inbound::Limits::default().max_bytes;
+    item.reason = Some(format!(
+        "message of {size} bytes over the {max}-byte limit: quarantined unread (header kept)"
+    ));
+    // The header block alone parses as a message without a body.
+    let mut head = header.to_vec();
+    if !head.ends_with(b"\r\n\r\n") {
+        head.extend_from_slice(b"\r\n");
+    }
+    if let Ok(m) = mss::inbound::parse(&head, &mss::inbound::Limits::default()) {
+        item.message_id = m.headers.message_id;
+        item.from = m.headers.from.unwrap_or_default();
+        item.subject = m.headers.subject.unwrap_or_default();
+        item.date = m.headers.date;
+    }
+    store.inbox_insert(item)?;
+    Ok(QUARANTINE)
+}
+
 /// Classifies and records one fetched message (blocking). Returns the folder to move it to and
 /// the read receipt to send, if any.
 pub fn ingest(
@@ -551,24 +612,7 @@ pub fn ingest(
 ) -> ob::Result<(&'static str, Option<OutgoingMdn>)> {
     let mut mdn = None;
     let raw_ref = store.put_blob(raw)?.named("raw.eml");
-    let mut item = ob::NewInboxItem {
-        id: new_id("in"),
-        tenant: mb.tenant.clone(),
-        mailbox: mb.mailbox.clone(),
-        uidvalidity,
-        uid,
-        message_id: None,
-        raw: raw_ref,
-        received_at: now,
-        class: ob::InboxClass::Malformed,
-        state: ob::InboxItemState::Quarantined,
-        from: String::new(),
-        subject: String::new(),
-        date: None,
-        patient_id: String::new(),
-        reason: None,
-        documents: Vec::new(),
-    };
+    let mut item = quarantined_item(mb, uidvalidity, uid, raw_ref, now);
     let mut folder = QUARANTINE;
     match mss::inbound::parse(raw, &mss::inbound::Limits::default()) {
         Err(e) => item.reason = Some(format!("mime: {e}")),
@@ -830,29 +874,56 @@ async fn ingest_new(
     // durable, so INBOX holds only what is new (or whose move failed, which the store recognises
     // by UIDVALIDITY+UID or Message-ID+SHA-256 and does not ingest twice). Reading from the cursor
     // alone would miss a message that became visible after a higher UID.
-    let first = 1;
-    let msgs = s.fetch_from(first).await?;
+    // Listed first (UID, size, header), then fetched one at a time: memory holds one message,
+    // and one over the size limit is never fetched.
+    let listed = s.list_from(1).await?;
+    let max = mss::inbound::Limits::default().max_bytes;
     let mut n = 0;
     let mut last = cursor
         .filter(|c| c.uidvalidity == state.uid_validity)
         .map(|c| c.last_uid)
         .unwrap_or(0);
-    for m in msgs {
-        if m.uid < first {
-            continue;
-        }
+    for l in listed {
         let store = svc.store.clone();
         let mbc = mb.clone();
         let now = svc.clock.now();
         let uv = state.uid_validity;
-        let nil = svc.cfg.mssante.nil.clone();
-        let (folder, mdn) = tokio::task::spawn_blocking(move || {
-            ingest(store.as_ref(), &mbc, &nil, uv, m.uid, &m.body, now)
-        })
-        .await??;
+        let uid = l.uid;
+        let (folder, mdn) = match l.size.map(u64::from).filter(|n| *n > max) {
+            Some(size) => {
+                tracing::warn!(mailbox_tenant = %mb.tenant, size, "message over the size limit quarantined unread");
+                let folder = tokio::task::spawn_blocking(move || {
+                    ingest_oversized(store.as_ref(), &mbc, uv, uid, &l.header, size, now)
+                })
+                .await??;
+                (folder, None)
+            }
+            None => {
+                // Gone since the listing (moved by another client): nothing to do.
+                let Some(m) = s.fetch_uid(uid).await? else {
+                    continue;
+                };
+                let nil = svc.cfg.mssante.nil.clone();
+                tokio::task::spawn_blocking(move || {
+                    ingest(store.as_ref(), &mbc, &nil, uv, uid, &m.body, now)
+                })
+                .await??
+            }
+        };
         if let (Some(mdn), Some(op)) = (mdn, operator) {
             send_mdn(op, mb, mdn).await;
         }
+        svc.metrics
+            .inbox_messages
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: if folder == QUARANTINE {
+                    "quarantined"
+                } else {
+                    "processed"
+                }
+                .into(),
+            })
+            .inc();
         // Recorded durably first; only then moved out of INBOX (never expunged before).
         let leaf = folder.rsplit('/').next().unwrap_or(folder);
         let target = folders
@@ -860,10 +931,10 @@ async fn ingest_new(
             .find(|f| f.ends_with(leaf))
             .cloned()
             .unwrap_or_else(|| folder.to_string());
-        if let Err(e) = s.move_message(m.uid, &target).await {
+        if let Err(e) = s.move_message(uid, &target).await {
             tracing::warn!(error = %e, "could not move an ingested message");
         }
-        last = last.max(m.uid);
+        last = last.max(uid);
         n += 1;
     }
     if n > 0 {

@@ -335,6 +335,58 @@ async fn idle_ingests_new_mail_well_before_the_poll_period() {
     m.gw.running.stop().await;
 }
 
+/// A message over the 50 MiB limit is never fetched: recorded from its header, quarantined with
+/// the reason, moved to the quarantine folder, counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_size_limit_is_quarantined_unread() {
+    let m = start_sim_env(|_| {}).await;
+    let svc = m.gw.running.service.clone();
+    let crip = "crip@cd93.mssante.test";
+    let mut big = format!(
+        "From: <claire.martin@cd93.mssante.test>\r\nTo: <{crip}>\r\nSubject: trop gros\r\n\
+         Message-ID: <big-1@cd93.mssante.test>\r\nDate: Thu, 26 Nov 2026 00:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    let mut line = vec![b'a'; 998];
+    line.extend_from_slice(b"\r\n");
+    while big.len() <= 50 * 1024 * 1024 {
+        big.extend_from_slice(&line);
+    }
+    m.sims.operator.handle().deliver(crip, "INBOX", big);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let item = loop {
+        let l = svc
+            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+            .await
+            .expect("inbox");
+        if let Some(i) = l.items.into_iter().next() {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "never recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(item.state, pb::InboxState::Quarantined as i32);
+    assert!(
+        item.quarantine_reason.contains("quarantined unread"),
+        "{}",
+        item.quarantine_reason
+    );
+    assert_eq!(item.subject, "trop gros");
+    assert_eq!(item.message_id, "big-1@cd93.mssante.test");
+    let full = svc.inbox_get(&caller("cd93"), &item.id).await.expect("get");
+    assert!(full.raw.len() < 4096, "only the header is kept");
+    let h = m.sims.operator.handle();
+    assert!(h.messages(crip, "INBOX").is_empty());
+    assert_eq!(h.messages(crip, "Passerelle/Quarantaine").len(), 1);
+    let metrics = m.gw.running.service.metrics.encode();
+    assert!(
+        metrics.contains("passerelle_inbox_messages_total{outcome=\"quarantined\"} 1"),
+        "{metrics}"
+    );
+    m.gw.running.stop().await;
+}
+
 /// Writes `mssante.crl` files for the sandbox PKI of `cfg`: the root's CRL and a servers CA CRL
 /// listing `revoked` (server certificate names).
 fn operator_crls(cfg: &mut passerelle::config::Config, revoked: &[&str]) {

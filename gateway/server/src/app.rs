@@ -120,6 +120,7 @@ pub async fn start(cfg: Config, opts: Options) -> anyhow::Result<Running> {
             pool: passerelle_mail::SmtpPool::new(),
             dsn_off: std::sync::atomic::AtomicBool::new(false),
             metrics: metrics.clone(),
+            breaker: Default::default(),
         }));
     }
     if cfg.dmp.base_url.is_some() {

@@ -133,6 +133,10 @@ pub struct MssanteConfig {
     /// Wait for new mail in IMAP IDLE (where the operator offers it) between passes instead of
     /// sleeping the poll period.
     pub imap_idle: bool,
+    /// Circuit breaker of the operator (mssante.md §1.4): after an SMTP 421 or 4.7.x, nothing is
+    /// sent to it for the first delay, then the next ones while it keeps refusing (the last one
+    /// repeats); a successful send closes it. Empty: no breaker.
+    pub breaker_secs: Vec<u64>,
 }
 
 impl Default for MssanteConfig {
@@ -146,6 +150,7 @@ impl Default for MssanteConfig {
             trust_ca: None,
             crl: Vec::new(),
             imap_idle: true,
+            breaker_secs: vec![60, 120, 240, 480, 900],
         }
     }
 }
@@ -411,6 +416,10 @@ pub fn validate(cfg: &Config) -> Vec<String> {
         p.push(
             "outbox.backoff_secs: non-decreasing delays in (0, 7 days], at least one".to_string(),
         );
+    }
+    let b = &cfg.mssante.breaker_secs;
+    if b.iter().any(|s| *s == 0 || *s > 24 * 3600) || b.windows(2).any(|w| w[0] > w[1]) {
+        p.push("mssante.breaker_secs: non-decreasing delays in (0, 1 day]".to_string());
     }
     if cfg.outbox.lease_secs == 0 || cfg.outbox.retry_window_secs == 0 {
         p.push("outbox.lease_secs and outbox.retry_window_secs must be > 0".to_string());

@@ -67,6 +67,7 @@ pub struct Metrics {
     pub pruned_payloads: Counter,
     pub operator_holds: Family<DestinationLabels, Counter>,
     pub inbox_messages: Family<OutcomeLabels, Counter>,
+    pub operator_breaker_trips: Counter,
 }
 
 impl Metrics {
@@ -161,6 +162,12 @@ impl Metrics {
             "Messages taken out of polled MSSanté mailboxes: processed, or quarantined (malformed, hostile or over the size limit)",
             inbox_messages.clone(),
         );
+        let operator_breaker_trips = Counter::default();
+        registry.register(
+            "operator_breaker_trips",
+            "Times the MSSanté operator's circuit breaker opened (SMTP 421 or 4.7.x): nothing is sent to it for mssante.breaker_secs",
+            operator_breaker_trips.clone(),
+        );
         Self {
             registry,
             received,
@@ -178,6 +185,7 @@ impl Metrics {
             pruned_payloads,
             operator_holds,
             inbox_messages,
+            operator_breaker_trips,
         }
     }
 

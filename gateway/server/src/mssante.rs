@@ -87,6 +87,47 @@ pub struct MssanteSender {
     /// Set when the operator refused DSN parameters (555): later sends go without them.
     pub dsn_off: AtomicBool,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub breaker: std::sync::Mutex<Breaker>,
+}
+
+/// The operator's circuit breaker (mssante.md §1.4): an SMTP 421 or 4.7.x says the operator
+/// refuses work for now, for everyone; rather than every queued delivery spending an attempt on
+/// the same refusal, nothing is sent for a while, longer each time it refuses again.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    open_until: Option<time::OffsetDateTime>,
+    /// Consecutive trips (reset by a successful send).
+    trips: usize,
+}
+
+impl Breaker {
+    /// Opens for the next delay of `steps` unless already open (sends that were in flight when
+    /// it opened report the same refusal: one trip). Returns the window when it opened.
+    pub fn trip(&mut self, steps: &[u64], now: time::OffsetDateTime) -> Option<Duration> {
+        if steps.is_empty() || self.open_until.is_some_and(|t| t > now) {
+            return None;
+        }
+        let secs = steps[self.trips.min(steps.len() - 1)];
+        self.trips += 1;
+        let window = Duration::from_secs(secs);
+        self.open_until = Some(now + window);
+        Some(window)
+    }
+
+    pub fn close(&mut self) {
+        self.trips = 0;
+        self.open_until = None;
+    }
+
+    pub fn open_until(&self) -> Option<time::OffsetDateTime> {
+        self.open_until
+    }
+}
+
+/// 421 (service closing) or an enhanced 4.7.x: the operator, not this message.
+fn trips_breaker(e: &mail::MailError) -> bool {
+    e.reply()
+        .is_some_and(|r| r.code == 421 || r.enhanced.is_some_and(|x| x[0] == 4 && x[1] == 7))
 }
 
 fn temporary(reason: &str, message: String, retry_after: Option<Duration>) -> ob::AttemptResult {
@@ -178,6 +219,13 @@ impl Sender for MssanteSender {
         destination.starts_with("mssante:")
     }
 
+    fn paused_until(&self) -> Option<time::OffsetDateTime> {
+        self.breaker
+            .lock()
+            .map(|b| b.open_until())
+            .unwrap_or_else(|p| p.into_inner().open_until())
+    }
+
     async fn send(&self, claimed: &ob::Claimed) -> ob::AttemptResult {
         self.send_fresh(claimed, &crate::service::Fresh::new())
             .await
@@ -257,6 +305,10 @@ impl Sender for MssanteSender {
                     };
                     return self.failed(&d.destination, &e).await;
                 }
+                self.breaker
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .close();
                 let now = self.clock.now();
                 let timeout = Duration::from_secs(self.cfg.outbox.notification_timeout_secs);
                 ob::AttemptResult::Sent {
@@ -275,7 +327,27 @@ impl MssanteSender {
         if e.retry_class() == mail::RetryClass::Configuration {
             self.hold_operator(destination, e).await;
         }
-        self.classify(e)
+        let mut result = self.classify(e);
+        if trips_breaker(e) {
+            let now = self.clock.now();
+            let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(window) = b.trip(&self.cfg.mssante.breaker_secs, now) {
+                self.metrics.operator_breaker_trips.inc();
+                tracing::warn!(
+                    window_secs = window.as_secs(),
+                    error = %e,
+                    "the MSSanté operator refuses work for now: nothing is sent to it until the window ends"
+                );
+            }
+            // This delivery waits for the window too, not for its own shorter backoff.
+            if let (Some(until), ob::AttemptResult::TemporaryFailure { retry_after, .. }) =
+                (b.open_until(), &mut result)
+            {
+                let left = (until - now).max(time::Duration::ZERO);
+                *retry_after = Some(left.try_into().unwrap_or_default());
+            }
+        }
+        result
     }
 
     /// A configuration fault towards the operator (530/535, 5.7.0/5.7.8, a refused certificate)
@@ -948,4 +1020,52 @@ async fn ingest_new(
         svc.changed.notify_waiters();
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_lengthens_while_refused_and_closes_on_success() {
+        let steps = [60, 120, 900];
+        let t0 = time::macros::datetime!(2026-11-26 08:00 UTC);
+        let s = |n: u64| Duration::from_secs(n);
+        let mut b = Breaker::default();
+        assert_eq!(b.trip(&steps, t0), Some(s(60)));
+        // Sends in flight when it opened report the same refusal: still one trip.
+        assert_eq!(b.trip(&steps, t0 + s(30)), None);
+        assert_eq!(b.open_until(), Some(t0 + s(60)));
+        assert_eq!(b.trip(&steps, t0 + s(61)), Some(s(120)));
+        assert_eq!(b.trip(&steps, t0 + s(200)), Some(s(900)));
+        assert_eq!(
+            b.trip(&steps, t0 + s(2000)),
+            Some(s(900)),
+            "the last repeats"
+        );
+        b.close();
+        assert_eq!(b.open_until(), None);
+        assert_eq!(b.trip(&steps, t0 + s(3000)), Some(s(60)));
+        assert_eq!(Breaker::default().trip(&[], t0), None, "disabled");
+    }
+
+    #[test]
+    fn only_421_and_4_7_x_trip_the_breaker() {
+        let e = |code: u16, enhanced: Option<[u16; 3]>| mail::MailError::Rejected {
+            step: mail::Step::Mail,
+            reply: mail::Reply {
+                code,
+                enhanced,
+                text: String::new(),
+            },
+        };
+        assert!(trips_breaker(&e(421, None)));
+        assert!(trips_breaker(&e(451, Some([4, 7, 1]))));
+        assert!(trips_breaker(&e(454, Some([4, 7, 0]))));
+        assert!(!trips_breaker(&e(451, Some([4, 3, 0]))));
+        assert!(!trips_breaker(&e(550, Some([5, 7, 1]))));
+        assert!(!trips_breaker(&mail::MailError::Timeout {
+            step: mail::Step::Data
+        }));
+    }
 }

@@ -183,6 +183,7 @@ pub fn config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
             trust_ca: Some(pki_dir.join("ca-chain.pem")),
             crl: Vec::new(),
             imap_idle: true,
+            ..MssanteConfig::default()
         },
         dmp: DmpConfig {
             base_url: None,

@@ -25,6 +25,11 @@ pub trait Sender: Send + Sync {
         let _ = fresh;
         self.send(claimed).await
     }
+    /// While this is in the future, nothing is claimed for the sender's destinations (an open
+    /// circuit breaker): their deliveries wait, their attempts unspent.
+    fn paused_until(&self) -> Option<time::OffsetDateTime> {
+        None
+    }
 }
 
 pub struct Workers {
@@ -69,6 +74,9 @@ impl Workers {
                 let Some(sender) = self.sender_for(&destination) else {
                     continue;
                 };
+                if sender.paused_until().is_some_and(|t| t > now) {
+                    continue;
+                }
                 let sem = limits
                     .entry(destination.clone())
                     .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))

@@ -210,6 +210,66 @@ async fn temporary_failure_is_retried_then_delivered() {
     m.gw.running.stop().await;
 }
 
+/// A 421 opens the operator's circuit breaker: the delivery that got it and every other MSSanté
+/// delivery wait for the window without spending attempts, then go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_421_opens_the_breaker_and_nothing_is_sent_until_it_closes() {
+    let m = start_sim_env(|c| {
+        c.mssante.breaker_secs = vec![4];
+        c.outbox.backoff_secs = vec![1];
+    })
+    .await;
+    let op = m.sims.operator.handle();
+    op.fail_next(
+        FaultStage::Mail,
+        421,
+        "4.7.0 too many connections, try later",
+    );
+    let svc = m.gw.running.service.clone();
+    let first = example("08-fiche-navette-educateur-ase.json");
+    let t1 = submit(&svc, &first).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = svc
+            .get(&caller(&first.tenant), &t1.id)
+            .await
+            .expect("get")
+            .deliveries[0]
+            .clone();
+        if d.attempts >= 1 && d.status == pb::DeliveryStatus::Queued as i32 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 421 recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tripped = Instant::now();
+    // Submitted while the breaker is open: claimed by nobody, so no attempt is spent.
+    let second = example("02-ppe-lieu-accueil-et-referente.json");
+    let t2 = submit(&svc, &second).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    if tripped.elapsed() < Duration::from_secs(3) {
+        let t = svc.get(&caller(&second.tenant), &t2.id).await.expect("get");
+        for d in &t.deliveries {
+            assert_eq!(d.status, pb::DeliveryStatus::Queued as i32, "{d:?}");
+            assert_eq!(d.attempts, 0, "claimed while the breaker was open: {d:?}");
+        }
+        let t = svc.get(&caller(&first.tenant), &t1.id).await.expect("get");
+        assert_eq!(t.deliveries[0].attempts, 1, "retried inside the window");
+    }
+    wait_for(&m, &first.tenant, &t1.id, pb::DeliveryStatus::Delivered, 30).await;
+    wait_for(&m, &second.tenant, &t2.id, pb::DeliveryStatus::Read, 30).await;
+    assert!(
+        tripped.elapsed() >= Duration::from_secs(3),
+        "delivered before the window closed"
+    );
+    let metrics = svc.metrics.encode();
+    assert!(
+        metrics.contains("passerelle_operator_breaker_trips_total 1"),
+        "{metrics}"
+    );
+    m.gw.running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_refusal_fails_with_the_reason() {
     let m = start_sim_env(|_| {}).await;

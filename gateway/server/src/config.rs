@@ -163,6 +163,10 @@ pub struct Endpoint {
     /// "starttls" or "implicit".
     #[serde(default = "default_tls_mode")]
     pub tls: String,
+    /// Connect to this address instead of resolving `host` (fixed routing: a relay, a test
+    /// platform); TLS still checks the server certificate against `host`.
+    #[serde(default)]
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for DmpConfig {

@@ -51,8 +51,8 @@ impl Operator {
             imap_host: i.host.clone(),
             imap_port: i.port,
             imap_tls: tls_mode(&i.tls),
-            smtp_addr: None,
-            imap_addr: None,
+            smtp_addr: s.addr,
+            imap_addr: i.addr,
         })
     }
 }

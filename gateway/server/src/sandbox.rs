@@ -451,14 +451,17 @@ pub fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> 
     Ok(opts)
 }
 
-pub async fn serve_forever(mut cfg: Config) -> anyhow::Result<()> {
+/// What `serve` runs besides the API: with the sandbox, the embedded operator and DMP and their
+/// wiring; with a real configuration, its `[mssante.smtp]`/`[mssante.imap]` operator if any (the
+/// DMP sender comes from `[dmp]` in `app::start`).
+pub async fn wiring(cfg: &mut Config) -> anyhow::Result<(Option<Sims>, crate::app::Options)> {
     let (sims, mut opts) = if cfg.server.sandbox_tenant.is_some()
         && std::env::var_os("PASSERELLE_SANDBOX_SINK").is_none()
     {
-        let (s, o) = start_sims(&mut cfg).await?;
+        let (s, o) = start_sims(cfg).await?;
         (Some(s), o)
     } else {
-        (None, crate::app::Options::default())
+        (None, configured_channels(cfg)?)
     };
     // Sandbox only: a file sink standing in for every channel (crash test).
     if cfg.server.sandbox_tenant.is_some()
@@ -470,6 +473,11 @@ pub async fn serve_forever(mut cfg: Config) -> anyhow::Result<()> {
                 lock: tokio::sync::Mutex::new(()),
             }));
     }
+    Ok((sims, opts))
+}
+
+pub async fn serve_forever(mut cfg: Config) -> anyhow::Result<()> {
+    let (sims, opts) = wiring(&mut cfg).await?;
     let running = crate::app::start(cfg, opts).await?;
     if let Some(s) = &sims {
         eprintln!(

@@ -93,6 +93,55 @@ async fn polling_without_idle_tracks_the_delivery_to_read() {
     m.gw.running.stop().await;
 }
 
+/// A real configuration (not the sandbox's wiring): `[mssante.smtp]` and `[mssante.imap]` give the
+/// sender and the poller of the tenants' APP mailboxes, here over STARTTLS on both sides and
+/// through `addr` (the certificate is still checked against `host`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_operator_sends_and_polls() {
+    use passerelle::config::Endpoint;
+    let (mut cfg, dir) = sandbox_config(|_| {});
+    let (sims, _sandbox_wiring) = passerelle::sandbox::start_sims(&mut cfg)
+        .await
+        .expect("sims");
+    let a = sims.operator.addrs;
+    cfg.mssante.smtp = Some(Endpoint {
+        host: "smtp.mssante.test".into(),
+        port: 587,
+        tls: "starttls".into(),
+        addr: Some(a.smtp_starttls),
+    });
+    cfg.mssante.imap = Some(Endpoint {
+        host: "smtp.mssante.test".into(),
+        port: 143,
+        tls: "starttls".into(),
+        addr: Some(a.imap_starttls),
+    });
+    // What `serve --config` does (the sandbox's own wiring is off).
+    cfg.server.sandbox_tenant = None;
+    let (none, mut opts) = passerelle::sandbox::wiring(&mut cfg).await.expect("wiring");
+    assert!(
+        none.is_none(),
+        "no embedded simulators for a real configuration"
+    );
+    assert!(opts.mssante.is_some(), "the configured operator is wired");
+    assert_eq!(
+        opts.mailboxes.len(),
+        cfg.tenants.len(),
+        "each tenant's APP mailbox is polled"
+    );
+    opts.poll_every = Duration::from_millis(300);
+    let running = passerelle::app::start(cfg, opts).await.expect("start");
+    let m = SimEnv {
+        gw: Gw { running, _dir: dir },
+        sims,
+    };
+    let svc = m.gw.running.service.clone();
+    let req = example("02-ppe-lieu-accueil-et-referente.json");
+    let t = submit(&svc, &req).await;
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Read, 30).await;
+    m.gw.running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ip_report_reaches_the_crip_inbox() {
     let m = start_sim_env(|_| {}).await;

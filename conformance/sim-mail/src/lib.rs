@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod dns;
 mod imap_server;
 pub mod pki;
 pub mod reports;

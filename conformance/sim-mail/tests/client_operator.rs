@@ -191,6 +191,93 @@ async fn sends_with_starttls_and_implicit_tls_byte_for_byte() {
     conn.quit().await;
 }
 
+/// RFC 6186 discovery against a DNS zone on loopback: the lowest-priority submission server over
+/// STARTTLS; IMAP without a STARTTLS service (`.`) falls back to `_imaps._tcp` (implicit TLS);
+/// the discovered endpoints are the operator's (a message goes through, a session opens).
+#[tokio::test]
+async fn servers_are_discovered_by_dns_srv() {
+    use passerelle_mail::srv::{Service, discover, resolver};
+    use passerelle_sim_mail::dns::{DnsZone, ZoneRecord};
+    let w = world().await;
+    let a = w.op.addrs;
+    let d = "cd93.mssante.test";
+    let zone = DnsZone::start(vec![
+        ZoneRecord::srv(
+            &format!("_submission._tcp.{d}"),
+            10,
+            1,
+            a.smtp_starttls.port(),
+            "localhost",
+        )
+        .expect("rr"),
+        ZoneRecord::srv(
+            &format!("_submission._tcp.{d}"),
+            20,
+            100,
+            1,
+            "backup.invalid",
+        )
+        .expect("rr"),
+        ZoneRecord::srv(&format!("_imap._tcp.{d}"), 0, 0, 0, ".").expect("rr"),
+        ZoneRecord::srv(
+            &format!("_imaps._tcp.{d}"),
+            0,
+            0,
+            a.imap_implicit.port(),
+            "localhost",
+        )
+        .expect("rr"),
+        ZoneRecord::a("localhost", std::net::Ipv4Addr::LOCALHOST).expect("rr"),
+    ])
+    .expect("zone");
+    let r = resolver(&[zone.addr]).expect("resolver");
+    let smtp_found = discover(&r, d, Service::Submission)
+        .await
+        .expect("dns")
+        .expect("submission server");
+    assert_eq!(
+        (smtp_found.host.as_str(), smtp_found.tls, smtp_found.addr),
+        ("localhost", TlsMode::StartTls, a.smtp_starttls)
+    );
+    let imap_found = discover(&r, d, Service::Imap)
+        .await
+        .expect("dns")
+        .expect("imap server");
+    assert_eq!(
+        (imap_found.host.as_str(), imap_found.tls, imap_found.addr),
+        ("localhost", TlsMode::Implicit, a.imap_implicit)
+    );
+    assert_eq!(
+        discover(&r, "nobody.mssante.test", Service::Submission)
+            .await
+            .expect("dns"),
+        None,
+        "no record: nothing discovered (the configuration must say)"
+    );
+    let mut sc = SmtpClientConfig::new(
+        SENDER,
+        smtp_found.host.clone(),
+        smtp_found.port,
+        smtp_found.tls,
+        client_tls(&w, SENDER),
+    );
+    sc.connect_addr = Some(smtp_found.addr);
+    SmtpPool::new()
+        .send(&sc, &env(CRIP, None), &ok_message("découvert"))
+        .await
+        .expect("sent to the discovered server");
+    let mut ic = ImapClientConfig::new(
+        SENDER,
+        imap_found.host.clone(),
+        imap_found.port,
+        imap_found.tls,
+        client_tls(&w, SENDER),
+    );
+    ic.connect_addr = Some(imap_found.addr);
+    let s = ImapSession::connect(&ic).await.expect("imap session");
+    let _ = s.logout().await;
+}
+
 #[tokio::test]
 async fn refused_without_client_certificate_or_with_a_foreign_one() {
     let w = world().await;

@@ -6,6 +6,7 @@
 
 pub mod imap;
 pub mod smtp;
+pub mod srv;
 pub mod tls;
 
 use std::fmt;

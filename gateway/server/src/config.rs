@@ -137,6 +137,11 @@ pub struct MssanteConfig {
     /// sent to it for the first delay, then the next ones while it keeps refusing (the last one
     /// repeats); a successful send closes it. Empty: no breaker.
     pub breaker_secs: Vec<u64>,
+    /// Mail domain whose DNS SRV records name the operator's servers (RFC 6186), used for
+    /// whichever of `smtp` / `imap` is not given: resolved once at start.
+    pub discover: Option<String>,
+    /// DNS servers for `discover` (default: the system's).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for MssanteConfig {
@@ -151,6 +156,8 @@ impl Default for MssanteConfig {
             crl: Vec::new(),
             imap_idle: true,
             breaker_secs: vec![60, 120, 240, 480, 900],
+            discover: None,
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -421,6 +428,18 @@ pub fn validate(cfg: &Config) -> Vec<String> {
             "outbox.backoff_secs: non-decreasing delays in (0, 7 days], at least one".to_string(),
         );
     }
+    if let Some(d) = &cfg.mssante.discover {
+        let labels: Vec<&str> = d.trim_end_matches('.').split('.').collect();
+        if labels.len() < 2
+            || labels.iter().any(|l| {
+                l.is_empty()
+                    || l.len() > 63
+                    || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        {
+            p.push(format!("mssante.discover: {d:?} is not a DNS domain name"));
+        }
+    }
     let b = &cfg.mssante.breaker_secs;
     if b.iter().any(|s| *s == 0 || *s > 24 * 3600) || b.windows(2).any(|w| w[0] > w[1]) {
         p.push("mssante.breaker_secs: non-decreasing delays in (0, 1 day]".to_string());
@@ -455,6 +474,10 @@ mod tests {
 listen = "0.0.0.0:8443"
 data_dir = "/tmp/x"
 
+[mssante]
+discover = "not a domain"
+breaker_secs = [120, 60]
+
 [[tenant]]
 id = "bad id"
 name = "X"
@@ -476,6 +499,8 @@ signing = {}
             ".app_mailbox",
             "tls_client: file /nonexistent.pem does not exist",
             "signing: give either",
+            "mssante.discover: \"not a domain\" is not a DNS domain name",
+            "mssante.breaker_secs: non-decreasing",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

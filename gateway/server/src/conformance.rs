@@ -272,12 +272,12 @@ async fn protocol_sandbox(cfg: crate::config::Config, cases: &mut Vec<Case>) -> 
 }
 
 async fn protocol_config(cfg: &crate::config::Config, cases: &mut Vec<Case>) -> anyhow::Result<()> {
-    let Some(op) = crate::mssante::Operator::from_config(cfg) else {
+    let Some(op) = crate::mssante::Operator::resolve(cfg).await? else {
         cases.push(Case {
             suite: "protocol",
             name: "MSSanté operator".into(),
             failure: None,
-            skipped: Some("no [mssante.smtp]/[mssante.imap] configured".into()),
+            skipped: Some("no [mssante.smtp]/[mssante.imap] or mssante.discover configured".into()),
             seconds: 0.0,
         });
         return Ok(());

@@ -33,6 +33,47 @@ pub struct Operator {
     pub imap_addr: Option<SocketAddr>,
 }
 
+/// One of the operator's servers.
+struct Server {
+    host: String,
+    port: u16,
+    tls: mail::TlsMode,
+    addr: Option<SocketAddr>,
+}
+
+/// The configured endpoint, else the one `domain`'s SRV records name.
+async fn server(
+    r: &mail::srv::Resolver,
+    given: Option<&crate::config::Endpoint>,
+    domain: &str,
+    service: mail::srv::Service,
+) -> anyhow::Result<Server> {
+    if let Some(e) = given {
+        return Ok(Server {
+            host: e.host.clone(),
+            port: e.port,
+            tls: tls_mode(&e.tls),
+            addr: e.addr,
+        });
+    }
+    let what = match service {
+        mail::srv::Service::Submission => "smtp",
+        mail::srv::Service::Imap => "imap",
+    };
+    let d = mail::srv::discover(r, domain, service)
+        .await?
+        .with_context(|| {
+            format!("mssante.discover: no {what} SRV record under {domain}; give [mssante.{what}]")
+        })?;
+    tracing::info!(host = %d.host, port = d.port, tls = ?d.tls, addr = %d.addr, "MSSanté {what} server discovered");
+    Ok(Server {
+        host: d.host,
+        port: d.port,
+        tls: d.tls,
+        addr: Some(d.addr),
+    })
+}
+
 fn tls_mode(s: &str) -> mail::TlsMode {
     if s == "implicit" {
         mail::TlsMode::Implicit
@@ -42,6 +83,32 @@ fn tls_mode(s: &str) -> mail::TlsMode {
 }
 
 impl Operator {
+    /// The operator of a configuration: `[mssante.smtp]` and `[mssante.imap]`, or, for what is
+    /// not given, DNS SRV discovery under `mssante.discover` (RFC 6186). None when neither says.
+    pub async fn resolve(cfg: &Config) -> anyhow::Result<Option<Operator>> {
+        let m = &cfg.mssante;
+        let Some(domain) = m
+            .discover
+            .as_deref()
+            .filter(|_| m.smtp.is_none() || m.imap.is_none())
+        else {
+            return Ok(Self::from_config(cfg));
+        };
+        let r = mail::srv::resolver(&m.dns_servers)?;
+        let smtp = server(&r, m.smtp.as_ref(), domain, mail::srv::Service::Submission).await?;
+        let imap = server(&r, m.imap.as_ref(), domain, mail::srv::Service::Imap).await?;
+        Ok(Some(Operator {
+            smtp_host: smtp.host,
+            smtp_port: smtp.port,
+            smtp_tls: smtp.tls,
+            imap_host: imap.host,
+            imap_port: imap.port,
+            imap_tls: imap.tls,
+            smtp_addr: smtp.addr,
+            imap_addr: imap.addr,
+        }))
+    }
+
     pub fn from_config(cfg: &Config) -> Option<Operator> {
         let (s, i) = (cfg.mssante.smtp.as_ref()?, cfg.mssante.imap.as_ref()?);
         Some(Operator {

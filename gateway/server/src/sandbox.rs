@@ -431,9 +431,9 @@ pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
 
 /// The MSSanté operator and polled mailboxes of a real configuration (`[mssante.smtp]` and
 /// `[mssante.imap]`): each tenant's APP mailbox, read with its certificate (SASL EXTERNAL).
-pub fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> {
+pub async fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> {
     let mut opts = crate::app::Options::default();
-    if let Some(op) = crate::mssante::Operator::from_config(cfg) {
+    if let Some(op) = crate::mssante::Operator::resolve(cfg).await? {
         let tls = crate::mssante::client_configs(cfg)?;
         for t in &cfg.tenants {
             if let Some(c) = tls.get(&t.id) {
@@ -461,7 +461,7 @@ pub async fn wiring(cfg: &mut Config) -> anyhow::Result<(Option<Sims>, crate::ap
         let (s, o) = start_sims(cfg).await?;
         (Some(s), o)
     } else {
-        (None, configured_channels(cfg)?)
+        (None, configured_channels(cfg).await?)
     };
     // Sandbox only: a file sink standing in for every channel (crash test).
     if cfg.server.sandbox_tenant.is_some()

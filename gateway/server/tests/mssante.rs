@@ -93,29 +93,20 @@ async fn polling_without_idle_tracks_the_delivery_to_read() {
     m.gw.running.stop().await;
 }
 
-/// A real configuration (not the sandbox's wiring): `[mssante.smtp]` and `[mssante.imap]` give the
-/// sender and the poller of the tenants' APP mailboxes, here over STARTTLS on both sides and
-/// through `addr` (the certificate is still checked against `host`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configured_operator_sends_and_polls() {
-    use passerelle::config::Endpoint;
+/// A real configuration (not the sandbox's wiring): `configure` names the operator from its
+/// listeners; what `serve --config` builds from that sends and polls the tenants' APP mailboxes
+/// until a PPE is read.
+async fn a_configured_operator_carries_a_ppe(
+    configure: impl FnOnce(
+        &mut passerelle::config::Config,
+        passerelle_sim_mail::OperatorAddrs,
+    ) -> Option<passerelle_sim_mail::dns::DnsZone>,
+) {
     let (mut cfg, dir) = sandbox_config(|_| {});
     let (sims, _sandbox_wiring) = passerelle::sandbox::start_sims(&mut cfg)
         .await
         .expect("sims");
-    let a = sims.operator.addrs;
-    cfg.mssante.smtp = Some(Endpoint {
-        host: "smtp.mssante.test".into(),
-        port: 587,
-        tls: "starttls".into(),
-        addr: Some(a.smtp_starttls),
-    });
-    cfg.mssante.imap = Some(Endpoint {
-        host: "smtp.mssante.test".into(),
-        port: 143,
-        tls: "starttls".into(),
-        addr: Some(a.imap_starttls),
-    });
+    let _zone = configure(&mut cfg, sims.operator.addrs);
     // What `serve --config` does (the sandbox's own wiring is off).
     cfg.server.sandbox_tenant = None;
     let (none, mut opts) = passerelle::sandbox::wiring(&mut cfg).await.expect("wiring");
@@ -140,6 +131,63 @@ async fn a_configured_operator_sends_and_polls() {
     let t = submit(&svc, &req).await;
     wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Read, 30).await;
     m.gw.running.stop().await;
+}
+
+/// `[mssante.smtp]` and `[mssante.imap]`, both over STARTTLS here, through `addr` (the
+/// certificate is still checked against `host`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_operator_sends_and_polls() {
+    use passerelle::config::Endpoint;
+    a_configured_operator_carries_a_ppe(|cfg, a| {
+        cfg.mssante.smtp = Some(Endpoint {
+            host: "smtp.mssante.test".into(),
+            port: 587,
+            tls: "starttls".into(),
+            addr: Some(a.smtp_starttls),
+        });
+        cfg.mssante.imap = Some(Endpoint {
+            host: "smtp.mssante.test".into(),
+            port: 143,
+            tls: "starttls".into(),
+            addr: Some(a.imap_starttls),
+        });
+        None
+    })
+    .await;
+}
+
+/// `mssante.discover`: the operator found by its DNS SRV records (RFC 6186), served here by a
+/// zone on loopback (`mssante.dns_servers`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovered_operator_sends_and_polls() {
+    use passerelle_sim_mail::dns::{DnsZone, ZoneRecord};
+    a_configured_operator_carries_a_ppe(|cfg, a| {
+        let host = "smtp.mssante.test";
+        let zone = DnsZone::start(vec![
+            ZoneRecord::srv(
+                "_submission._tcp.mssante.test",
+                0,
+                1,
+                a.smtp_starttls.port(),
+                host,
+            )
+            .expect("rr"),
+            ZoneRecord::srv(
+                "_imap._tcp.mssante.test",
+                0,
+                1,
+                a.imap_starttls.port(),
+                host,
+            )
+            .expect("rr"),
+            ZoneRecord::a(host, std::net::Ipv4Addr::LOCALHOST).expect("rr"),
+        ])
+        .expect("zone");
+        cfg.mssante.discover = Some("mssante.test".into());
+        cfg.mssante.dns_servers = vec![zone.addr];
+        Some(zone)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

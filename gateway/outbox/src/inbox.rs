@@ -143,6 +143,19 @@ impl InboxInsert {
     }
 }
 
+/// A read receipt that could not be sent yet (the operator was unreachable or refused for now):
+/// rebuilt from the inbox item's raw message and sent again on a later pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMdn {
+    pub inbox_id: String,
+    pub mailbox: String,
+    /// The ANS error the receipt reports (`processed/Error: code^label`), if any.
+    pub error: Option<(u16, String)>,
+    /// Failed sends so far.
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+}
+
 /// The IMAP position of a polled mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InboxCursor {

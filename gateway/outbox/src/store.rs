@@ -160,6 +160,18 @@ pub trait Store: Send + Sync {
     ) -> Result<crate::inbox::InboxRecord>;
     fn inbox_cursor(&self, mailbox: &str) -> Result<Option<crate::inbox::InboxCursor>>;
     fn set_inbox_cursor(&self, mailbox: &str, cursor: crate::inbox::InboxCursor) -> Result<()>;
+    /// Queues a read receipt to send again at `next_at` (a failed send counts one attempt);
+    /// replaces an earlier entry of the same item.
+    fn mdn_retry(&self, mdn: crate::inbox::PendingMdn, next_at: OffsetDateTime) -> Result<()>;
+    /// Receipts of `mailbox` due at `now`, oldest first.
+    fn mdn_due(
+        &self,
+        mailbox: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::inbox::PendingMdn>>;
+    /// Forgets a queued receipt (sent, or given up).
+    fn mdn_done(&self, inbox_id: &str) -> Result<()>;
     /// The delivery that was sent with this Message-ID (MDN correlation).
     fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<DeliveryRecord>>;
 

@@ -617,6 +617,9 @@ fn apply_notifications(
 pub struct OutgoingMdn {
     pub to: String,
     pub bytes: Vec<u8>,
+    /// The inbox item it answers and the error it reports (to rebuild it for a retry).
+    pub inbox_id: String,
+    pub error: Option<(u16, String)>,
 }
 
 /// Builds the ANS-form MDN for a received document mail: `processed`, or `processed/Error: 90x`
@@ -648,7 +651,9 @@ fn mdn_for(
         original_recipient: headers.original_recipient.clone(),
         original_message_id: headers.message_id.clone()?,
         original_subject: headers.subject.clone().unwrap_or_default(),
-        error: error.map(|(code, label)| mss::ans::AnsError { code, label }),
+        error: error
+            .clone()
+            .map(|(code, label)| mss::ans::AnsError { code, label }),
         original_raw: raw,
         // IG-MDN: the original's IHE_XDM.zip and PDF are returned as attachments of the MDN.
         attachments: doc
@@ -674,7 +679,24 @@ fn mdn_for(
     Some(OutgoingMdn {
         to: to.to_string(),
         bytes,
+        inbox_id: String::new(),
+        error,
     })
+}
+
+/// The read receipt of a recorded message, built again from its raw bytes (a retry).
+fn mdn_again(
+    mb: &PolledMailbox,
+    nil: &str,
+    raw: &[u8],
+    error: Option<(u16, String)>,
+    now: time::OffsetDateTime,
+) -> Option<OutgoingMdn> {
+    let m = mss::inbound::parse(raw, &mss::inbound::Limits::default()).ok()?;
+    let mss::inbound::InboundKind::Document(doc) = &m.kind else {
+        return None;
+    };
+    mdn_for(mb, nil, raw, &m.headers, doc, error, now)
 }
 
 /// An inbox item, quarantined until classified.
@@ -861,8 +883,13 @@ pub fn ingest(
         }
     }
     // Only a newly recorded message is answered: a re-read one already was.
+    let id = item.id.clone();
     let fresh = matches!(store.inbox_insert(item)?, ob::InboxInsert::Inserted(_));
-    Ok((folder, mdn.filter(|_| fresh)))
+    Ok((
+        folder,
+        mdn.filter(|_| fresh)
+            .map(|m| OutgoingMdn { inbox_id: id, ..m }),
+    ))
 }
 
 /// Follows every configured mailbox until shutdown, one task and one long-lived IMAP session per
@@ -974,9 +1001,21 @@ pub async fn poll_once(
     Ok(n)
 }
 
-/// Sends a read receipt from the polled mailbox (best effort: a lost MDN is not a lost document;
-/// the sender's side times out on its own).
-async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
+/// How long a read receipt is tried again before it is given up (the sender's own read window
+/// is days; a receipt a day late says little).
+const MDN_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
+
+/// Sends a read receipt under the tenant's APP identity. A failure the operator may get over
+/// (unreachable, 4xx, a configuration fault being fixed) queues it to be built and sent again on
+/// a later pass, after the outbox's backoff delays, for up to a day; a refusal of the receipt
+/// itself (5xx) is logged and dropped: a lost receipt is not a lost document.
+async fn send_mdn(
+    svc: &Service,
+    op: &Operator,
+    mb: &PolledMailbox,
+    mdn: OutgoingMdn,
+    queued: Option<ob::PendingMdn>,
+) {
     let mut c = mail::SmtpClientConfig::new(
         mb.app_mailbox.clone(),
         op.smtp_host.clone(),
@@ -991,9 +1030,87 @@ async fn send_mdn(op: &Operator, mb: &PolledMailbox, mdn: OutgoingMdn) {
         dsn: None,
     };
     let pool = mail::SmtpPool::new();
-    if let Err(e) = pool.send(&c, &env, &mdn.bytes).await {
-        tracing::warn!(class = ?e.retry_class(), error = %e, "read receipt not sent");
+    let now = svc.clock.now();
+    let store = svc.store.clone();
+    let update = match pool.send(&c, &env, &mdn.bytes).await {
+        Ok(_) => queued.map(|q| (q, None)),
+        Err(e) => {
+            let again = matches!(
+                e.retry_class(),
+                mail::RetryClass::Temporary
+                    | mail::RetryClass::ReusedConnection
+                    | mail::RetryClass::Configuration
+            );
+            let mut q = queued.unwrap_or_else(|| ob::PendingMdn {
+                inbox_id: mdn.inbox_id.clone(),
+                mailbox: mb.mailbox.clone(),
+                error: mdn.error.clone(),
+                attempts: 0,
+                created_at: now,
+            });
+            q.attempts += 1;
+            let steps = &svc.cfg.outbox.backoff_secs;
+            let delay = steps
+                .get((q.attempts as usize).saturating_sub(1))
+                .or(steps.last())
+                .copied()
+                .unwrap_or(60);
+            let next = now + Duration::from_secs(delay);
+            let give_up = !again || next - q.created_at > MDN_GIVE_UP;
+            tracing::warn!(
+                class = ?e.retry_class(),
+                error = %e,
+                attempts = q.attempts,
+                will_retry = !give_up,
+                "read receipt not sent"
+            );
+            Some((q, (!give_up).then_some(next)))
+        }
+    };
+    let Some((q, next)) = update else { return };
+    let r = tokio::task::spawn_blocking(move || match next {
+        Some(at) => store.mdn_retry(q, at),
+        None => store.mdn_done(&q.inbox_id),
+    })
+    .await;
+    if !matches!(r, Ok(Ok(()))) {
+        tracing::warn!("could not record the read receipt's retry");
     }
+}
+
+/// Sends again the read receipts of `mb` that are due (built afresh from the recorded message).
+async fn retry_mdns(svc: &Service, op: &Operator, mb: &PolledMailbox) -> anyhow::Result<()> {
+    let store = svc.store.clone();
+    let mailbox = mb.mailbox.clone();
+    let now = svc.clock.now();
+    let due = tokio::task::spawn_blocking(move || store.mdn_due(&mailbox, now, 20)).await??;
+    for q in due {
+        let store = svc.store.clone();
+        let id = q.inbox_id.clone();
+        let raw = tokio::task::spawn_blocking(move || -> ob::Result<Vec<u8>> {
+            let item = store.inbox_get(&id)?;
+            store.read_blob(&item.item.raw.sha256)
+        })
+        .await?;
+        let mdn = raw
+            .ok()
+            .and_then(|raw| mdn_again(mb, &svc.cfg.mssante.nil, &raw, q.error.clone(), now));
+        match mdn {
+            Some(m) => {
+                let m = OutgoingMdn {
+                    inbox_id: q.inbox_id.clone(),
+                    ..m
+                };
+                send_mdn(svc, op, mb, m, Some(q)).await;
+            }
+            None => {
+                // The message is gone (pruned) or no longer asks for a receipt: nothing to send.
+                let store = svc.store.clone();
+                tokio::task::spawn_blocking(move || store.mdn_done(&q.inbox_id)).await??;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fetches the messages after the cursor, ingests each durably, then moves it out of INBOX and
@@ -1005,6 +1122,11 @@ async fn ingest_new(
     folders: &[String],
     operator: Option<&Operator>,
 ) -> anyhow::Result<usize> {
+    if let Some(op) = operator
+        && let Err(e) = retry_mdns(svc, op, mb).await
+    {
+        tracing::warn!(error = %e, "read receipts to retry could not be read");
+    }
     let state = s.select_inbox().await?;
     let store = svc.store.clone();
     let mailbox = mb.mailbox.clone();
@@ -1050,7 +1172,7 @@ async fn ingest_new(
             }
         };
         if let (Some(mdn), Some(op)) = (mdn, operator) {
-            send_mdn(op, mb, mdn).await;
+            send_mdn(svc, op, mb, mdn, None).await;
         }
         svc.metrics
             .inbox_messages

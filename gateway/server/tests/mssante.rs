@@ -259,6 +259,69 @@ async fn an_ip_report_reaches_the_crip_inbox() {
     m.gw.running.stop().await;
 }
 
+/// A read receipt the operator refuses for now (451) is kept and sent again on a later pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_refused_for_now_is_sent_again() {
+    let m = start_sim_env(|c| c.outbox.backoff_secs = vec![1]).await;
+    let svc = m.gw.running.service.clone();
+    let op = m.sims.operator.handle();
+    let req = example("00-ip-medecin-cmp-crip.json");
+    let t = submit(&svc, &req).await;
+    wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
+    let crip = "crip@cd93.mssante.test";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let l = svc
+            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+            .await
+            .expect("inbox");
+        if let Some(i) = l.items.into_iter().find(|i| !i.documents.is_empty()) {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "the IP never reached the CRIP");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The same message again under a new Message-ID, while the operator refuses the next MAIL.
+    let raw = svc
+        .inbox_get(&caller("cd93"), &first.id)
+        .await
+        .expect("get")
+        .raw;
+    let text = String::from_utf8(raw.to_vec()).expect("utf-8 message");
+    let old_id = format!("<{}>", first.message_id);
+    assert!(text.contains(&old_id));
+    let again = text.replacen(&old_id, "<again-1@cmp-enfants.mssante.test>", 1);
+    op.fail_next(FaultStage::Mail, 451, "4.3.0 try again later");
+    op.deliver(crip, "INBOX", again.into_bytes());
+    // The receipt of the copy reaches the sender's APP mailbox anyway (after the 1 s backoff).
+    let sender = svc
+        .cfg
+        .tenant(&req.tenant)
+        .expect("tenant")
+        .app_mailbox
+        .clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let receipts = ["INBOX", "Passerelle/Traites", "Passerelle/Quarantaine"]
+            .iter()
+            .flat_map(|f| op.messages(&sender, f))
+            .filter(|msg| {
+                let b = String::from_utf8_lossy(&msg.bytes);
+                b.contains("disposition-notification") && b.contains("again-1@cmp-enfants")
+            })
+            .count();
+        if receipts == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refused receipt was never sent again ({receipts} found)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    m.gw.running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_failure_is_retried_then_delivered() {
     let m = start_sim_env(|c| c.outbox.backoff_secs = vec![1]).await;

@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS inbox_documents (
     cda_size   INTEGER,
     PRIMARY KEY (inbox_id, ord)
 );
+-- Read receipts to send again (the operator was unreachable when the message was ingested).
+CREATE TABLE IF NOT EXISTS mdn_pending (
+    inbox_id    TEXT PRIMARY KEY,
+    mailbox     TEXT NOT NULL,
+    error_code  INTEGER,
+    error_label TEXT,
+    attempts    INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    next_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mdn_pending_due ON mdn_pending (mailbox, next_at);
 CREATE TABLE IF NOT EXISTS inbox_cursors (
     mailbox     TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
@@ -399,6 +410,75 @@ pub(crate) fn insert(ctx: &mut Ctx<'_>, m: &NewInboxItem) -> Result<InboxInsert>
         },
     )?;
     Ok(InboxInsert::Inserted(get(ctx.conn, &m.id)?))
+}
+
+pub(crate) fn mdn_retry(ctx: &mut Ctx<'_>, m: &PendingMdn, next_at: OffsetDateTime) -> Result<()> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO mdn_pending (inbox_id, mailbox, error_code, error_label, attempts, created_at, next_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (inbox_id) DO UPDATE SET \
+             attempts = excluded.attempts, next_at = excluded.next_at",
+        )
+        .map_err(Error::db("prepare mdn retry"))?
+        .execute(params![
+            m.inbox_id,
+            m.mailbox,
+            m.error.as_ref().map(|e| i64::from(e.0)),
+            m.error.as_ref().map(|e| e.1.as_str()),
+            i64::from(m.attempts),
+            ts(m.created_at)?,
+            ts(next_at)?
+        ])
+        .map_err(Error::db("mdn retry"))?;
+    Ok(())
+}
+
+pub(crate) fn mdn_due(
+    conn: &Connection,
+    mailbox: &str,
+    now: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<PendingMdn>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT inbox_id, mailbox, error_code, error_label, attempts, created_at FROM mdn_pending \
+             WHERE mailbox = ?1 AND next_at <= ?2 ORDER BY next_at LIMIT ?3",
+        )
+        .map_err(Error::db("prepare mdn due"))?;
+    let rows = st
+        .query_map(params![mailbox, ts(now)?, i64::from(limit)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(Error::db("mdn due"))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::db("mdn due"))?;
+    rows.into_iter()
+        .map(|(inbox_id, mailbox, code, label, attempts, created)| {
+            Ok(PendingMdn {
+                inbox_id,
+                mailbox,
+                error: code.map(|c| (c as u16, label.unwrap_or_default())),
+                attempts: attempts as u32,
+                created_at: from_ts(created),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn mdn_done(ctx: &mut Ctx<'_>, inbox_id: &str) -> Result<()> {
+    ctx.conn
+        .prepare_cached("DELETE FROM mdn_pending WHERE inbox_id = ?1")
+        .map_err(Error::db("prepare mdn done"))?
+        .execute(params![inbox_id])
+        .map_err(Error::db("mdn done"))?;
+    Ok(())
 }
 
 pub(crate) fn set_cursor(ctx: &mut Ctx<'_>, mailbox: &str, c: InboxCursor) -> Result<()> {

@@ -426,6 +426,24 @@ impl Store for SqliteStore {
         self.call(move |ctx| inbox::set_cursor(ctx, &mailbox, cursor))
     }
 
+    fn mdn_retry(&self, mdn: crate::inbox::PendingMdn, next_at: OffsetDateTime) -> Result<()> {
+        self.call(move |ctx| inbox::mdn_retry(ctx, &mdn, next_at))
+    }
+
+    fn mdn_due(
+        &self,
+        mailbox: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::inbox::PendingMdn>> {
+        self.read(|c| inbox::mdn_due(c, mailbox, now, limit))
+    }
+
+    fn mdn_done(&self, inbox_id: &str) -> Result<()> {
+        let id = inbox_id.to_owned();
+        self.call(move |ctx| inbox::mdn_done(ctx, &id))
+    }
+
     fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<DeliveryRecord>> {
         self.read(|c| match inbox::delivery_id_by_message_id(c, message_id)? {
             Some(id) => read::delivery(c, &id),

@@ -126,3 +126,47 @@ fn ingestion_is_idempotent_and_audited() {
     );
     assert!(store.audit_verify().expect("verify").ok());
 }
+
+#[test]
+fn read_receipts_to_retry_come_due_in_order_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = datetime!(2026-11-26 08:00 UTC);
+    let crip = "crip@cd93.mssante.test";
+    let pending = |id: &str, attempts| PendingMdn {
+        inbox_id: id.into(),
+        mailbox: crip.into(),
+        error: (id == "in-b").then(|| (902, "Identifiant patient inconnu".to_string())),
+        attempts,
+        created_at: t0,
+    };
+    {
+        let s = open(dir.path());
+        s.mdn_retry(pending("in-a", 1), t0 + time::Duration::minutes(5))
+            .expect("queue");
+        s.mdn_retry(pending("in-b", 1), t0 + time::Duration::minutes(1))
+            .expect("queue");
+        assert!(s.mdn_due(crip, t0, 10).expect("due").is_empty());
+        assert!(
+            s.mdn_due("other@x.test", t0 + time::Duration::hours(1), 10)
+                .expect("due")
+                .is_empty()
+        );
+    }
+    let s = open(dir.path());
+    let due = s
+        .mdn_due(crip, t0 + time::Duration::minutes(10), 10)
+        .expect("due");
+    assert_eq!(due, vec![pending("in-b", 1), pending("in-a", 1)]);
+    // A second failure replaces the entry; a sent one is forgotten.
+    s.mdn_retry(pending("in-b", 2), t0 + time::Duration::minutes(30))
+        .expect("again");
+    s.mdn_done("in-a").expect("done");
+    let due = s
+        .mdn_due(crip, t0 + time::Duration::minutes(10), 10)
+        .expect("due");
+    assert!(due.is_empty(), "{due:?}");
+    let due = s
+        .mdn_due(crip, t0 + time::Duration::hours(1), 10)
+        .expect("due");
+    assert_eq!(due, vec![pending("in-b", 2)]);
+}

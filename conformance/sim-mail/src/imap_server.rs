@@ -873,12 +873,21 @@ fn selected_command(
         return (Vec::new(), "BAD No mailbox selected".into());
     };
     if cmd == "SEARCH" {
-        let crit = args
-            .iter()
-            .map(Tok::text)
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_ascii_uppercase();
+        // A conjunction of ALL, SEEN, UNSEEN, DELETED, KEYWORD k, UNKEYWORD k (RFC 3501 §6.4.4).
+        let words: Vec<String> = args.iter().map(Tok::text).collect();
+        let mut terms: Vec<(String, Option<String>)> = Vec::new();
+        let mut it = words.into_iter();
+        while let Some(w) = it.next() {
+            let key = w.to_ascii_uppercase();
+            match key.as_str() {
+                "ALL" | "SEEN" | "UNSEEN" | "DELETED" => terms.push((key, None)),
+                "KEYWORD" | "UNKEYWORD" => match it.next() {
+                    Some(k) => terms.push((key, Some(k))),
+                    None => return (Vec::new(), "BAD Missing keyword".into()),
+                },
+                _ => return (Vec::new(), "BAD Unsupported search criteria".into()),
+            }
+        }
         let Some((_, _, msgs)) = folder_snapshot(inner, &user, &sel.name) else {
             return (Vec::new(), "NO Mailbox gone".into());
         };
@@ -887,13 +896,15 @@ fn selected_command(
             let Some(m) = msgs.iter().find(|m| m.uid == *uid) else {
                 continue;
             };
-            let ok = match crit.as_str() {
-                "ALL" | "" => true,
-                "UNSEEN" => !m.flags.contains("\\Seen"),
-                "SEEN" => m.flags.contains("\\Seen"),
-                "DELETED" => m.flags.contains("\\Deleted"),
-                _ => return (Vec::new(), "BAD Unsupported search criteria".into()),
-            };
+            let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+            let ok = terms.iter().all(|(key, arg)| match (key.as_str(), arg) {
+                ("SEEN", _) => has("\\Seen"),
+                ("UNSEEN", _) => !has("\\Seen"),
+                ("DELETED", _) => has("\\Deleted"),
+                ("KEYWORD", Some(k)) => has(k),
+                ("UNKEYWORD", Some(k)) => !has(k),
+                _ => true,
+            });
             if ok {
                 hits.push(if uid_mode {
                     *uid

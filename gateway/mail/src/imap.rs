@@ -70,11 +70,53 @@ impl ImapClientConfig {
 }
 
 /// What SELECT INBOX reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxState {
     pub uid_validity: u32,
     pub uid_next: Option<u32>,
     pub exists: u32,
+    /// PERMANENTFLAGS (IMAP form, e.g. `\\Seen`, `\\*`, `$Label`).
+    pub permanent_flags: Vec<String>,
+}
+
+impl InboxState {
+    /// Whether `keyword` set now stays set (listed, or `\*`: new keywords may be created).
+    pub fn keeps_keyword(&self, keyword: &str) -> bool {
+        self.permanent_flags
+            .iter()
+            .any(|f| f == "\\*" || f.eq_ignore_ascii_case(keyword))
+    }
+}
+
+/// A flag as IMAP writes it.
+fn flag_text(f: &async_imap::types::Flag<'_>) -> String {
+    use async_imap::types::Flag;
+    match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent => "\\Recent".into(),
+        Flag::MayCreate => "\\*".into(),
+        Flag::Custom(c) => c.to_string(),
+    }
+}
+
+/// A keyword (RFC 3501 `flag-keyword` = atom): what a STORE or SEARCH may carry unquoted.
+fn check_keyword(keyword: &str) -> Result<(), MailError> {
+    let atom = !keyword.is_empty()
+        && keyword
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+    if atom {
+        Ok(())
+    } else {
+        Err(MailError::Config {
+            field: "keyword",
+            reason: format!("{keyword:?} is not an IMAP keyword (atom)"),
+        })
+    }
 }
 
 /// One message from UID FETCH.
@@ -442,6 +484,7 @@ impl ImapSession {
             uid_validity,
             uid_next: mb.uid_next,
             exists: mb.exists,
+            permanent_flags: mb.permanent_flags.iter().map(flag_text).collect(),
         })
     }
 
@@ -476,7 +519,7 @@ impl ImapSession {
             let Some(body) = f.body() else { continue };
             out.push(FetchedMessage {
                 uid,
-                flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                flags: f.flags().map(|fl| flag_text(&fl)).collect(),
                 size: f.size,
                 body: body.to_vec(),
             });
@@ -514,7 +557,7 @@ impl ImapSession {
                 let uid = f.uid.filter(|u| *u >= first)?;
                 Some(MessageSummary {
                     uid,
-                    flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                    flags: f.flags().map(|fl| flag_text(&fl)).collect(),
                     size: f.size,
                     header: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
                 })
@@ -544,7 +587,7 @@ impl ImapSession {
         Ok(fetched.iter().find(|f| f.uid == Some(uid)).and_then(|f| {
             Some(FetchedMessage {
                 uid,
-                flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                flags: f.flags().map(|fl| flag_text(&fl)).collect(),
                 size: f.size,
                 body: f.body()?.to_vec(),
             })
@@ -553,16 +596,63 @@ impl ImapSession {
 
     /// `UID SEARCH ALL` (reconciliation).
     pub async fn uid_search_all(&mut self) -> Result<Vec<u32>, MailError> {
+        self.uid_search("ALL").await
+    }
+
+    /// UIDs of the selected folder's messages carrying none of `keywords` (`UID SEARCH
+    /// UNKEYWORD k1 UNKEYWORD k2…`; every message when `keywords` is empty), ascending.
+    pub async fn uids_without(&mut self, keywords: &[&str]) -> Result<Vec<u32>, MailError> {
+        for k in keywords {
+            check_keyword(k)?;
+        }
+        let query = if keywords.is_empty() {
+            "ALL".to_owned()
+        } else {
+            keywords
+                .iter()
+                .map(|k| format!("UNKEYWORD {k}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        self.uid_search(&query).await
+    }
+
+    async fn uid_search(&mut self, query: &str) -> Result<Vec<u32>, MailError> {
+        self.drain_unsolicited();
+        self.grown = false;
         let set = timed(Step::ImapFetch, self.timeout, async {
             self.session
-                .uid_search("ALL")
+                .uid_search(query)
                 .await
                 .map_err(|e| imap_err(Step::ImapFetch, e))
         })
         .await?;
+        self.drain_unsolicited();
         let mut v: Vec<u32> = set.into_iter().collect();
         v.sort_unstable();
         Ok(v)
+    }
+
+    /// Sets `keyword` on one message of the selected folder (`UID STORE +FLAGS.SILENT`): how a
+    /// processed message is marked when it stays in INBOX.
+    pub async fn add_keyword(&mut self, uid: u32, keyword: &str) -> Result<(), MailError> {
+        check_keyword(keyword)?;
+        let t = self.timeout;
+        timed(Step::ImapMove, t, async {
+            let s = self
+                .session
+                .uid_store(uid.to_string(), format!("+FLAGS.SILENT ({keyword})"))
+                .await
+                .map_err(|e| imap_err(Step::ImapMove, e))?;
+            let _: Vec<_> = s
+                .try_collect()
+                .await
+                .map_err(|e| imap_err(Step::ImapMove, e))?;
+            Ok(())
+        })
+        .await?;
+        self.drain_unsolicited();
+        Ok(())
     }
 
     /// Moves one message of the selected folder to `folder` (`/`-separated).

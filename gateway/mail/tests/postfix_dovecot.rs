@@ -640,6 +640,31 @@ async fn postfix_dovecot_round_trip() {
     );
     let after = s.fetch_from(1).await.expect("fetch");
     assert_eq!(after.len(), 4);
+    // Marking instead of moving (`mssante.after_ingest = "flag"`): Dovecot keeps keywords, and
+    // UID SEARCH UNKEYWORD leaves the marked message out.
+    let inbox = s.select_inbox().await.expect("select");
+    assert!(
+        inbox.keeps_keyword("$PasserelleTraite"),
+        "{:?}",
+        inbox.permanent_flags
+    );
+    let marked = after[0].uid;
+    s.add_keyword(marked, "$PasserelleTraite")
+        .await
+        .expect("keyword");
+    let todo = s
+        .uids_without(&["$PasserelleTraite", "$PasserelleQuarantaine"])
+        .await
+        .expect("search");
+    assert_eq!(todo.len(), 3, "{todo:?}");
+    assert!(!todo.contains(&marked));
+    let listed = s.list_from(1).await.expect("list");
+    let flags = &listed
+        .iter()
+        .find(|m| m.uid == marked)
+        .expect("still in INBOX")
+        .flags;
+    assert!(flags.iter().any(|f| f == "$PasserelleTraite"), "{flags:?}");
     let traites = s
         .select(&s.server_folder_name(FOLDER_PROCESSED))
         .await

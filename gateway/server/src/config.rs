@@ -137,11 +137,25 @@ pub struct MssanteConfig {
     /// sent to it for the first delay, then the next ones while it keeps refusing (the last one
     /// repeats); a successful send closes it. Empty: no breaker.
     pub breaker_secs: Vec<u64>,
+    /// What the poller does with a message of INBOX once it is recorded: move it to
+    /// `Passerelle/Traites` or `Passerelle/Quarantaine` (default), or leave it in INBOX marked
+    /// with the keyword `$PasserelleTraite` or `$PasserelleQuarantaine` (a mailbox people read
+    /// too; the server must keep keywords).
+    pub after_ingest: AfterIngest,
     /// Mail domain whose DNS SRV records name the operator's servers (RFC 6186), used for
     /// whichever of `smtp` / `imap` is not given: resolved once at start.
     pub discover: Option<String>,
     /// DNS servers for `discover` (default: the system's).
     pub dns_servers: Vec<std::net::SocketAddr>,
+}
+
+/// See `MssanteConfig::after_ingest`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterIngest {
+    #[default]
+    Move,
+    Flag,
 }
 
 impl Default for MssanteConfig {
@@ -156,6 +170,7 @@ impl Default for MssanteConfig {
             crl: Vec::new(),
             imap_idle: true,
             breaker_secs: vec![60, 120, 240, 480, 900],
+            after_ingest: AfterIngest::Move,
             discover: None,
             dns_servers: Vec::new(),
         }

@@ -501,6 +501,17 @@ pub struct PolledMailbox {
 
 const DONE: &str = "Passerelle/Traites";
 const QUARANTINE: &str = "Passerelle/Quarantaine";
+/// The marks of `mssante.after_ingest = "flag"` (messages stay in INBOX).
+const KW_DONE: &str = "$PasserelleTraite";
+const KW_QUARANTINE: &str = "$PasserelleQuarantaine";
+
+/// The folders a session needs: none when processed messages stay in INBOX.
+async fn session_folders(svc: &Service, s: &mut mail::ImapSession) -> anyhow::Result<Vec<String>> {
+    Ok(match svc.cfg.mssante.after_ingest {
+        crate::config::AfterIngest::Move => s.ensure_folders(&[DONE, QUARANTINE]).await?,
+        crate::config::AfterIngest::Flag => Vec::new(),
+    })
+}
 
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
@@ -939,7 +950,7 @@ async fn follow_mailbox(
     every: Duration,
 ) -> anyhow::Result<()> {
     let mut s = open_session(operator, mb).await?;
-    let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
+    let folders = session_folders(svc, &mut s).await?;
     loop {
         let t0 = std::time::Instant::now();
         let n = ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
@@ -995,7 +1006,7 @@ pub async fn poll_once(
     mb: &PolledMailbox,
 ) -> anyhow::Result<usize> {
     let mut s = open_session(operator, mb).await?;
-    let folders = s.ensure_folders(&[DONE, QUARANTINE]).await?;
+    let folders = session_folders(svc, &mut s).await?;
     let n = ingest_new(svc, &mut s, mb, &folders, Some(operator)).await?;
     let _ = s.logout().await;
     Ok(n)
@@ -1128,6 +1139,14 @@ async fn ingest_new(
         tracing::warn!(error = %e, "read receipts to retry could not be read");
     }
     let state = s.select_inbox().await?;
+    let flag_mode = svc.cfg.mssante.after_ingest == crate::config::AfterIngest::Flag;
+    if flag_mode && !(state.keeps_keyword(KW_DONE) && state.keeps_keyword(KW_QUARANTINE)) {
+        anyhow::bail!(
+            "mssante.after_ingest = \"flag\": the server does not keep keywords in INBOX \
+             (PERMANENTFLAGS {:?}); use \"move\"",
+            state.permanent_flags
+        );
+    }
     let store = svc.store.clone();
     let mailbox = mb.mailbox.clone();
     let cursor = tokio::task::spawn_blocking(move || store.inbox_cursor(&mailbox)).await??;
@@ -1137,7 +1156,21 @@ async fn ingest_new(
     // alone would miss a message that became visible after a higher UID.
     // Listed first (UID, size, header), then fetched one at a time: memory holds one message,
     // and one over the size limit is never fetched.
-    let listed = s.list_from(1).await?;
+    let listed = if flag_mode {
+        // Processed messages stay, marked: list only the unmarked ones.
+        let todo = s.uids_without(&[KW_DONE, KW_QUARANTINE]).await?;
+        match todo.first() {
+            None => Vec::new(),
+            Some(first) => s
+                .list_from(*first)
+                .await?
+                .into_iter()
+                .filter(|l| todo.binary_search(&l.uid).is_ok())
+                .collect(),
+        }
+    } else {
+        s.list_from(1).await?
+    };
     let max = mss::inbound::Limits::default().max_bytes;
     let mut n = 0;
     let mut last = cursor
@@ -1185,7 +1218,20 @@ async fn ingest_new(
                 .into(),
             })
             .inc();
-        // Recorded durably first; only then moved out of INBOX (never expunged before).
+        // Recorded durably first; only then marked or moved out of INBOX (never expunged before).
+        if flag_mode {
+            let kw = if folder == QUARANTINE {
+                KW_QUARANTINE
+            } else {
+                KW_DONE
+            };
+            if let Err(e) = s.add_keyword(uid, kw).await {
+                tracing::warn!(error = %e, "could not mark an ingested message");
+            }
+            last = last.max(uid);
+            n += 1;
+            continue;
+        }
         let leaf = folder.rsplit('/').next().unwrap_or(folder);
         let target = folders
             .iter()

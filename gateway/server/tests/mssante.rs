@@ -555,6 +555,64 @@ async fn idle_ingests_new_mail_well_before_the_poll_period() {
     m.gw.running.stop().await;
 }
 
+/// `mssante.after_ingest = "flag"`: processed mail stays in INBOX (a mailbox people read too),
+/// marked with a keyword, and is not ingested again; a quarantined one gets its own keyword.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_mail_can_stay_in_inbox_marked_with_a_keyword() {
+    let m = start_sim_env(|c| c.mssante.after_ingest = passerelle::config::AfterIngest::Flag).await;
+    let svc = m.gw.running.service.clone();
+    let op = m.sims.operator.handle();
+    let crip = "crip@cd93.mssante.test";
+    let msg = |i: usize, subject: &str| {
+        format!(
+            "From: <claire.martin@cd93.mssante.test>\r\nTo: <{crip}>\r\nSubject: {subject}\r\n\
+             Message-ID: <flag-{i}@cd93.mssante.test>\r\nDate: Thu, 26 Nov 2026 00:00:00 +0000\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nbonjour {i}\r\n"
+        )
+        .into_bytes()
+    };
+    op.deliver(crip, "INBOX", msg(1, "m1"));
+    // Announces an XDM archive it does not carry: quarantined (906).
+    op.deliver(crip, "INBOX", msg(2, "XDM/1.0/DDM+Bilan X Y"));
+    let marked = |kw: &str| {
+        op.messages(crip, "INBOX")
+            .iter()
+            .filter(|msg| msg.flags.contains(kw))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while marked("$PasserelleTraite") + marked("$PasserelleQuarantaine") < 2 {
+        assert!(Instant::now() < deadline, "never marked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(marked("$PasserelleTraite"), 1);
+    assert_eq!(marked("$PasserelleQuarantaine"), 1);
+    assert_eq!(op.messages(crip, "INBOX").len(), 2, "both stay in INBOX");
+    assert!(
+        !op.folders(crip).iter().any(|f| f.starts_with("Passerelle")),
+        "no folder created: {:?}",
+        op.folders(crip)
+    );
+    // More passes (a new message wakes the poller): the marked ones are not read again.
+    op.deliver(crip, "INBOX", msg(3, "m3"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while marked("$PasserelleTraite") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the third message was not marked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let items = svc
+        .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
+        .await
+        .expect("inbox")
+        .items;
+    assert_eq!(items.len(), 3, "each message recorded once: {items:?}");
+    m.gw.running.stop().await;
+}
+
 /// A message over the 50 MiB limit is never fetched: recorded from its header, quarantined with
 /// the reason, moved to the quarantine folder, counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

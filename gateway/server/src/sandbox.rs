@@ -430,7 +430,8 @@ pub fn mssante_rules(raw: &[u8]) -> Result<(), (u16, String)> {
 }
 
 /// The MSSanté operator and polled mailboxes of a real configuration (`[mssante.smtp]` and
-/// `[mssante.imap]`): each tenant's APP mailbox, read with its certificate (SASL EXTERNAL).
+/// `[mssante.imap]`, or found by `mssante.discover`): each tenant's APP mailbox, read with its
+/// certificate (SASL EXTERNAL).
 pub async fn configured_channels(cfg: &Config) -> anyhow::Result<crate::app::Options> {
     let mut opts = crate::app::Options::default();
     if let Some(op) = crate::mssante::Operator::resolve(cfg).await? {

@@ -88,6 +88,23 @@ impl InboxState {
     }
 }
 
+/// `UID STORE uids +FLAGS.SILENT (flags)`, its (empty) answer read through.
+async fn store_silent(
+    session: &mut Session<Stream>,
+    uids: &str,
+    flags: &str,
+) -> Result<(), MailError> {
+    let s = session
+        .uid_store(uids, format!("+FLAGS.SILENT ({flags})"))
+        .await
+        .map_err(|e| imap_err(Step::ImapMove, e))?;
+    let _: Vec<_> = s
+        .try_collect()
+        .await
+        .map_err(|e| imap_err(Step::ImapMove, e))?;
+    Ok(())
+}
+
 /// A flag as IMAP writes it.
 fn flag_text(f: &async_imap::types::Flag<'_>) -> String {
     use async_imap::types::Flag;
@@ -638,18 +655,11 @@ impl ImapSession {
     pub async fn add_keyword(&mut self, uid: u32, keyword: &str) -> Result<(), MailError> {
         check_keyword(keyword)?;
         let t = self.timeout;
-        timed(Step::ImapMove, t, async {
-            let s = self
-                .session
-                .uid_store(uid.to_string(), format!("+FLAGS.SILENT ({keyword})"))
-                .await
-                .map_err(|e| imap_err(Step::ImapMove, e))?;
-            let _: Vec<_> = s
-                .try_collect()
-                .await
-                .map_err(|e| imap_err(Step::ImapMove, e))?;
-            Ok(())
-        })
+        timed(
+            Step::ImapMove,
+            t,
+            store_silent(&mut self.session, &uid.to_string(), keyword),
+        )
         .await?;
         self.drain_unsolicited();
         Ok(())
@@ -674,17 +684,7 @@ impl ImapSession {
                 .uid_copy(&uid_s, &target)
                 .await
                 .map_err(|e| imap_err(Step::ImapMove, e))?;
-            {
-                let s = self
-                    .session
-                    .uid_store(&uid_s, "+FLAGS.SILENT (\\Deleted)")
-                    .await
-                    .map_err(|e| imap_err(Step::ImapMove, e))?;
-                let _: Vec<_> = s
-                    .try_collect()
-                    .await
-                    .map_err(|e| imap_err(Step::ImapMove, e))?;
-            }
+            store_silent(&mut self.session, &uid_s, "\\Deleted").await?;
             if uidplus {
                 let s = self
                     .session

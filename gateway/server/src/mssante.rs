@@ -41,6 +41,17 @@ struct Server {
     addr: Option<SocketAddr>,
 }
 
+impl Server {
+    fn given(e: &crate::config::Endpoint) -> Server {
+        Server {
+            host: e.host.clone(),
+            port: e.port,
+            tls: tls_mode(&e.tls),
+            addr: e.addr,
+        }
+    }
+}
+
 /// The configured endpoint, else the one `domain`'s SRV records name.
 async fn server(
     r: &mail::srv::Resolver,
@@ -49,12 +60,7 @@ async fn server(
     service: mail::srv::Service,
 ) -> anyhow::Result<Server> {
     if let Some(e) = given {
-        return Ok(Server {
-            host: e.host.clone(),
-            port: e.port,
-            tls: tls_mode(&e.tls),
-            addr: e.addr,
-        });
+        return Ok(Server::given(e));
     }
     let what = match service {
         mail::srv::Service::Submission => "smtp",
@@ -97,7 +103,16 @@ impl Operator {
         let r = mail::srv::resolver(&m.dns_servers)?;
         let smtp = server(&r, m.smtp.as_ref(), domain, mail::srv::Service::Submission).await?;
         let imap = server(&r, m.imap.as_ref(), domain, mail::srv::Service::Imap).await?;
-        Ok(Some(Operator {
+        Ok(Some(Self::of(smtp, imap)))
+    }
+
+    pub fn from_config(cfg: &Config) -> Option<Operator> {
+        let (s, i) = (cfg.mssante.smtp.as_ref()?, cfg.mssante.imap.as_ref()?);
+        Some(Self::of(Server::given(s), Server::given(i)))
+    }
+
+    fn of(smtp: Server, imap: Server) -> Operator {
+        Operator {
             smtp_host: smtp.host,
             smtp_port: smtp.port,
             smtp_tls: smtp.tls,
@@ -106,21 +121,7 @@ impl Operator {
             imap_tls: imap.tls,
             smtp_addr: smtp.addr,
             imap_addr: imap.addr,
-        }))
-    }
-
-    pub fn from_config(cfg: &Config) -> Option<Operator> {
-        let (s, i) = (cfg.mssante.smtp.as_ref()?, cfg.mssante.imap.as_ref()?);
-        Some(Operator {
-            smtp_host: s.host.clone(),
-            smtp_port: s.port,
-            smtp_tls: tls_mode(&s.tls),
-            imap_host: i.host.clone(),
-            imap_port: i.port,
-            imap_tls: tls_mode(&i.tls),
-            smtp_addr: s.addr,
-            imap_addr: i.addr,
-        })
+        }
     }
 }
 

@@ -41,6 +41,27 @@ async fn wait_for(
     }
 }
 
+/// The first inbox item of `tenant` that `want` accepts, within 20 s (`what` names it on failure).
+async fn wait_inbox_item(
+    svc: &passerelle::service::Service,
+    tenant: &str,
+    what: &str,
+    want: impl Fn(&pb::InboxItem) -> bool,
+) -> pb::InboxItem {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let l = svc
+            .inbox_list(&caller(tenant), pb::ListInboxRequest::default())
+            .await
+            .expect("inbox");
+        if let Some(i) = l.items.into_iter().find(|i| want(i)) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ppe_reaches_the_mailbox_and_its_read_receipt_marks_it_read() {
     let m = start_sim_env(|_| {}).await;
@@ -197,21 +218,10 @@ async fn an_ip_report_reaches_the_crip_inbox() {
     let req = example("00-ip-medecin-cmp-crip.json");
     let t = submit(&svc, &req).await;
     wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let item = loop {
-        let l = svc
-            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
-            .await
-            .expect("inbox");
-        if let Some(i) = l.items.into_iter().find(|i| !i.documents.is_empty()) {
-            break i;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the IP never reached the CRIP inbox"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let item = wait_inbox_item(&svc, "cd93", "the IP never reached the CRIP inbox", |i| {
+        !i.documents.is_empty()
+    })
+    .await;
     assert_eq!(item.mailbox, "crip@cd93.mssante.test");
     assert!(
         item.patient_id.is_empty(),
@@ -269,18 +279,10 @@ async fn a_read_receipt_refused_for_now_is_sent_again() {
     let t = submit(&svc, &req).await;
     wait_for(&m, &req.tenant, &t.id, pb::DeliveryStatus::Delivered, 30).await;
     let crip = "crip@cd93.mssante.test";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let first = loop {
-        let l = svc
-            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
-            .await
-            .expect("inbox");
-        if let Some(i) = l.items.into_iter().find(|i| !i.documents.is_empty()) {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "the IP never reached the CRIP");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let first = wait_inbox_item(&svc, "cd93", "the IP never reached the CRIP", |i| {
+        !i.documents.is_empty()
+    })
+    .await;
     // The same message again under a new Message-ID, while the operator refuses the next MAIL.
     let raw = svc
         .inbox_get(&caller("cd93"), &first.id)
@@ -632,18 +634,7 @@ async fn a_message_over_the_size_limit_is_quarantined_unread() {
         big.extend_from_slice(&line);
     }
     m.sims.operator.handle().deliver(crip, "INBOX", big);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let item = loop {
-        let l = svc
-            .inbox_list(&caller("cd93"), pb::ListInboxRequest::default())
-            .await
-            .expect("inbox");
-        if let Some(i) = l.items.into_iter().next() {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "never recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let item = wait_inbox_item(&svc, "cd93", "never recorded", |_| true).await;
     assert_eq!(item.state, pb::InboxState::Quarantined as i32);
     assert!(
         item.quarantine_reason.contains("quarantined unread"),
